@@ -1,0 +1,1 @@
+"""Compiled kernels (built from ``src_cython/``); see ``nncore.backend``."""

@@ -1,0 +1,70 @@
+"""show_config() and the thread count of the kernels."""
+import json
+import os
+import platform
+import sys
+
+import numpy as np
+
+
+def _build_info():
+    path = os.path.join(os.path.dirname(__file__), "_ext", "build_info.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        return {}
+
+
+def get_num_threads():
+    """Threads the kernels may use (OMP_NUM_THREADS is respected at start-up)."""
+    from nncore._ext import config
+    return config.get_num_threads()
+
+
+def set_num_threads(n):
+    """Let the kernels use up to n threads (they still use one for small work)."""
+    import numbers
+    from nncore._ext import config
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
+    config.set_num_threads(int(n))
+
+
+def config_dict():
+    from nncore import __version__, backend
+    from nncore._ext import config, gemm
+    info = _build_info()
+    return {
+        "nncore": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "backend": backend.get_backend(),
+        "openmp": config.openmp_enabled(),
+        "max_threads": config.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
+        "simd": config.simd_level(),
+        "ftz_daz": config.has_ftz(),
+        "compiler": info.get("compiler"),
+        "compile_args": info.get("compile_args"),
+        "portable_build": info.get("portable"),
+        "gemm_tiles": gemm.tile_sizes(),
+    }
+
+
+def show_config():
+    """Print how this nncore was built and what it will use (and return it)."""
+    c = config_dict()
+    width = max(len(k) for k in c)
+    lines = ["nncore configuration:"]
+    for k, v in c.items():
+        if isinstance(v, list):
+            v = " ".join(v)
+        elif isinstance(v, dict):
+            v = ", ".join(f"{a}={b}" for a, b in v.items())
+        lines.append(f"  {k.ljust(width)} : {v}")
+    print("\n".join(lines))
+    return c

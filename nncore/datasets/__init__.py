@@ -1,0 +1,16 @@
+"""Built-in datasets, Keras-style: ``fashion_mnist`` and ``mnist``.
+
+    from nncore.datasets import fashion_mnist
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+
+Files are looked up in ``$NNCORE_DATA_DIR``, then in the cache
+``~/.nncore/datasets/<name>/`` (``$NNCORE_HOME`` replaces ``~/.nncore``), then
+downloaded from official mirrors with SHA-256 verification.  When a dataset is
+unavailable, :class:`DatasetUnavailableError` (a ``FileNotFoundError``) says
+where to put the files.  ``fashion_mnist.load_sample()`` returns a small
+genuine subset shipped with the package, for offline use.
+"""
+from . import fashion_mnist, mnist
+from ._download import DatasetUnavailableError, cache_dir, nncore_home
+
+__all__ = ["fashion_mnist", "mnist", "DatasetUnavailableError", "cache_dir", "nncore_home"]

@@ -1,0 +1,9 @@
+"""Layers, as ``keras.layers``: one layer per module."""
+from nncore.layers.activation import Activation
+from nncore.layers.dense import Dense
+from nncore.layers.dropout import Dropout
+from nncore.layers.flatten import Flatten
+from nncore.layers.input_layer import Input, InputLayer
+from nncore.layers.layer import Layer
+
+__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer"]

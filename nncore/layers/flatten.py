@@ -1,0 +1,24 @@
+"""Flatten: (batch, d1, d2, ...) -> (batch, d1*d2*...).  No weights, no maths:
+backward reshapes the gradient back to the input's shape."""
+import math
+
+import numpy as np
+
+from nncore.layers.layer import Layer
+
+
+class Flatten(Layer):
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else int(math.prod(rest))
+        return (input_shape[0], size)
+
+    def forward(self, x, training=False):
+        self._shape = x.shape
+        return np.ascontiguousarray(x).reshape(x.shape[0], -1)
+
+    def backward(self, grad):
+        return grad.reshape(self._shape)

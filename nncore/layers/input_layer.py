@@ -1,0 +1,39 @@
+"""Input: declares the shape of one sample, e.g. ``Input(shape=(28, 28))``.
+
+In Keras ``Input`` returns a symbolic tensor; in nncore it returns an
+``InputLayer`` that ``Sequential`` reads its input shape from.
+"""
+from nncore.layers.layer import Layer
+
+
+class InputLayer(Layer):
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, **kwargs):
+        if shape is None:
+            shape = kwargs.pop("input_shape", None)
+        if shape is None:
+            raise ValueError("Input: shape is required, e.g. Input(shape=(784,))")
+        if isinstance(shape, int):
+            shape = (shape,)
+        shape = tuple(shape)
+        for d in shape:
+            if d is not None and (isinstance(d, bool) or int(d) != d or d <= 0):
+                raise ValueError(f"Input: shape dimensions must be positive integers, got {shape}")
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        self.shape = (None,) + shape
+        self.batch_size = batch_size
+        self.build(self.shape)
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, grad):
+        return grad
+
+    def get_config(self):
+        return {"shape": list(self.shape[1:]), "batch_size": self.batch_size,
+                "name": self.name}
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
+    """The input of a model: ``Sequential([Input(shape=(784,)), Dense(10)])``."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)

@@ -1,0 +1,137 @@
+"""Layer: the base of every layer, with Keras's names for things.
+
+A layer owns its weights (``Variable`` objects) and two methods a learner can
+call on plain NumPy arrays:
+
+    forward(x, training=False)  -> output         (remembers what backward needs)
+    backward(grad)              -> gradient w.r.t. the input, and fills
+                                   ``layer.grads`` (one array per weight)
+
+``Sequential`` chains them; ``fit`` adds the loss and the optimizer.
+"""
+import numpy as np
+
+from nncore import config, naming
+from nncore.variables import Variable
+
+
+class Layer:
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
+                 batch_input_shape=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected argument(s) "
+                            f"{', '.join(sorted(kwargs))}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string")
+        self.name = name or naming.unique_name(naming.to_snake_case(type(self).__name__))
+        self.trainable = trainable
+        self._dtype = np.dtype(dtype) if dtype is not None else None
+        if batch_input_shape is not None and input_shape is None:
+            input_shape = tuple(batch_input_shape)[1:]
+        self._input_shape_arg = (tuple(input_shape) if input_shape is not None else None)
+        self.built = False
+        self.input_shape = None      # (None, ...) once built
+        self.output_shape = None
+        self._weights = []
+        self.grads = []
+
+    # ----------------------------------------------------------- weights
+    @property
+    def dtype(self):
+        return self._dtype or config.float_dtype()
+
+    def add_weight(self, name, shape, initializer, trainable=True):
+        value = initializer(tuple(shape), dtype=self.dtype)
+        var = Variable(value, name=name, trainable=trainable, path=f"{self.name}/{name}")
+        self._weights.append(var)
+        self.grads.append(np.zeros_like(var.value))
+        return var
+
+    @property
+    def weights(self):
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self._weights if self.trainable and w.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self._weights if not (self.trainable and w.trainable)]
+
+    def get_weights(self):
+        return [w.numpy() for w in self._weights]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        if len(weights) != len(self._weights):
+            raise ValueError(
+                f"Layer '{self.name}' expects {len(self._weights)} weight arrays "
+                f"({', '.join(str(w.shape) for w in self._weights) or 'none'}), "
+                f"got {len(weights)}")
+        for var, value in zip(self._weights, weights):
+            value = np.asarray(value)
+            if value.shape != var.shape:
+                raise ValueError(
+                    f"Layer '{self.name}' weight '{var.name}' has shape {var.shape}; "
+                    f"the provided array has shape {value.shape}")
+            if not np.all(np.isfinite(value)) if value.dtype.kind == "f" else False:
+                raise ValueError(f"Layer '{self.name}' weight '{var.name}': the "
+                                 "provided array contains NaN or inf")
+        for var, value in zip(self._weights, weights):
+            var.assign(value)
+
+    def count_params(self):
+        return int(sum(w.value.size for w in self._weights))
+
+    # ----------------------------------------------------------- building
+    def build(self, input_shape):
+        """Create the weights for inputs of ``input_shape`` (batch dim first)."""
+        self.input_shape = tuple(input_shape)
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _ensure_built(self, x):
+        if not self.built:
+            self.build((None,) + tuple(x.shape[1:]))
+
+    # ----------------------------------------------------------- computing
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    def __call__(self, x, training=False):
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        self._ensure_built(x)
+        return np.array(self.forward(x, training=training), copy=True)
+
+    # ----------------------------------------------------------- config
+    def get_config(self):
+        config_ = {"name": self.name, "trainable": self.trainable,
+                   "dtype": str(self.dtype)}
+        if self._input_shape_arg is not None:
+            config_["input_shape"] = list(self._input_shape_arg)
+        return config_
+
+    @classmethod
+    def from_config(cls, config_):
+        return cls(**config_)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+    # buffers reused between calls with the same batch size, so the
+    # per-batch path does not allocate every step
+    def _buffer(self, key, shape, dtype=None):
+        bufs = self.__dict__.setdefault("_buffers", {})
+        dtype = np.dtype(dtype or self.dtype)
+        buf = bufs.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = np.empty(shape, dtype=dtype)
+            bufs[key] = buf
+        return buf

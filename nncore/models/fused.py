@@ -1,0 +1,161 @@
+"""Hand whole runs of training steps to the compiled loop (``src_cython/training.pyx``).
+
+``make_epoch_runner`` checks that the model is something the loop handles --
+a Sequential of Dense / Dropout / Activation / Flatten with a built-in loss,
+optimizer (no clipping or weight decay) and accuracy metrics -- and returns a
+function that trains one epoch, or None to fall back to the per-batch path.
+
+The loop calls the same kernels in the same order as ``Model._train_step``,
+so switching paths never changes a result (the test suite checks this).  It
+returns to Python every ~50 ms: to redraw the progress bar, to let Ctrl-C
+through (a KeyboardInterrupt then stops training after a whole step), and to
+pick up a learning rate changed by a callback.
+"""
+import time
+
+import numpy as np
+
+from nncore import backend
+from nncore import losses as L
+from nncore import metrics as M
+from nncore.layers import Activation, Dense, Dropout, Flatten
+
+ACT_CODES = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
+# loss kinds of src_cython/k_losses.pxd, by (loss class, path)
+LOSS_KINDS = {
+    (L.SparseCategoricalCrossentropy, "logits"): 0,
+    (L.SparseCategoricalCrossentropy, "output_logits"): 0,
+    (L.SparseCategoricalCrossentropy, "probs"): 3,
+    (L.CategoricalCrossentropy, "logits"): 1,
+    (L.CategoricalCrossentropy, "output_logits"): 1,
+    (L.CategoricalCrossentropy, "probs"): 4,
+    (L.BinaryCrossentropy, "logits"): 2,
+    (L.BinaryCrossentropy, "output_logits"): 2,
+    (L.BinaryCrossentropy, "probs"): 5,
+    (L.MeanSquaredError, "probs"): 6,
+}
+METRIC_KINDS = {M.SparseCategoricalAccuracy: 0, M.CategoricalAccuracy: 1, M.BinaryAccuracy: 2}
+TARGET_SECONDS = 0.05     # time between returns to Python
+
+
+def _plan_layers(model, path):
+    """Layer dicts for FusedPlan, or None if some layer is not supported."""
+    # Flatten is a no-op on row-major data once x is 2-D; rate-0 Dropout is identity.
+    layers = [l for l in model.layers
+              if not isinstance(l, Flatten) and not (isinstance(l, Dropout) and l.rate == 0)]
+    opt = model.optimizer
+    specs = []
+    first = None
+    trainable_model = model.trainable
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, (Dense, Dropout, Activation)):
+            return None
+        n_in = layer.input_shape[-1]
+        n_out = layer.output_shape[-1]
+        if n_in is None or n_out is None:
+            return None
+        spec = {"n_in": n_in, "n_out": n_out}
+        is_last = i == len(layers) - 1
+        if isinstance(layer, Dense):
+            train = trainable_model and layer.trainable
+            if first is None and train:
+                first = i
+            slots_w = opt.slot_triplet(_var_index(model, layer.kernel)) if train else (None,) * 3
+            slots_b = (opt.slot_triplet(_var_index(model, layer.bias))
+                       if train and layer.use_bias else (None,) * 3)
+            kr, br = layer.kernel_regularizer, layer.bias_regularizer
+            spec.update(kind=0, act=ACT_CODES[layer.activation],
+                        logits=int(is_last and path == "logits"),
+                        W=layer.kernel.value, dW=layer.grads[0],
+                        train_W=int(train and layer.kernel.trainable),
+                        reg_W=int(kr is not None), l1_W=kr.l1 if kr else 0.0,
+                        l2_W=kr.l2 if kr else 0.0, sW=list(slots_w),
+                        b=layer.bias.value if layer.use_bias else None,
+                        db=layer.grads[1] if layer.use_bias else None,
+                        train_b=int(train and layer.use_bias and layer.bias.trainable),
+                        reg_b=int(br is not None and layer.use_bias),
+                        l1_b=br.l1 if br else 0.0, l2_b=br.l2 if br else 0.0,
+                        sb=list(slots_b))
+        elif isinstance(layer, Dropout):
+            spec.update(kind=1, rate=layer.rate, seed=layer._stream_seed, step=layer.step)
+        else:
+            spec.update(kind=2, act=ACT_CODES[layer.activation],
+                        logits=int(is_last and path == "logits"))
+        specs.append(spec)
+    if first is None:
+        return None
+    for i, spec in enumerate(specs):
+        spec["need_dx"] = int(spec["kind"] == 0 and i > first)
+    return layers, specs
+
+
+def _var_index(model, var):
+    variables, _ = model._trainable_pairs()
+    for i, v in enumerate(variables):
+        if v is var:
+            return i
+    raise LookupError(var.path)
+
+
+def make_epoch_runner(model, x, t, sw, batch_size, cbs):
+    from nncore._ext import training
+
+    if backend.get_backend() != "cython" or model.optimizer.needs_python_step:
+        return None
+    if model.dtype not in (np.float32, np.float64):
+        return None
+    path = model._loss_path()
+    kind = LOSS_KINDS.get((type(model.loss), path))
+    if kind is None or model.loss.reduction != "sum_over_batch_size":
+        return None
+    metrics = model._resolve_metrics()
+    if any(type(m) not in METRIC_KINDS for m in metrics):
+        return None
+    planned = _plan_layers(model, path)
+    if planned is None:
+        return None
+    layers, specs = planned
+    sparse = model.loss.target_kind == "sparse"
+    x2 = x.reshape(x.shape[0], -1)
+    if x2.shape[1] != specs[0]["n_in"]:
+        return None
+    plan = training.FusedPlan(
+        specs, model.optimizer.kernel_params(), kind,
+        [(METRIC_KINDS[type(m)], getattr(m, "threshold", 0.5)) for m in metrics],
+        batch_size, x2.shape[1], model.output_units, model.dtype == np.float64,
+        sparse, sw is not None)
+    labels = t if sparse else None
+    targets = None if sparse else t
+    dropouts = [(i, l) for i, l in enumerate(layers) if isinstance(l, Dropout)]
+
+    def run_epoch(order, steps, metric_objs):
+        order = np.ascontiguousarray(order, dtype=np.intp)
+        sums = np.zeros(2 + 2 * len(metric_objs))
+        for j, m in enumerate(metric_objs):
+            sums[2 + 2 * j], sums[3 + 2 * j] = m.total, m.count
+        step, chunk = 0, 8
+        logs = {}
+        while step < steps:
+            plan.set_learning_rate(model.optimizer.learning_rate)
+            t0 = time.perf_counter()
+            n = min(chunk, steps - step)
+            done = plan.run(x2, labels, targets, sw, order, step, n, batch_size,
+                            model.optimizer.iterations, sums)
+            elapsed = time.perf_counter() - t0
+            model.optimizer.iterations += done
+            step_counts = plan.dropout_steps()
+            for i, layer in dropouts:
+                layer.step = step_counts[i]
+            step += n
+            for j, m in enumerate(metric_objs):
+                m.total, m.count = sums[2 + 2 * j], sums[3 + 2 * j]
+            logs = model._logs(sums[0], sums[1], metric_objs)
+            cbs.update_progress(step, logs)
+            # aim at TARGET_SECONDS per call, growing or shrinking by 2x at most
+            per_step = elapsed / max(1, n)
+            chunk = int(min(max(TARGET_SECONDS / max(per_step, 1e-7), chunk / 2, 1), chunk * 2))
+            if model.stop_training:
+                break
+        return logs
+
+    return run_epoch

@@ -1,0 +1,239 @@
+"""Sequential: a plain stack of layers, each feeding the next.
+
+    model = Sequential([Input(shape=(28, 28)), Flatten(),
+                        Dense(100, activation='relu'), Dense(10, activation='softmax')])
+
+Forward runs the layers in order; backward runs their ``backward`` in
+reverse, passing each the gradient of the loss with respect to its output.
+"""
+import numpy as np
+
+from nncore import config
+from nncore.layers.input_layer import InputLayer
+from nncore.layers.layer import Layer
+from nncore.models.model import Model
+from nncore.models.summary import print_summary
+
+
+class Sequential(Model):
+    def __init__(self, layers=None, name=None, trainable=True, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.trainable = trainable
+        self._layers = []
+        self._input_shape = None     # (None, ...) once known
+        self.built = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------- layers
+    def add(self, layer):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected a layer, got {type(layer).__name__}")
+        if isinstance(layer, InputLayer):
+            if self._layers:
+                raise ValueError("Sequential: an Input must come before every other layer")
+            self._input_shape = layer.shape
+            return
+        if any(l.name == layer.name for l in self._layers):
+            raise ValueError(f"Sequential: there is already a layer named {layer.name!r}; "
+                             "layer names must be unique")
+        if not self._layers and self._input_shape is None and layer._input_shape_arg is not None:
+            self._input_shape = (None,) + tuple(layer._input_shape_arg)
+        self._layers.append(layer)
+        self.built = False
+        self._metrics = None
+        if self._input_shape is not None:
+            self.build(self._input_shape)
+
+    def pop(self):
+        if not self._layers:
+            raise IndexError("Sequential.pop: there are no layers to remove")
+        layer = self._layers.pop()
+        self.built = False
+        self._metrics = None
+        if self._input_shape is not None and self._layers:
+            self.build(self._input_shape)
+        return layer
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def get_layer(self, name=None, index=None):
+        if index is not None:
+            if not -len(self._layers) <= index < len(self._layers):
+                raise ValueError(f"get_layer: index {index} out of range for "
+                                 f"{len(self._layers)} layers")
+            return self._layers[index]
+        for layer in self._layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: "
+                         f"{[l.name for l in self._layers]}.")
+
+    # ------------------------------------------------------------- building
+    def build(self, input_shape=None):
+        input_shape = tuple(input_shape if input_shape is not None else self._input_shape or ())
+        if not input_shape:
+            raise ValueError("Sequential.build: the input shape is unknown; pass it to "
+                             "build(), give the first layer input_shape=..., or start "
+                             "with Input(shape=...)")
+        if input_shape[0] is not None:
+            input_shape = (None,) + input_shape[1:]
+        self._input_shape = input_shape
+        shape = input_shape
+        for layer in self._layers:
+            if not layer.built:
+                layer.build(shape)
+            elif layer.input_shape is not None and tuple(layer.input_shape[1:]) != tuple(shape[1:]):
+                raise ValueError(f"Layer '{layer.name}' was built for inputs "
+                                 f"{layer.input_shape} but receives {shape}")
+            shape = layer.output_shape
+        self.built = bool(self._layers)
+
+    def _ensure_built_for(self, x):
+        if not self._layers:
+            raise ValueError("The model has no layers: add some before using it")
+        if not self.built:
+            self.build(self._input_shape or (None,) + x.shape[1:])
+
+    def _check_input(self, x):
+        expected = self._input_shape[1:]
+        got = x.shape[1:]
+        if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
+            first = self._layers[0]
+            hint = ""
+            if len(got) > 1 and len(expected) == 1 and int(np.prod(got)) == expected[0]:
+                hint = " Add a Flatten() layer first (or reshape x to (n, %d))." % expected[0]
+            raise ValueError(
+                f"Input 0 of layer '{first.name}' is incompatible with the layer: "
+                f"expected shape {(None,) + tuple(expected)}, received shape "
+                f"{(None,) + tuple(got)}.{hint}")
+
+    @property
+    def input_shape(self):
+        return self._input_shape
+
+    @property
+    def output_shape(self):
+        return self._layers[-1].output_shape if self.built else None
+
+    @property
+    def output_units(self):
+        shape = self.output_shape
+        if shape is None or len(shape) != 2:
+            raise ValueError(f"the model's output must be 2-D (batch, units); it is {shape}")
+        return shape[1]
+
+    @property
+    def output_activation(self):
+        return getattr(self._layers[-1], "activation", None)
+
+    @property
+    def dtype(self):
+        for layer in self._layers:
+            if layer.weights:
+                return layer.weights[0].dtype
+        return config.float_dtype()
+
+    # ------------------------------------------------------------- weights
+    @property
+    def weights(self):
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
+
+    trainable_variables = trainable_weights
+
+    def get_weights(self):
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        expected = sum(len(l.weights) for l in self._layers)
+        if len(weights) != expected:
+            raise ValueError(f"set_weights: the model has {expected} weight arrays "
+                             f"({', '.join(str(w.shape) for w in self.weights)}), "
+                             f"got {len(weights)}")
+        i = 0
+        for layer in self._layers:
+            k = len(layer.weights)
+            layer.set_weights(weights[i:i + k])
+            i += k
+
+    def count_params(self):
+        return sum(l.count_params() for l in self._layers)
+
+    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
+        print_summary(self, line_length, positions, print_fn, **kwargs)
+
+    def _trainable_pairs(self):
+        variables, grads = [], []
+        if not self.trainable:
+            return variables, grads
+        for layer in self._layers:
+            if not layer.trainable:
+                continue
+            for var, g in zip(layer.weights, layer.grads):
+                if var.trainable:
+                    variables.append(var)
+                    grads.append(g)
+        return variables, grads
+
+    # ------------------------------------------------------------- maths
+    def _forward(self, x, training=False, logits_last=False):
+        a = x
+        last = len(self._layers) - 1
+        for i, layer in enumerate(self._layers):
+            if i == last and logits_last:
+                a = layer.forward(a, training=training, logits=True)
+            else:
+                a = layer.forward(a, training=training)
+        return a
+
+    def _first_trainable_index(self):
+        for i, layer in enumerate(self._layers):
+            if layer.weights and layer.trainable and self.trainable:
+                return i
+        return len(self._layers)
+
+    def _backward(self, grad, from_logits=False):
+        first = self._first_trainable_index()
+        last = len(self._layers) - 1
+        for i in range(last, first - 1, -1):
+            layer = self._layers[i]
+            kwargs = {}
+            if i == last and from_logits:
+                kwargs["from_logits"] = True
+            if layer.weights:
+                kwargs["need_input_grad"] = i > first
+            grad = layer.backward(grad, **kwargs)
+
+    def _regularization(self, add_grads):
+        return sum(l.regularization(add_grads) for l in self._layers
+                   if hasattr(l, "regularization"))
+
+    def _buffer(self, key, shape):
+        bufs = self.__dict__.setdefault("_buffers", {})
+        buf = bufs.get(key)
+        if buf is None or buf.shape != tuple(shape):
+            buf = np.empty(shape, dtype=self.dtype)
+            bufs[key] = buf
+        return buf
+
+    # ------------------------------------------------------------- config
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "input_shape": None if self._input_shape is None else list(self._input_shape[1:]),
+                "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
+                           for l in self._layers]}

@@ -1,0 +1,30 @@
+"""Adam: running means of g and g^2 with bias correction (see nncore.ops.optimizers)."""
+from nncore.optimizers.optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+        self.epsilon, self.amsgrad = float(epsilon), bool(amsgrad)
+
+    def slot_names(self):
+        return [n for n in self.slot_names_for_kernel() if n]
+
+    def slot_names_for_kernel(self):
+        return ("m", "v", "vhat" if self.amsgrad else None)
+
+    def update_step(self, K, w, g, slots):
+        K.adam_update(w, g, slots[0], slots[1], slots[2], self.learning_rate,
+                      self.beta_1, self.beta_2, self.epsilon, self.iterations + 1)
+
+    def kernel_params(self):
+        return dict(kind=3, lr=self.learning_rate, beta_1=self.beta_1,
+                    beta_2=self.beta_2, epsilon=self.epsilon, amsgrad=self.amsgrad)
+
+    def get_config(self):
+        c = super().get_config()
+        c.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+                 amsgrad=self.amsgrad)
+        return c

@@ -1,0 +1,146 @@
+"""Optimizer base: slots, the step counter, clipping and weight decay.
+
+``apply(grads, variables)`` does what Keras 3 does, in this order:
+  1. clip the gradients (``clipvalue``, ``clipnorm`` per tensor, or
+     ``global_clipnorm`` over all of them), when asked;
+  2. decoupled weight decay ``w -= w * weight_decay * lr``, when asked;
+  3. the update rule of the subclass (one kernel call per variable);
+  4. ``iterations += 1``.
+Slots (momentum, running averages, ...) are created on the first call, one
+per variable and slot name, zero-initialised unless the subclass says not.
+"""
+import math
+
+import numpy as np
+
+from nncore.backend import kernels
+
+
+class Optimizer:
+    #: slot names, in the order the kernel takes them (s1, s2, s3)
+    def slot_names(self):
+        return []
+
+    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        for k in ("use_ema", "ema_momentum", "ema_overwrite_frequency",
+                  "loss_scale_factor", "gradient_accumulation_steps"):
+            if kwargs.pop(k, None) not in (None, False, 0.99):
+                raise ValueError(f"{type(self).__name__}: {k} is not supported by nncore")
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected argument(s) {', '.join(kwargs)}")
+        if sum(v is not None for v in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError("Only one of clipnorm, clipvalue and global_clipnorm can be set")
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.name = name or type(self).__name__.lower()
+        self.iterations = 0
+        self.built = False
+        self._variables = []
+        self.slots = []          # per variable: {slot name: array}
+
+    # learning_rate is a plain float (callbacks read and assign it)
+    @property
+    def learning_rate(self):
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        value = float(value)
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{type(self).__name__}: learning_rate must be a finite "
+                             f"number >= 0, got {value!r}")
+        self._learning_rate = value
+
+    lr = learning_rate
+
+    def _slot_init(self, name):
+        return 0.0
+
+    def build(self, variables):
+        self._variables = list(variables)
+        self.slots = [{s: np.full(v.shape, self._slot_init(s), dtype=v.dtype)
+                       for s in self.slot_names()} for v in self._variables]
+        self.built = True
+
+    @property
+    def variables(self):
+        """The optimizer's state arrays: the slots of every variable."""
+        return [arr for slots in self.slots for arr in slots.values()]
+
+    def count_params(self):
+        # Keras also counts its iterations and learning_rate variables.
+        return sum(a.size for a in self.variables) + (2 if self.built else 0)
+
+    def slot_triplet(self, i):
+        """(s1, s2, s3) of variable i as the kernel takes them (None if unused)."""
+        names = self.slot_names_for_kernel()
+        return tuple(self.slots[i][n] if n else None for n in names)
+
+    def slot_names_for_kernel(self):
+        return (None, None, None)
+
+    @property
+    def needs_python_step(self):
+        """True when clipping or weight decay is on (the fused loop does neither)."""
+        return any(v is not None for v in (self.clipnorm, self.clipvalue,
+                                           self.global_clipnorm, self.weight_decay))
+
+    def _clip(self, grads):
+        if self.clipvalue is not None:
+            return [np.clip(g, -self.clipvalue, self.clipvalue).astype(g.dtype) for g in grads]
+        if self.clipnorm is not None:
+            out = []
+            for g in grads:
+                n = float(np.sqrt((g.astype(np.float64) ** 2).sum()))
+                out.append(g * g.dtype.type(self.clipnorm / n) if n > self.clipnorm else g)
+            return out
+        if self.global_clipnorm is not None:
+            n = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads))
+            if n > self.global_clipnorm:
+                return [g * g.dtype.type(self.global_clipnorm / n) for g in grads]
+        return grads
+
+    def apply(self, grads, variables=None):
+        """Update ``variables`` (Variables or arrays) in place from ``grads``."""
+        grads = list(grads)
+        if variables is None:
+            variables = self._variables
+        variables = list(variables)
+        if len(grads) != len(variables):
+            raise ValueError(f"{len(grads)} gradients for {len(variables)} variables")
+        if not self.built:
+            self.build(variables)
+        grads = self._clip(grads)
+        K = kernels()
+        for i, (g, v) in enumerate(zip(grads, variables)):
+            w = v.value if hasattr(v, "value") else v
+            if g.shape != w.shape:
+                raise ValueError(f"gradient {i} has shape {g.shape}, variable {w.shape}")
+            if self.weight_decay:
+                w -= w * w.dtype.type(self.weight_decay * self.learning_rate)
+            g = np.ascontiguousarray(g, dtype=w.dtype)
+            self.update_step(K, w.reshape(-1), g.reshape(-1),
+                             [None if s is None else s.reshape(-1) for s in self.slot_triplet(i)])
+        self.iterations += 1
+
+    def apply_gradients(self, grads_and_vars):
+        grads, variables = zip(*grads_and_vars)
+        self.apply(grads, variables)
+
+    def update_step(self, K, w, g, slots):
+        raise NotImplementedError
+
+    def kernel_params(self):
+        """Hyper-parameters for the fused training loop's OptParams."""
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"name": self.name, "learning_rate": self.learning_rate,
+                "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,29 @@
+"""SGD: ``w -= lr * g``; with momentum ``m = momentum*m - lr*g; w += m``
+(Nesterov: ``w += momentum*m - lr*g``).  Formulas: nncore.ops.optimizers."""
+from nncore.optimizers.optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum}")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def slot_names(self):
+        return ["momentum"] if self.momentum != 0 else []
+
+    def slot_names_for_kernel(self):
+        return ("momentum" if self.momentum != 0 else None, None, None)
+
+    def update_step(self, K, w, g, slots):
+        K.sgd_update(w, g, slots[0], self.learning_rate, self.momentum, self.nesterov)
+
+    def kernel_params(self):
+        return dict(kind=0, lr=self.learning_rate, momentum=self.momentum,
+                    nesterov=self.nesterov)
+
+    def get_config(self):
+        c = super().get_config()
+        c.update(momentum=self.momentum, nesterov=self.nesterov)
+        return c

@@ -1,0 +1,308 @@
+/*
+ * nn_gemm.h -- nncore's own cache-blocked, register-tiled GEMM.
+ *
+ *     C[M x N]  =  op(A)[M x K] . op(B)[K x N]        (accumulate == 0)
+ *     C[M x N] +=  op(A)[M x K] . op(B)[K x N]        (accumulate != 0)
+ *
+ * All matrices are row-major.  op(A) = A (stored M x K, row stride lda) or
+ * A^T (stored K x M); op(B) = B (stored K x N) or B^T (stored N x K).  Those
+ * three forms cover a dense layer:  Z = X.W,  dW = X^T.dZ,  dX = dZ.W^T.
+ *
+ * Why a C header and not Cython: the inner "microkernel" must keep an
+ * MR x NR tile of C in vector registers for the whole K loop.  GCC/Clang's
+ * vector extensions say exactly that, portably across SSE2 / AVX2 / AVX-512
+ * (the vector width follows the -march the extension was built for).  The
+ * Cython modules include this header; every kernel that needs a matrix
+ * product (the per-batch wrappers and the fused training loop) calls these
+ * same two functions, so there is one GEMM in nncore.
+ *
+ * The structure is the classic Goto/BLIS one:
+ *   - the output is cut into fixed MC x NC tasks (fixed sizes, never derived
+ *     from the thread count, so every C element is summed in the same order
+ *     whatever the number of threads: results are bitwise reproducible);
+ *   - for each KC-slice of K, the task packs its A block into MR-row strips
+ *     and its B block into NR-column strips (zero padded), which makes the
+ *     microkernel's loads contiguous and aligned whatever op(A)/op(B) are;
+ *   - the microkernel multiplies one MR x KC strip by one KC x NR strip.
+ * Tasks are spread over OpenMP threads only when the product is large enough
+ * to pay for waking them (see nn_gemm_threads).
+ *
+ * Every thread that runs it sets flush-to-zero / denormals-are-zero for the
+ * duration of the call (see nn_fpu.h) and restores its previous mode.
+ */
+#ifndef NN_GEMM_H
+#define NN_GEMM_H
+
+#include <stdlib.h>
+#include <string.h>
+#include "nn_fpu.h"
+#include "nn_omp.h"
+
+#if defined(__AVX512F__)
+#define NN_VBYTES 64
+#define NN_MR 8
+#elif defined(__AVX__)
+#define NN_VBYTES 32
+#define NN_MR 6
+#else
+#define NN_VBYTES 16
+#define NN_MR 4
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NN_HAVE_VEC 1
+#else
+#define NN_HAVE_VEC 0
+#endif
+
+/* Block sizes (elements).  KC x NR strip of B ~ L1, MC x KC block of A ~ L2. */
+#define NN_KC 256
+#define NN_MC 96
+#define NN_NC 512
+
+/* Below this many multiply-adds a GEMM stays on the calling thread: waking
+ * the OpenMP team costs a few microseconds, as much as a few hundred thousand FMAs at full speed, and on a busy machine much more. */
+#define NN_GEMM_PARALLEL_MIN_FMA (1L << 21)
+
+static inline int nn_gemm_threads(long M, long N, long K, int nthreads)
+{
+    if (nthreads <= 1 || M * N * K < NN_GEMM_PARALLEL_MIN_FMA)
+        return 1;
+    return nthreads;
+}
+
+/* Per-thread packing workspace, grown once and then reused: no allocation in
+ * the steady state.  Never freed (it is a few hundred KB per thread). */
+static NN_THREAD_LOCAL void *nn_gemm_ws = NULL;
+static NN_THREAD_LOCAL size_t nn_gemm_ws_bytes = 0;
+
+static inline void *nn_gemm_workspace(size_t bytes)
+{
+    if (bytes > nn_gemm_ws_bytes) {
+        void *p = NULL;
+        size_t rounded = (bytes + 63) & ~(size_t)63;
+#if defined(_MSC_VER)
+        p = _aligned_malloc(rounded, 64);
+        if (nn_gemm_ws) _aligned_free(nn_gemm_ws);
+#else
+        if (posix_memalign(&p, 64, rounded) != 0) p = NULL;
+        free(nn_gemm_ws);
+#endif
+        nn_gemm_ws = p;
+        nn_gemm_ws_bytes = p ? rounded : 0;
+    }
+    return nn_gemm_ws;
+}
+
+/*
+ * NN_DEFINE_GEMM(T, SUFFIX) instantiates the packing routines, the
+ * microkernel and the driver for one element type.
+ */
+#if NN_HAVE_VEC
+#define NN_VEC_TYPES(T, SUFFIX)                                                   \
+    typedef T nn_v##SUFFIX __attribute__((vector_size(NN_VBYTES), aligned(NN_VBYTES))); \
+    typedef T nn_vu##SUFFIX __attribute__((vector_size(NN_VBYTES), aligned(sizeof(T))));
+#else
+#define NN_VEC_TYPES(T, SUFFIX)
+#endif
+
+#if NN_HAVE_VEC
+/* Microkernel: acc[MR][NR] = sum_k a[k][0:MR] (x) b[k][0:NR], then written
+ * (or added) into C.  NR is two vectors wide.  a and b are packed strips. */
+#define NN_MICROKERNEL(T, SUFFIX)                                                 \
+static inline void nn_ukernel_##SUFFIX(long kc, const T *restrict a,              \
+        const T *restrict b, T *restrict c, long ldc, int accumulate,            \
+        long mr, long nr)                                                        \
+{                                                                                \
+    enum { VW = NN_VBYTES / sizeof(T), NR = 2 * (NN_VBYTES / sizeof(T)) };       \
+    nn_v##SUFFIX acc0[NN_MR], acc1[NN_MR];                                       \
+    _Pragma("GCC unroll 8")                                                      \
+    for (int i = 0; i < NN_MR; i++) { acc0[i] = (nn_v##SUFFIX){0}; acc1[i] = (nn_v##SUFFIX){0}; } \
+    for (long k = 0; k < kc; k++) {                                              \
+        const nn_v##SUFFIX b0 = *(const nn_v##SUFFIX *)(b + k * NR);             \
+        const nn_v##SUFFIX b1 = *(const nn_v##SUFFIX *)(b + k * NR + VW);        \
+        const T *ak = a + k * NN_MR;                                             \
+        _Pragma("GCC unroll 8")                                                  \
+        for (int i = 0; i < NN_MR; i++) {                                        \
+            acc0[i] += ak[i] * b0;                                               \
+            acc1[i] += ak[i] * b1;                                               \
+        }                                                                        \
+    }                                                                            \
+    if (mr == NN_MR && nr == NR) {                                               \
+        _Pragma("GCC unroll 8")                                                  \
+        for (int i = 0; i < NN_MR; i++) {                                        \
+            nn_vu##SUFFIX *c0 = (nn_vu##SUFFIX *)(c + i * ldc);                  \
+            nn_vu##SUFFIX *c1 = (nn_vu##SUFFIX *)(c + i * ldc + VW);             \
+            if (accumulate) { *c0 += acc0[i]; *c1 += acc1[i]; }                  \
+            else { *c0 = acc0[i]; *c1 = acc1[i]; }                               \
+        }                                                                        \
+    } else {                                                                     \
+        T tile[NN_MR * NR] __attribute__((aligned(NN_VBYTES)));                  \
+        for (int i = 0; i < NN_MR; i++) {                                        \
+            *(nn_v##SUFFIX *)(tile + i * NR) = acc0[i];                          \
+            *(nn_v##SUFFIX *)(tile + i * NR + VW) = acc1[i];                     \
+        }                                                                        \
+        for (long i = 0; i < mr; i++)                                            \
+            for (long j = 0; j < nr; j++) {                                      \
+                if (accumulate) c[i * ldc + j] += tile[i * NR + j];              \
+                else c[i * ldc + j] = tile[i * NR + j];                          \
+            }                                                                    \
+    }                                                                            \
+}
+#else
+/* Portable scalar microkernel for compilers without vector extensions. */
+#define NN_MICROKERNEL(T, SUFFIX)                                                 \
+static inline void nn_ukernel_##SUFFIX(long kc, const T *a, const T *b, T *c,     \
+        long ldc, int accumulate, long mr, long nr)                              \
+{                                                                                \
+    enum { NR = 2 * (NN_VBYTES / sizeof(T)) };                                   \
+    T tile[NN_MR * NR];                                                          \
+    memset(tile, 0, sizeof(tile));                                               \
+    for (long k = 0; k < kc; k++)                                                \
+        for (int i = 0; i < NN_MR; i++)                                          \
+            for (int j = 0; j < NR; j++)                                         \
+                tile[i * NR + j] += a[k * NN_MR + i] * b[k * NR + j];            \
+    for (long i = 0; i < mr; i++)                                                \
+        for (long j = 0; j < nr; j++) {                                          \
+            if (accumulate) c[i * ldc + j] += tile[i * NR + j];                  \
+            else c[i * ldc + j] = tile[i * NR + j];                              \
+        }                                                                        \
+}
+#endif
+
+#define NN_DEFINE_GEMM(T, SUFFIX)                                                 \
+NN_VEC_TYPES(T, SUFFIX)                                                          \
+NN_MICROKERNEL(T, SUFFIX)                                                        \
+/* Pack op(A)[i0:i0+mc, p0:p0+kc] into MR-row strips: dst[strip][k][r]. */       \
+static inline void nn_pack_a_##SUFFIX(const T *A, long lda, int transA,          \
+        long i0, long mc, long p0, long kc, T *dst)                              \
+{                                                                                \
+    for (long is = 0; is < mc; is += NN_MR) {                                    \
+        long mr = mc - is < NN_MR ? mc - is : NN_MR;                             \
+        T *d = dst + is * kc;                                                    \
+        if (!transA) {                                                           \
+            for (long k = 0; k < kc; k++) {                                      \
+                for (long r = 0; r < mr; r++)                                    \
+                    d[k * NN_MR + r] = A[(i0 + is + r) * lda + p0 + k];          \
+                for (long r = mr; r < NN_MR; r++) d[k * NN_MR + r] = 0;          \
+            }                                                                    \
+        } else {                                                                 \
+            for (long k = 0; k < kc; k++) {                                      \
+                const T *src = A + (p0 + k) * lda + i0 + is;                     \
+                for (long r = 0; r < mr; r++) d[k * NN_MR + r] = src[r];         \
+                for (long r = mr; r < NN_MR; r++) d[k * NN_MR + r] = 0;          \
+            }                                                                    \
+        }                                                                        \
+    }                                                                            \
+}                                                                                \
+/* Pack op(B)[p0:p0+kc, j0:j0+nc] into NR-column strips: dst[strip][k][c]. */    \
+static inline void nn_pack_b_##SUFFIX(const T *B, long ldb, int transB,          \
+        long p0, long kc, long j0, long nc, T *dst)                              \
+{                                                                                \
+    enum { NR = 2 * (NN_VBYTES / sizeof(T)) };                                   \
+    for (long js = 0; js < nc; js += NR) {                                       \
+        long nr = nc - js < NR ? nc - js : NR;                                   \
+        T *d = dst + js * kc;                                                    \
+        if (!transB) {                                                           \
+            for (long k = 0; k < kc; k++) {                                      \
+                const T *src = B + (p0 + k) * ldb + j0 + js;                     \
+                for (long c = 0; c < nr; c++) d[k * NR + c] = src[c];            \
+                for (long c = nr; c < NR; c++) d[k * NR + c] = 0;                \
+            }                                                                    \
+        } else {                                                                 \
+            for (long c = 0; c < nr; c++) {                                      \
+                const T *src = B + (j0 + js + c) * ldb + p0;                     \
+                for (long k = 0; k < kc; k++) d[k * NR + c] = src[k];            \
+            }                                                                    \
+            for (long c = nr; c < NR; c++)                                       \
+                for (long k = 0; k < kc; k++) d[k * NR + c] = 0;                 \
+        }                                                                        \
+    }                                                                            \
+}                                                                                \
+/* One MC x NC task: C[i0:i0+mc, j0:j0+nc] (+)= op(A) . op(B).                   \
+ * Returns 0, or -1 when the workspace could not be allocated. */               \
+static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,          \
+        const T *A, long lda, const T *B, long ldb, T *C, long ldc,              \
+        int accumulate, long i0, long mc, long j0, long nc)                      \
+{                                                                                \
+    enum { NR = 2 * (NN_VBYTES / sizeof(T)) };                                   \
+    long mc_pad = (mc + NN_MR - 1) / NN_MR * NN_MR;                              \
+    long nc_pad = (nc + NR - 1) / NR * NR;                                       \
+    T *ws = (T *)nn_gemm_workspace(sizeof(T) * (size_t)NN_KC * (NN_MC + NN_NC + 2 * NR)); \
+    if (!ws) return -1;                                                          \
+    T *Ap = ws, *Bp = ws + (size_t)NN_KC * NN_MC;                                \
+    (void)mc_pad;                                                                \
+    if (K == 0) {                                                                \
+        if (!accumulate)                                                         \
+            for (long i = 0; i < mc; i++)                                        \
+                memset(C + (i0 + i) * ldc + j0, 0, sizeof(T) * nc);              \
+        return 0;                                                                \
+    }                                                                            \
+    for (long p0 = 0; p0 < K; p0 += NN_KC) {                                     \
+        long kc = K - p0 < NN_KC ? K - p0 : NN_KC;                               \
+        int acc = accumulate || p0 > 0;                                          \
+        nn_pack_b_##SUFFIX(B, ldb, transB, p0, kc, j0, nc, Bp);                  \
+        nn_pack_a_##SUFFIX(A, lda, transA, i0, mc, p0, kc, Ap);                  \
+        for (long js = 0; js < nc_pad; js += NR) {                               \
+            long nr = nc - js < NR ? nc - js : NR;                               \
+            for (long is = 0; is < mc; is += NN_MR) {                            \
+                long mr = mc - is < NN_MR ? mc - is : NN_MR;                     \
+                nn_ukernel_##SUFFIX(kc, Ap + is * kc, Bp + js * kc,              \
+                    C + (i0 + is) * ldc + j0 + js, ldc, acc, mr, nr);            \
+            }                                                                    \
+        }                                                                        \
+    }                                                                            \
+    return 0;                                                                    \
+}                                                                                \
+/* The driver.  Returns 0 on success, -1 if a workspace allocation failed. */    \
+static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,       \
+        long K, const T *A, long lda, const T *B, long ldb, T *C, long ldc,      \
+        int accumulate, int nthreads)                                            \
+{                                                                                \
+    enum { NR = 2 * (NN_VBYTES / sizeof(T)) };                                   \
+    int nth = nn_gemm_threads(M, N, K, nthreads);                                \
+    /* Task sizes only decide which thread computes a C element, never the    \
+     * order of its sum (that is fixed by KC), so shrinking NC to give every   \
+     * thread work keeps results bitwise identical for any thread count. */    \
+    long ncb = NN_NC;                                                            \
+    while (nth > 1 && ncb > 2 * NR &&                                            \
+           ((M + NN_MC - 1) / NN_MC) * ((N + ncb - 1) / ncb) < 2 * nth)          \
+        ncb /= 2;                                                                \
+    long mt = (M + NN_MC - 1) / NN_MC, nt = (N + ncb - 1) / ncb;                 \
+    long ntasks = mt * nt;                                                       \
+    int failed = 0;                                                              \
+    if (M <= 0 || N <= 0) return 0;                                              \
+    if (nth <= 1) {                                                              \
+        unsigned int fpu = nn_ftz_enter();                                       \
+        for (long t = 0; t < ntasks && !failed; t++) {                           \
+            long ib = t / nt, jb = t % nt;                                       \
+            long i0 = ib * NN_MC, j0 = jb * ncb;                                 \
+            long mc = M - i0 < NN_MC ? M - i0 : NN_MC;                           \
+            long nc = N - j0 < ncb ? N - j0 : ncb;                               \
+            failed |= nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb,   \
+                                            C, ldc, accumulate, i0, mc, j0, nc); \
+        }                                                                        \
+        nn_ftz_exit(fpu);                                                        \
+        return failed ? -1 : 0;                                                  \
+    }                                                                            \
+    NN_OMP_PRAGMA(omp parallel num_threads(nth) reduction(|:failed))            \
+    {                                                                            \
+        unsigned int fpu = nn_ftz_enter();                                       \
+        NN_OMP_PRAGMA(omp for schedule(static))                                  \
+        for (long t = 0; t < ntasks; t++) {                                      \
+            long ib = t / nt, jb = t % nt;                                       \
+            long i0 = ib * NN_MC, j0 = jb * ncb;                                 \
+            long mc = M - i0 < NN_MC ? M - i0 : NN_MC;                           \
+            long nc = N - j0 < ncb ? N - j0 : ncb;                               \
+            failed |= nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb,   \
+                                            C, ldc, accumulate, i0, mc, j0, nc); \
+        }                                                                        \
+        nn_ftz_exit(fpu);                                                        \
+    }                                                                            \
+    return failed ? -1 : 0;                                                      \
+}
+
+NN_DEFINE_GEMM(float, f32)
+NN_DEFINE_GEMM(double, f64)
+
+#endif /* NN_GEMM_H */

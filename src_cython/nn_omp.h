@@ -1,0 +1,31 @@
+/*
+ * nn_omp.h -- OpenMP when the compiler has it, a single thread when not.
+ * The build passes -fopenmp (or /openmp) when a probe says it works; without
+ * it _OPENMP is undefined, the pragmas vanish and these stubs report 1 thread.
+ */
+#ifndef NN_OMP_H
+#define NN_OMP_H
+
+#define NN_STR(x) #x
+#if defined(_MSC_VER)
+#define NN_OMP_PRAGMA(x) __pragma(x)
+#define NN_THREAD_LOCAL __declspec(thread)
+#else
+#define NN_OMP_PRAGMA(x) _Pragma(NN_STR(x))
+#define NN_THREAD_LOCAL __thread
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+static inline int nn_omp_enabled(void) { return 1; }
+static inline int nn_omp_max_threads(void) { return omp_get_max_threads(); }
+static inline int nn_omp_num_procs(void) { return omp_get_num_procs(); }
+static inline int nn_omp_thread_num(void) { return omp_get_thread_num(); }
+#else
+static inline int nn_omp_enabled(void) { return 0; }
+static inline int nn_omp_max_threads(void) { return 1; }
+static inline int nn_omp_num_procs(void) { return 1; }
+static inline int nn_omp_thread_num(void) { return 0; }
+#endif
+
+#endif /* NN_OMP_H */
