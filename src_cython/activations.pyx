@@ -19,7 +19,7 @@ cpdef int activation_code(str name) except -1:
                          f"{', '.join(ACTIVATION_CODES)}") from None
 
 
-def bias_act_forward(floating[:, ::1] z, floating[::1] bias, str activation):
+def bias_act_forward(floating[:, ::1] z not None, floating[::1] bias, str activation):
     """z <- activation(z + bias), in place (bias may be None)."""
     cdef int act = activation_code(activation)
     cdef long n = z.shape[0], m = z.shape[1]
@@ -37,8 +37,8 @@ def bias_act_forward(floating[:, ::1] z, floating[::1] bias, str activation):
         _fwd(&z[0, 0], bp, n, m, act, nt)
 
 
-def act_backward(floating[:, ::1] grad, floating[:, ::1] out, str activation,
-                 floating[:, ::1] dz):
+def act_backward(floating[:, ::1] grad not None, floating[:, ::1] out not None,
+                 str activation, floating[:, ::1] dz not None):
     """dz = grad * activation'(.) written through the forward output ``out``."""
     cdef int act = activation_code(activation)
     cdef long n = grad.shape[0], m = grad.shape[1]
@@ -53,7 +53,7 @@ def act_backward(floating[:, ::1] grad, floating[:, ::1] out, str activation,
         _bwd(&grad[0, 0], &out[0, 0], &dz[0, 0], n, m, act, nt)
 
 
-def bias_grad(floating[:, ::1] dz, floating[::1] db, bint accumulate=False):
+def bias_grad(floating[:, ::1] dz not None, floating[::1] db not None, bint accumulate=False):
     """db (+)= dz.sum(axis=0), summed in row order."""
     cdef long n = dz.shape[0], m = dz.shape[1]
     if db.shape[0] != m:

@@ -13,7 +13,8 @@ def _check(str name, long n, long n2, double rate):
         raise ValueError(f"{name}: rate must be in [0, 1), got {rate}")
 
 
-def dropout_forward(floating[::1] x, floating[::1] out, uint8_t[::1] mask,
+def dropout_forward(floating[::1] x not None, floating[::1] out not None,
+                    uint8_t[::1] mask not None,
                     double rate, unsigned long long seed, unsigned long long step):
     """out = x * keep / (1 - rate), keep[i] = u(seed, step, i) < 1 - rate (flat arrays)."""
     cdef long n = x.shape[0]
@@ -26,8 +27,8 @@ def dropout_forward(floating[::1] x, floating[::1] out, uint8_t[::1] mask,
         _fwd(&x[0], &out[0], &mask[0], n, rate, seed, step, nt)
 
 
-def dropout_backward(floating[::1] grad, const uint8_t[::1] mask, double rate,
-                     floating[::1] dx):
+def dropout_backward(floating[::1] grad not None, const uint8_t[::1] mask not None,
+                     double rate, floating[::1] dx not None):
     """dx = grad * mask / (1 - rate) (flat arrays)."""
     cdef long n = grad.shape[0]
     _check("dropout_backward", n, mask.shape[0], rate)

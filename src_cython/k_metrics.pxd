@@ -39,7 +39,7 @@ cdef inline double count_correct(int kind, const floating *p,
         else:
             ok = 0
             for j in range(c):
-                t = 1 if p[i * c + j] > threshold else 0
+                t = 1 if p[i * c + j] > <floating>threshold else 0
                 if t == y[i * c + j]:
                     ok += 1
             ok /= c

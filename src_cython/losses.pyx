@@ -64,31 +64,34 @@ cdef double _run(int kind, str name, floating[:, ::1] z, const int32_t[::1] labe
     return tot
 
 
-def softmax_crossentropy_sparse(floating[:, ::1] logits, const int32_t[::1] labels,
-                                floating[:, ::1] probs, floating[:, ::1] dlogits,
+def softmax_crossentropy_sparse(floating[:, ::1] logits not None,
+                                const int32_t[::1] labels not None,
+                                floating[:, ::1] probs not None, floating[:, ::1] dlogits,
                                 double scale, floating[::1] sample_weight=None):
     cdef floating[:, ::1] none2d = None
     cdef const int32_t[::1] nolabels = None
     return _run(LOSS_SOFTMAX_SPARSE, "softmax_crossentropy_sparse", logits, labels, none2d, probs, dlogits, scale, sample_weight)
 
 
-def softmax_crossentropy(floating[:, ::1] logits, floating[:, ::1] targets,
-                         floating[:, ::1] probs, floating[:, ::1] dlogits,
+def softmax_crossentropy(floating[:, ::1] logits not None, floating[:, ::1] targets not None,
+                         floating[:, ::1] probs not None, floating[:, ::1] dlogits,
                          double scale, floating[::1] sample_weight=None):
     cdef floating[:, ::1] none2d = None
     cdef const int32_t[::1] nolabels = None
     return _run(LOSS_SOFTMAX_DENSE, "softmax_crossentropy", logits, nolabels, targets, probs, dlogits, scale, sample_weight)
 
 
-def sigmoid_binary_crossentropy(floating[:, ::1] logits, floating[:, ::1] targets,
-                                floating[:, ::1] probs, floating[:, ::1] dlogits,
+def sigmoid_binary_crossentropy(floating[:, ::1] logits not None,
+                                floating[:, ::1] targets not None,
+                                floating[:, ::1] probs not None, floating[:, ::1] dlogits,
                                 double scale, floating[::1] sample_weight=None):
     cdef floating[:, ::1] none2d = None
     cdef const int32_t[::1] nolabels = None
     return _run(LOSS_SIGMOID_BCE, "sigmoid_binary_crossentropy", logits, nolabels, targets, probs, dlogits, scale, sample_weight)
 
 
-def crossentropy_sparse_from_probs(floating[:, ::1] probs, const int32_t[::1] labels,
+def crossentropy_sparse_from_probs(floating[:, ::1] probs not None,
+                                   const int32_t[::1] labels not None,
                                    floating[:, ::1] dprobs, double scale,
                                    floating[::1] sample_weight=None):
     cdef floating[:, ::1] none2d = None
@@ -96,7 +99,7 @@ def crossentropy_sparse_from_probs(floating[:, ::1] probs, const int32_t[::1] la
     return _run(LOSS_PROBS_SPARSE, "crossentropy_sparse_from_probs", probs, labels, none2d, none2d, dprobs, scale, sample_weight)
 
 
-def crossentropy_from_probs(floating[:, ::1] probs, floating[:, ::1] targets,
+def crossentropy_from_probs(floating[:, ::1] probs not None, floating[:, ::1] targets not None,
                             floating[:, ::1] dprobs, double scale,
                             floating[::1] sample_weight=None):
     cdef floating[:, ::1] none2d = None
@@ -104,7 +107,8 @@ def crossentropy_from_probs(floating[:, ::1] probs, floating[:, ::1] targets,
     return _run(LOSS_PROBS_DENSE, "crossentropy_from_probs", probs, nolabels, targets, none2d, dprobs, scale, sample_weight)
 
 
-def binary_crossentropy_from_probs(floating[:, ::1] probs, floating[:, ::1] targets,
+def binary_crossentropy_from_probs(floating[:, ::1] probs not None,
+                                   floating[:, ::1] targets not None,
                                    floating[:, ::1] dprobs, double scale,
                                    floating[::1] sample_weight=None):
     cdef floating[:, ::1] none2d = None
@@ -112,7 +116,7 @@ def binary_crossentropy_from_probs(floating[:, ::1] probs, floating[:, ::1] targ
     return _run(LOSS_PROBS_BCE, "binary_crossentropy_from_probs", probs, nolabels, targets, none2d, dprobs, scale, sample_weight)
 
 
-def mean_squared_error(floating[:, ::1] preds, floating[:, ::1] targets,
+def mean_squared_error(floating[:, ::1] preds not None, floating[:, ::1] targets not None,
                        floating[:, ::1] dpreds, double scale,
                        floating[::1] sample_weight=None):
     cdef floating[:, ::1] none2d = None

@@ -34,21 +34,21 @@ cdef double _count(int kind, str name, floating[:, ::1] p, const int32_t[::1] la
     return tot
 
 
-def count_correct_sparse(floating[:, ::1] probs, const int32_t[::1] labels,
+def count_correct_sparse(floating[:, ::1] probs not None, const int32_t[::1] labels not None,
                          floating[::1] sample_weight=None):
     cdef floating[:, ::1] none2d = None
     return _count(METRIC_SPARSE, "count_correct_sparse", probs, labels, none2d,
                   sample_weight, 0.5)
 
 
-def count_correct_onehot(floating[:, ::1] probs, floating[:, ::1] targets,
+def count_correct_onehot(floating[:, ::1] probs not None, floating[:, ::1] targets not None,
                          floating[::1] sample_weight=None):
     cdef const int32_t[::1] nolabels = None
     return _count(METRIC_ONEHOT, "count_correct_onehot", probs, nolabels, targets,
                   sample_weight, 0.5)
 
 
-def count_correct_binary(floating[:, ::1] probs, floating[:, ::1] targets,
+def count_correct_binary(floating[:, ::1] probs not None, floating[:, ::1] targets not None,
                          floating[::1] sample_weight=None, double threshold=0.5):
     cdef const int32_t[::1] nolabels = None
     return _count(METRIC_BINARY, "count_correct_binary", probs, nolabels, targets,

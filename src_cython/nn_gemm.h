@@ -59,10 +59,14 @@
 #define NN_KC 256
 #define NN_MC 96
 #define NN_NC 512
+/* With at most this many rows (e.g. a training batch), B is read in place:
+ * each B strip is reused by only M / MR microkernel calls, too few to repay
+ * copying it.  Larger M packs B (contiguous, TLB-friendly strips). */
+#define NN_DIRECT_B_MAX_M 128
 
 /* Below this many multiply-adds a GEMM stays on the calling thread: waking
  * the OpenMP team costs a few microseconds, as much as a few hundred thousand FMAs at full speed, and on a busy machine much more. */
-#define NN_GEMM_PARALLEL_MIN_FMA (1L << 21)
+#define NN_GEMM_PARALLEL_MIN_FMA (1L << 23)
 
 static inline int nn_gemm_threads(long M, long N, long K, int nthreads)
 {
@@ -107,72 +111,76 @@ static inline void *nn_gemm_workspace(size_t bytes)
 #endif
 
 #if NN_HAVE_VEC
-/* Microkernel: acc[MR][NR] = sum_k a[k][0:MR] (x) b[k][0:NR], then written
- * (or added) into C.  NR is two vectors wide.  a and b are packed strips. */
-#define NN_MICROKERNEL(T, SUFFIX)                                                 \
-static inline void nn_ukernel_##SUFFIX(long kc, const T *restrict a,              \
-        const T *restrict b, T *restrict c, long ldc, int accumulate,            \
-        long mr, long nr)                                                        \
+/* Microkernel: an MR x (NV vectors) tile of C,
+ *     acc[i][:] = sum_k a[k][i] * b[k][:]      (a: packed MR-row strip,
+ *                                              b: NV*VW columns, rows ldbk apart)
+ * then written (or added) into C.  NV = 2 is the main kernel; NV = 1 serves a
+ * narrow right edge so that, e.g., N = 100 computes 112 columns, not 128.
+ * b rows are loaded with unaligned loads: they come either from a packed,
+ * aligned strip (ldbk = width) or straight from a row-major B (ldbk = ldb). */
+#define NN_MICROKERNEL(T, SUFFIX, NV)                                             \
+static inline void nn_uk##NV##_##SUFFIX(long kc, const T *restrict a,            \
+        const T *restrict b, long ldbk, T *restrict c, long ldc,                 \
+        int accumulate, long mr, long nr)                                        \
 {                                                                                \
-    enum { VW = NN_VBYTES / sizeof(T), NR = 2 * (NN_VBYTES / sizeof(T)) };       \
-    nn_v##SUFFIX acc0[NN_MR], acc1[NN_MR];                                       \
+    enum { VW = NN_VBYTES / sizeof(T), W = NV * (NN_VBYTES / sizeof(T)) };      \
+    nn_v##SUFFIX acc[NV][NN_MR];                                                 \
     _Pragma("GCC unroll 8")                                                      \
-    for (int i = 0; i < NN_MR; i++) { acc0[i] = (nn_v##SUFFIX){0}; acc1[i] = (nn_v##SUFFIX){0}; } \
+    for (int i = 0; i < NN_MR; i++)                                              \
+        for (int v = 0; v < NV; v++) acc[v][i] = (nn_v##SUFFIX){0};              \
     for (long k = 0; k < kc; k++) {                                              \
-        const nn_v##SUFFIX b0 = *(const nn_v##SUFFIX *)(b + k * NR);             \
-        const nn_v##SUFFIX b1 = *(const nn_v##SUFFIX *)(b + k * NR + VW);        \
+        nn_v##SUFFIX bv[NV];                                                     \
+        for (int v = 0; v < NV; v++)                                             \
+            bv[v] = *(const nn_vu##SUFFIX *)(b + k * ldbk + v * VW);             \
         const T *ak = a + k * NN_MR;                                             \
         _Pragma("GCC unroll 8")                                                  \
-        for (int i = 0; i < NN_MR; i++) {                                        \
-            acc0[i] += ak[i] * b0;                                               \
-            acc1[i] += ak[i] * b1;                                               \
-        }                                                                        \
+        for (int i = 0; i < NN_MR; i++)                                          \
+            for (int v = 0; v < NV; v++) acc[v][i] += ak[i] * bv[v];             \
     }                                                                            \
-    if (mr == NN_MR && nr == NR) {                                               \
+    if (mr == NN_MR && nr == W) {                                                \
         _Pragma("GCC unroll 8")                                                  \
-        for (int i = 0; i < NN_MR; i++) {                                        \
-            nn_vu##SUFFIX *c0 = (nn_vu##SUFFIX *)(c + i * ldc);                  \
-            nn_vu##SUFFIX *c1 = (nn_vu##SUFFIX *)(c + i * ldc + VW);             \
-            if (accumulate) { *c0 += acc0[i]; *c1 += acc1[i]; }                  \
-            else { *c0 = acc0[i]; *c1 = acc1[i]; }                               \
-        }                                                                        \
+        for (int i = 0; i < NN_MR; i++)                                          \
+            for (int v = 0; v < NV; v++) {                                       \
+                nn_vu##SUFFIX *cp = (nn_vu##SUFFIX *)(c + i * ldc + v * VW);     \
+                if (accumulate) *cp += acc[v][i]; else *cp = acc[v][i];          \
+            }                                                                    \
     } else {                                                                     \
-        T tile[NN_MR * NR] __attribute__((aligned(NN_VBYTES)));                  \
-        for (int i = 0; i < NN_MR; i++) {                                        \
-            *(nn_v##SUFFIX *)(tile + i * NR) = acc0[i];                          \
-            *(nn_v##SUFFIX *)(tile + i * NR + VW) = acc1[i];                     \
-        }                                                                        \
+        T tile[NN_MR * W] __attribute__((aligned(NN_VBYTES)));                   \
+        for (int i = 0; i < NN_MR; i++)                                          \
+            for (int v = 0; v < NV; v++)                                         \
+                *(nn_v##SUFFIX *)(tile + i * W + v * VW) = acc[v][i];            \
         for (long i = 0; i < mr; i++)                                            \
             for (long j = 0; j < nr; j++) {                                      \
-                if (accumulate) c[i * ldc + j] += tile[i * NR + j];              \
-                else c[i * ldc + j] = tile[i * NR + j];                          \
+                if (accumulate) c[i * ldc + j] += tile[i * W + j];               \
+                else c[i * ldc + j] = tile[i * W + j];                           \
             }                                                                    \
     }                                                                            \
 }
 #else
 /* Portable scalar microkernel for compilers without vector extensions. */
-#define NN_MICROKERNEL(T, SUFFIX)                                                 \
-static inline void nn_ukernel_##SUFFIX(long kc, const T *a, const T *b, T *c,     \
-        long ldc, int accumulate, long mr, long nr)                              \
+#define NN_MICROKERNEL(T, SUFFIX, NV)                                             \
+static inline void nn_uk##NV##_##SUFFIX(long kc, const T *a, const T *b,          \
+        long ldbk, T *c, long ldc, int accumulate, long mr, long nr)             \
 {                                                                                \
-    enum { NR = 2 * (NN_VBYTES / sizeof(T)) };                                   \
-    T tile[NN_MR * NR];                                                          \
+    enum { W = NV * (NN_VBYTES / sizeof(T)) };                                   \
+    T tile[NN_MR * W];                                                           \
     memset(tile, 0, sizeof(tile));                                               \
     for (long k = 0; k < kc; k++)                                                \
         for (int i = 0; i < NN_MR; i++)                                          \
-            for (int j = 0; j < NR; j++)                                         \
-                tile[i * NR + j] += a[k * NN_MR + i] * b[k * NR + j];            \
+            for (int j = 0; j < W; j++)                                          \
+                tile[i * W + j] += a[k * NN_MR + i] * b[k * ldbk + j];           \
     for (long i = 0; i < mr; i++)                                                \
         for (long j = 0; j < nr; j++) {                                          \
-            if (accumulate) c[i * ldc + j] += tile[i * NR + j];                  \
-            else c[i * ldc + j] = tile[i * NR + j];                              \
+            if (accumulate) c[i * ldc + j] += tile[i * W + j];                   \
+            else c[i * ldc + j] = tile[i * W + j];                               \
         }                                                                        \
 }
 #endif
 
 #define NN_DEFINE_GEMM(T, SUFFIX)                                                 \
 NN_VEC_TYPES(T, SUFFIX)                                                          \
-NN_MICROKERNEL(T, SUFFIX)                                                        \
+NN_MICROKERNEL(T, SUFFIX, 1)                                                     \
+NN_MICROKERNEL(T, SUFFIX, 2)                                                     \
 /* Pack op(A)[i0:i0+mc, p0:p0+kc] into MR-row strips: dst[strip][k][r]. */       \
 static inline void nn_pack_a_##SUFFIX(const T *A, long lda, int transA,          \
         long i0, long mc, long p0, long kc, T *dst)                              \
@@ -195,43 +203,52 @@ static inline void nn_pack_a_##SUFFIX(const T *A, long lda, int transA,         
         }                                                                        \
     }                                                                            \
 }                                                                                \
-/* Pack op(B)[p0:p0+kc, j0:j0+nc] into NR-column strips: dst[strip][k][c]. */    \
+/* Width of the strip starting at column js of an nc-wide block: NR, or one   \
+ * vector for a narrow right edge. */                                           \
+static inline long nn_strip_w_##SUFFIX(long nc, long js)                         \
+{                                                                                \
+    enum { VW = NN_VBYTES / sizeof(T) };                                         \
+    return nc - js <= VW ? VW : 2 * VW;                                          \
+}                                                                                \
+/* Pack op(B)[p0:p0+kc, j0:j0+nc] into column strips: dst[strip][k][c], each    \
+ * strip NR wide (the last one possibly one vector wide), zero padded. */        \
 static inline void nn_pack_b_##SUFFIX(const T *B, long ldb, int transB,          \
         long p0, long kc, long j0, long nc, T *dst)                              \
 {                                                                                \
     enum { NR = 2 * (NN_VBYTES / sizeof(T)) };                                   \
     for (long js = 0; js < nc; js += NR) {                                       \
         long nr = nc - js < NR ? nc - js : NR;                                   \
+        long w = nn_strip_w_##SUFFIX(nc, js);                                    \
         T *d = dst + js * kc;                                                    \
         if (!transB) {                                                           \
             for (long k = 0; k < kc; k++) {                                      \
                 const T *src = B + (p0 + k) * ldb + j0 + js;                     \
-                for (long c = 0; c < nr; c++) d[k * NR + c] = src[c];            \
-                for (long c = nr; c < NR; c++) d[k * NR + c] = 0;                \
+                for (long c = 0; c < nr; c++) d[k * w + c] = src[c];             \
+                for (long c = nr; c < w; c++) d[k * w + c] = 0;                  \
             }                                                                    \
         } else {                                                                 \
             for (long c = 0; c < nr; c++) {                                      \
                 const T *src = B + (j0 + js + c) * ldb + p0;                     \
-                for (long k = 0; k < kc; k++) d[k * NR + c] = src[k];            \
+                for (long k = 0; k < kc; k++) d[k * w + c] = src[k];             \
             }                                                                    \
-            for (long c = nr; c < NR; c++)                                       \
-                for (long k = 0; k < kc; k++) d[k * NR + c] = 0;                 \
+            for (long c = nr; c < w; c++)                                        \
+                for (long k = 0; k < kc; k++) d[k * w + c] = 0;                  \
         }                                                                        \
     }                                                                            \
 }                                                                                \
 /* One MC x NC task: C[i0:i0+mc, j0:j0+nc] (+)= op(A) . op(B).                   \
+ * direct_b: read full-width strips of a row-major B in place instead of       \
+ * packing them (pays when few MR strips reuse each B strip, i.e. small M).    \
  * Returns 0, or -1 when the workspace could not be allocated. */               \
 static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,          \
         const T *A, long lda, const T *B, long ldb, T *C, long ldc,              \
-        int accumulate, long i0, long mc, long j0, long nc)                      \
+        int accumulate, long i0, long mc, long j0, long nc, int direct_b)        \
 {                                                                                \
     enum { NR = 2 * (NN_VBYTES / sizeof(T)) };                                   \
-    long mc_pad = (mc + NN_MR - 1) / NN_MR * NN_MR;                              \
-    long nc_pad = (nc + NR - 1) / NR * NR;                                       \
     T *ws = (T *)nn_gemm_workspace(sizeof(T) * (size_t)NN_KC * (NN_MC + NN_NC + 2 * NR)); \
     if (!ws) return -1;                                                          \
     T *Ap = ws, *Bp = ws + (size_t)NN_KC * NN_MC;                                \
-    (void)mc_pad;                                                                \
+    long full = direct_b ? nc / NR * NR : 0;  /* columns read in place */       \
     if (K == 0) {                                                                \
         if (!accumulate)                                                         \
             for (long i = 0; i < mc; i++)                                        \
@@ -241,14 +258,26 @@ static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,         
     for (long p0 = 0; p0 < K; p0 += NN_KC) {                                     \
         long kc = K - p0 < NN_KC ? K - p0 : NN_KC;                               \
         int acc = accumulate || p0 > 0;                                          \
-        nn_pack_b_##SUFFIX(B, ldb, transB, p0, kc, j0, nc, Bp);                  \
+        if (full < nc)                                                           \
+            nn_pack_b_##SUFFIX(B, ldb, transB, p0, kc, j0 + full, nc - full, Bp); \
         nn_pack_a_##SUFFIX(A, lda, transA, i0, mc, p0, kc, Ap);                  \
-        for (long js = 0; js < nc_pad; js += NR) {                               \
+        for (long js = 0; js < nc; js += NR) {                                   \
             long nr = nc - js < NR ? nc - js : NR;                               \
+            const T *bp;                                                         \
+            long w, ldbk;                                                        \
+            if (js < full) {                                                     \
+                bp = B + p0 * ldb + j0 + js; w = NR; ldbk = ldb;                 \
+            } else {                                                             \
+                w = nn_strip_w_##SUFFIX(nc - full, js - full);                   \
+                bp = Bp + (js - full) * kc; ldbk = w;                            \
+            }                                                                    \
             for (long is = 0; is < mc; is += NN_MR) {                            \
                 long mr = mc - is < NN_MR ? mc - is : NN_MR;                     \
-                nn_ukernel_##SUFFIX(kc, Ap + is * kc, Bp + js * kc,              \
-                    C + (i0 + is) * ldc + j0 + js, ldc, acc, mr, nr);            \
+                T *cp = C + (i0 + is) * ldc + j0 + js;                           \
+                if (w == NR)                                                     \
+                    nn_uk2_##SUFFIX(kc, Ap + is * kc, bp, ldbk, cp, ldc, acc, mr, nr); \
+                else                                                             \
+                    nn_uk1_##SUFFIX(kc, Ap + is * kc, bp, ldbk, cp, ldc, acc, mr, nr); \
             }                                                                    \
         }                                                                        \
     }                                                                            \
@@ -271,6 +300,7 @@ static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,      
     long mt = (M + NN_MC - 1) / NN_MC, nt = (N + ncb - 1) / ncb;                 \
     long ntasks = mt * nt;                                                       \
     int failed = 0;                                                              \
+    int direct_b = !transB && M <= NN_DIRECT_B_MAX_M;                          \
     if (M <= 0 || N <= 0) return 0;                                              \
     if (nth <= 1) {                                                              \
         unsigned int fpu = nn_ftz_enter();                                       \
@@ -280,7 +310,7 @@ static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,      
             long mc = M - i0 < NN_MC ? M - i0 : NN_MC;                           \
             long nc = N - j0 < ncb ? N - j0 : ncb;                               \
             failed |= nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb,   \
-                                            C, ldc, accumulate, i0, mc, j0, nc); \
+                                            C, ldc, accumulate, i0, mc, j0, nc, direct_b); \
         }                                                                        \
         nn_ftz_exit(fpu);                                                        \
         return failed ? -1 : 0;                                                  \
@@ -295,7 +325,7 @@ static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,      
             long mc = M - i0 < NN_MC ? M - i0 : NN_MC;                           \
             long nc = N - j0 < ncb ? N - j0 : ncb;                               \
             failed |= nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb,   \
-                                            C, ldc, accumulate, i0, mc, j0, nc); \
+                                            C, ldc, accumulate, i0, mc, j0, nc, direct_b); \
         }                                                                        \
         nn_ftz_exit(fpu);                                                        \
     }                                                                            \

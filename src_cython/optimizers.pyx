@@ -28,7 +28,7 @@ cdef void _run(OptParams *o, floating[::1] w, floating *g, floating *s1,
         opt_update(o, &w[0], g, s1, s2, s3, n, nt)
 
 
-def sgd_update(floating[::1] w, floating[::1] g, floating[::1] momentum_slot,
+def sgd_update(floating[::1] w not None, floating[::1] g, floating[::1] momentum_slot,
                double learning_rate, double momentum=0.0, bint nesterov=False):
     cdef OptParams o
     cdef long n = w.shape[0]
@@ -39,7 +39,7 @@ def sgd_update(floating[::1] w, floating[::1] g, floating[::1] momentum_slot,
          _ptr("sgd_update", "momentum_slot", momentum_slot, n), NULL, NULL)
 
 
-def adagrad_update(floating[::1] w, floating[::1] g, floating[::1] accumulator,
+def adagrad_update(floating[::1] w not None, floating[::1] g, floating[::1] accumulator,
                    double learning_rate, double epsilon=1e-7):
     cdef OptParams o
     cdef long n = w.shape[0]
@@ -50,7 +50,7 @@ def adagrad_update(floating[::1] w, floating[::1] g, floating[::1] accumulator,
          _ptr("adagrad_update", "accumulator", accumulator, n), NULL, NULL)
 
 
-def rmsprop_update(floating[::1] w, floating[::1] g, floating[::1] velocity,
+def rmsprop_update(floating[::1] w not None, floating[::1] g, floating[::1] velocity,
                    floating[::1] average_gradient, floating[::1] momentum_slot,
                    double learning_rate, double rho=0.9, double momentum=0.0,
                    double epsilon=1e-7):
@@ -67,7 +67,7 @@ def rmsprop_update(floating[::1] w, floating[::1] g, floating[::1] velocity,
          _ptr("rmsprop_update", "momentum_slot", momentum_slot, n))
 
 
-def adam_update(floating[::1] w, floating[::1] g, floating[::1] m,
+def adam_update(floating[::1] w not None, floating[::1] g, floating[::1] m,
                 floating[::1] v, floating[::1] vhat, double learning_rate,
                 double beta_1, double beta_2, double epsilon, long step):
     """step: the 1-based update count t. vhat: only with amsgrad."""
@@ -89,7 +89,7 @@ cpdef double adam_alpha(double lr, double beta_1, double beta_2, long step):
     return lr * sqrt(1.0 - pow(beta_2, step)) / (1.0 - pow(beta_1, step))
 
 
-def l1_l2_penalty_and_grad(floating[::1] w, floating[::1] g, double l1, double l2):
+def l1_l2_penalty_and_grad(floating[::1] w not None, floating[::1] g, double l1, double l2):
     """Returns l1*sum|w| + l2*sum w^2; adds its gradient into g (if not None)."""
     cdef long n = w.shape[0]
     cdef floating *gp = _ptr("l1_l2_penalty_and_grad", "g", g, n)

@@ -70,6 +70,7 @@ cdef struct PlanC:
     int n_metrics
     int metric_kind[MAX_METRICS]
     double metric_threshold[MAX_METRICS]
+    int metric_weighted[MAX_METRICS]      # weighted_metrics: sample weights apply
     OptParams opt
     void *xb
     void *yb
@@ -152,9 +153,10 @@ cdef class FusedPlan:
         if len(metrics) > MAX_METRICS:
             raise ValueError(f"at most {MAX_METRICS} metrics in the fused loop")
         self.c.n_metrics = len(metrics)
-        for i, (kind, thr) in enumerate(metrics):
+        for i, (kind, thr, weighted) in enumerate(metrics):
             self.c.metric_kind[i] = kind
             self.c.metric_threshold[i] = thr
+            self.c.metric_weighted[i] = weighted
         self.c.opt.kind = opt["kind"]
         self.c.opt.lr = opt.get("lr", 0.0)
         self.c.opt.momentum = opt.get("momentum", 0.0)
@@ -256,7 +258,7 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
     cdef long t
     cdef int last = P.n_layers - 1
     cdef int first_trainable = P.n_layers
-    cdef bint logits_path
+    cdef bint logits_path, weighted
     for li in range(P.n_layers):
         if P.layers[li].kind == LK_DENSE and (P.layers[li].train_W != 0 or P.layers[li].train_b != 0):
             first_trainable = li
@@ -377,16 +379,15 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
         if sw != NULL:
             for i in range(nb):
                 wsum += swb[i]
-        else:
-            wsum = nb
         for j in range(P.n_metrics):
+            weighted = sw != NULL and P.metric_weighted[j] != 0
             sums[2 + 2 * j] += count_correct(P.metric_kind[j],
                                              probs if logits_path else values,
                                              P.lb if labels != NULL else NULL,
                                              yb if targets != NULL else NULL,
-                                             swb if sw != NULL else NULL, nb, c,
+                                             swb if weighted else NULL, nb, c,
                                              P.metric_threshold[j])
-            sums[3 + 2 * j] += wsum
+            sums[3 + 2 * j] += wsum if weighted else nb
     return done
 
 

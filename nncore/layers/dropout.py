@@ -5,6 +5,8 @@ The mask for call number ``step`` comes from a counter-based generator keyed
 by (seed, step, element index) -- see ``nncore.ops.dropout`` -- so it is the
 same for any thread count and for the per-batch and fused training loops.
 """
+import numbers
+
 import numpy as np
 
 from nncore import random as nn_random
@@ -15,7 +17,7 @@ from nncore.layers.layer import Layer
 class Dropout(Layer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
             raise ValueError(f"Dropout: rate must be a number in [0, 1), got {rate!r}")
         if noise_shape is not None:
             raise ValueError("Dropout: noise_shape is not supported by nncore")

@@ -10,6 +10,10 @@ from nncore.layers.layer import Layer
 class Flatten(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError(f"Flatten: data_format must be 'channels_last' or "
+                             f"'channels_first', got {data_format!r}")
+        self.data_format = data_format
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
@@ -22,3 +26,8 @@ class Flatten(Layer):
 
     def backward(self, grad):
         return grad.reshape(self._shape)
+
+    def get_config(self):
+        c = super().get_config()
+        c["data_format"] = self.data_format
+        return c

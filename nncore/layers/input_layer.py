@@ -31,7 +31,7 @@ class InputLayer(Layer):
 
     def get_config(self):
         return {"shape": list(self.shape[1:]), "batch_size": self.batch_size,
-                "name": self.name}
+                "dtype": str(self.dtype), "name": self.name}
 
 
 def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):

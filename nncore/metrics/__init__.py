@@ -15,6 +15,9 @@ from nncore.backend import kernels
 
 
 class Metric:
+    #: True for compile(weighted_metrics=...): sample weights apply
+    weighted = False
+
     def __init__(self, name=None, dtype=None):
         self.name = name or self.default_name
         self.reset_state()
@@ -36,6 +39,12 @@ class Metric:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def fresh(self):
+        """A new metric of the same kind and settings, with empty state."""
+        m = type(self).from_config(self.get_config())
+        m.weighted = self.weighted
+        return m
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name} result={self.result():.4f}>"

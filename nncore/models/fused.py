@@ -121,7 +121,7 @@ def make_epoch_runner(model, x, t, sw, batch_size, cbs):
         return None
     plan = training.FusedPlan(
         specs, model.optimizer.kernel_params(), kind,
-        [(METRIC_KINDS[type(m)], getattr(m, "threshold", 0.5)) for m in metrics],
+        [(METRIC_KINDS[type(m)], getattr(m, "threshold", 0.5), m.weighted) for m in metrics],
         batch_size, x2.shape[1], model.output_units, model.dtype == np.float64,
         sparse, sw is not None)
     labels = t if sparse else None

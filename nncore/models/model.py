@@ -40,6 +40,7 @@ class Model:
         self.stop_training = False
         self.history = None
         self._metric_specs = []
+        self._weighted_metric_specs = []
         self._metrics = None
         self.use_fused = True        # let fit() use the compiled loop when it can
 
@@ -56,11 +57,16 @@ class Model:
             metrics = []
         elif isinstance(metrics, (str, nn_metrics.Metric)) or not isinstance(metrics, (list, tuple)):
             metrics = [metrics]
-        if weighted_metrics:
-            metrics = list(metrics) + list(weighted_metrics)
-        for m in metrics:  # fail early on unknown names
+        if weighted_metrics is None:
+            weighted_metrics = []
+        elif isinstance(weighted_metrics, (str, nn_metrics.Metric)):
+            weighted_metrics = [weighted_metrics]
+        for m in list(metrics) + list(weighted_metrics):  # fail early on unknown names
             nn_metrics.get(m, self.loss, n_outputs=2)
+        # As in Keras, sample_weight/class_weight apply to the loss and to
+        # weighted_metrics, never to the plain metrics.
         self._metric_specs = list(metrics)
+        self._weighted_metric_specs = list(weighted_metrics)
         self._metrics = None
         self.compiled = True
 
@@ -78,6 +84,12 @@ class Model:
             n_out = self.output_units
             self._metrics = [nn_metrics.get(m, self.loss, n_outputs=n_out)
                              for m in self._metric_specs]
+            for spec in self._weighted_metric_specs:
+                m = nn_metrics.get(spec, self.loss, n_outputs=n_out)
+                if isinstance(spec, str):
+                    m.name = "weighted_" + m.name
+                m.weighted = True
+                self._metrics.append(m)
             for m in self._metrics:
                 kind = getattr(m, "target_kind", None)
                 if kind == "sparse" and self.loss.target_kind != "sparse":
@@ -130,9 +142,13 @@ class Model:
         return loss_sum * self.loss.scale(xb.shape[0]) + reg, preds
 
     def _count_metrics(self, metrics, tb, preds, swb):
-        w = float(tb.shape[0] if swb is None else swb.astype(np.float64).sum())
+        n = float(tb.shape[0])
+        w = n if swb is None else float(swb.astype(np.float64).sum())
         for m in metrics:
-            m.add(m.count_correct(tb, preds, swb), w)
+            if m.weighted:
+                m.add(m.count_correct(tb, preds, swb), w)
+            else:
+                m.add(m.count_correct(tb, preds, None), n)
 
     def _logs(self, loss_total, count, metrics, prefix=""):
         logs = {}
@@ -277,7 +293,7 @@ class Model:
         return values[0] if len(values) == 1 else values
 
     def _evaluate_arrays(self, x, t, sw, batch_size, cbs, verbose=0, steps=None):
-        metrics = [type(m).from_config(m.get_config()) for m in self._resolve_metrics()]
+        metrics = [m.fresh() for m in self._resolve_metrics()]
         hooks = cbs.needs_test_hooks() if hasattr(cbs, "needs_test_hooks") else False
         n = x.shape[0]
         # Rows are independent, so big internal batches give the same numbers
@@ -363,7 +379,7 @@ class Model:
         variables, _ = self._trainable_pairs()
         if not self.optimizer.built:
             self.optimizer.build(variables)
-        metrics = [type(m).from_config(m.get_config()) for m in self._resolve_metrics()]
+        metrics = [m.fresh() for m in self._resolve_metrics()]
         batch_loss, preds = self._train_step(x, t, sw)
         self._count_metrics(metrics, t, preds, sw)
         st = {"loss": batch_loss * x.shape[0], "count": x.shape[0], "metrics": metrics}
@@ -372,7 +388,7 @@ class Model:
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled("test_on_batch")
         x, t, sw = self._prepare(x, y, sample_weight)
-        metrics = [type(m).from_config(m.get_config()) for m in self._resolve_metrics()]
+        metrics = [m.fresh() for m in self._resolve_metrics()]
         loss_sum, preds, _, _ = self._step_forward_loss(x, t, sw, False, False)
         loss = loss_sum * self.loss.scale(x.shape[0]) + self._regularization(add_grads=False)
         self._count_metrics(metrics, t, preds, sw)
@@ -388,6 +404,11 @@ class Model:
 
     def predict_on_batch(self, x):
         return self(x)
+
+    def trace_step(self, x, y, apply=False):
+        """Record one training step layer by layer (see nncore.utils.trace)."""
+        from nncore.utils.teaching import trace
+        return trace(self, x, y, apply=apply)
 
     # ------------------------------------------------------------- saving
     def save(self, filepath, overwrite=True):

@@ -237,3 +237,16 @@ class Sequential(Model):
                 "input_shape": None if self._input_shape is None else list(self._input_shape[1:]),
                 "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
                            for l in self._layers]}
+
+    # ------------------------------------------------------------- serialization
+    # (added by nncore.saving: from_config / to_json; the logic lives there)
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A new Sequential (freshly initialised) from ``get_config()``'s dict."""
+        from nncore.saving.serialization import sequential_from_config
+        return sequential_from_config(config, custom_objects=custom_objects, model_cls=cls)
+
+    def to_json(self, **kwargs):
+        """The architecture as JSON (``nncore.models.model_from_json`` reads it)."""
+        from nncore.saving.serialization import model_to_json
+        return model_to_json(self, **kwargs)

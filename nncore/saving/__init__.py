@@ -1,8 +1,23 @@
-"""Saving and loading models as .npz (placeholder until the saving module lands)."""
+"""Saving and loading models, as ``keras.saving`` -- in nncore's own ``.npz`` format.
 
+    model.save("model.npz")                        # everything, one file
+    model = nncore.models.load_model("model.npz")  # compiled, ready to resume
+    model.save_weights("model.weights.npz")        # weights only
+    model.load_weights("model.weights.npz")
+    model2 = nncore.models.model_from_json(model.to_json())
+    model3 = nncore.models.clone_model(model)      # new, freshly initialised
 
-def _missing(*a, **k):
-    raise NotImplementedError("saving is not available yet")
+The file layout is described in ``nncore.saving.model_io`` and
+``nncore.saving.format``.  Files are read with ``allow_pickle=False`` and
+validated before use; custom classes load only through ``custom_objects`` or
+``@nncore.saving.register``.
+"""
+from nncore.saving.format import FORMAT_VERSION, SUPPORTED_VERSIONS, FormatError
+from nncore.saving.model_io import load_model, load_weights, save_model, save_weights
+from nncore.saving.serialization import (clone_model, get_registered_objects,
+                                         model_from_json, register,
+                                         register_keras_serializable)
 
-
-save_model = load_model = save_weights = load_weights = _missing
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "model_from_json",
+           "clone_model", "register", "register_keras_serializable",
+           "get_registered_objects", "FormatError", "FORMAT_VERSION", "SUPPORTED_VERSIONS"]
