@@ -70,7 +70,7 @@ cdef inline void bias_act_rows(floating *z, const floating *bias, long lo,
         if act == ACT_RELU:
             for j in range(m):
                 v = row[j]
-                row[j] = v if v > 0 else 0
+                row[j] = 0 if v < 0 else v      # NaN stays NaN, as in NumPy
         elif act == ACT_SIGMOID:
             for j in range(m):
                 row[j] = sigmoid1(row[j])

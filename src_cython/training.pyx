@@ -25,10 +25,11 @@ from libc.math cimport sqrt, pow
 from k_common cimport nn_omp_max_threads, nn_ftz_enter, nn_ftz_exit
 from k_gemm cimport gemm
 from k_activations cimport bias_act_forward, act_backward, bias_grad, ACT_LINEAR
-from k_losses cimport loss_forward_backward
+from k_losses cimport (loss_forward_backward, LOSS_SOFTMAX_SPARSE,
+                       LOSS_PROBS_SPARSE)
 from k_dropout cimport dropout_forward, dropout_backward
 from k_optimizers cimport OptParams, opt_update, l1_l2_penalty, OPT_ADAM
-from k_metrics cimport count_correct
+from k_metrics cimport count_correct, METRIC_SPARSE
 
 cdef enum LayerKind:
     LK_DENSE = 0
@@ -207,8 +208,28 @@ cdef long _run(FusedPlan plan, floating[:, ::1] x, const int32_t[::1] labels,
     cdef long nf = P.n_features, c = P.n_outputs
     cdef int nt = nn_omp_max_threads()
     cdef long done = 0
-    if x.shape[1] != nf or order.shape[0] > x.shape[0] or batch_size > P.max_batch:
+    cdef int j
+    if x.shape[1] != nf or order.shape[0] > x.shape[0] or min(batch_size, n) > P.max_batch:
         raise ValueError("fused loop: inconsistent shapes")
+    # what the kernels will read must be there: labels for the sparse kinds,
+    # targets (n, outputs) for the others
+    if (P.loss_kind == LOSS_SOFTMAX_SPARSE or P.loss_kind == LOSS_PROBS_SPARSE) and labels is None:
+        raise ValueError("fused loop: this loss needs integer labels")
+    if not (P.loss_kind == LOSS_SOFTMAX_SPARSE or P.loss_kind == LOSS_PROBS_SPARSE) and \
+            (targets is None or targets.shape[1] != c):
+        raise ValueError("fused loop: this loss needs targets shaped like the output")
+    for j in range(P.n_metrics):
+        if P.metric_kind[j] == METRIC_SPARSE and labels is None:
+            raise ValueError("fused loop: a sparse accuracy needs integer labels")
+        if P.metric_kind[j] != METRIC_SPARSE and targets is None:
+            raise ValueError("fused loop: this accuracy needs targets shaped like the output")
+    if labels is not None and labels.shape[0] < x.shape[0] or \
+            targets is not None and targets.shape[0] < x.shape[0] or \
+            sample_weight is not None and sample_weight.shape[0] < x.shape[0]:
+        raise ValueError("fused loop: labels/targets/weights shorter than x")
+    for j in range(order.shape[0]):
+        if order[j] < 0 or order[j] >= x.shape[0]:
+            raise ValueError("fused loop: sample order out of range")
     if sums.shape[0] < 2 + 2 * P.n_metrics:
         raise ValueError("fused loop: sums too short")
     cdef unsigned int fpu

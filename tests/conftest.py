@@ -46,3 +46,16 @@ def fmnist():
         pytest.skip("real Fashion-MNIST files not found (set NNCORE_DATA_DIR)")
     import nncore
     return nncore.datasets.fashion_mnist.load_data()
+
+
+def child_env(**extra):
+    """Environment for a Python subprocess that must import the *same* nncore
+    as this test run (the installed package in CI, an in-place build in
+    development) -- never whatever ``nncore/`` folder happens to be in its cwd."""
+    import nncore
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(nncore.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [pkg_parent, env.get("PYTHONPATH", "")] if p)
+    env["PYTHONSAFEPATH"] = "1"      # no cwd / script dir at the front of sys.path
+    env.update({k: str(v) for k, v in extra.items()})
+    return env

@@ -704,9 +704,9 @@ def _run_isolated(case_id):
     """Run one row in a child interpreter (it used to segfault)."""
     code = ("import sys, tempfile; sys.path.insert(0, %r); import test_bad_input as t; "
             "t.run_case(t._BY_ID[%r], tempfile.mkdtemp()); print('CASE-OK')" % (HERE, case_id))
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    from conftest import child_env     # the same nncore as this test run
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       timeout=120, env=env, cwd=REPO)
+                       timeout=120, env=child_env(), cwd=HERE)
     assert r.returncode == 0 and "CASE-OK" in r.stdout, (
         f"case {case_id} failed in a child process (exit code {r.returncode}"
         f"{', killed by signal %d' % -r.returncode if r.returncode < 0 else ''}):\n"

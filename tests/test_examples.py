@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from conftest import child_env
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.py"))
 DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
@@ -34,11 +36,9 @@ def test_example_runs(script, tmp_path):
     if data is None:
         pytest.skip(f"Fashion-MNIST files not found in {DATA} (or $NNCORE_DATA_DIR); "
                     "the examples need the real data set")
-    env = dict(os.environ)
-    env.update(NNCORE_DATA_DIR=str(data), NNCORE_EXAMPLE_SAMPLES="2000",
-               NNCORE_EXAMPLE_EPOCHS="2", NNCORE_EXAMPLE_VERBOSE="0",
-               NNCORE_HOME=str(tmp_path / "home"), MPLBACKEND="Agg",
-               PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+    env = child_env(NNCORE_DATA_DIR=str(data), NNCORE_EXAMPLE_SAMPLES="2000",
+                    NNCORE_EXAMPLE_EPOCHS="2", NNCORE_EXAMPLE_VERBOSE="0",
+                    NNCORE_HOME=str(tmp_path / "home"), MPLBACKEND="Agg")
     # run from tmp_path: checkpoints and plots land there, not in the repo
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)

@@ -338,8 +338,8 @@ def child_main(out_dir, seed, n_cases):
 
 # ================================================================= the test
 def _run_child(tmp_path, seed, n_cases):
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    from conftest import child_env     # the same nncore as this test run
+    env = child_env(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     try:
         r = subprocess.run([sys.executable, os.path.abspath(__file__), "--child",
                             str(tmp_path), str(seed), str(n_cases)],

@@ -25,6 +25,8 @@ import pytest
 
 from nncore._ext import config
 
+from conftest import child_env
+
 MODULES = ("gemm", "activations", "losses", "dropout", "optimizers", "metrics")
 KERNEL = {m: importlib.import_module(f"nncore._ext.{m}") for m in MODULES}
 TWIN = {m: importlib.import_module(f"nncore.ops.{m}") for m in MODULES}
@@ -852,10 +854,8 @@ def test_none_for_required_array_raises_not_crashes(case):
         else:
             print("NO ERROR")
     """)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))), env.get("PYTHONPATH", "")] if p)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=child_env(), timeout=60)
     assert r.returncode == 0, f"{case}: child died with return code {r.returncode} (signal {-r.returncode})\n{r.stderr[-500:]}"
     assert "RAISED" in r.stdout, f"{case}: {r.stdout} {r.stderr[-500:]}"
 

@@ -21,6 +21,8 @@ from nncore import saving
 from nncore.saving import format as fmt
 from nncore.saving import serialization
 
+from conftest import child_env
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -495,7 +497,7 @@ def test_sigkill_during_saves_never_leaves_a_broken_file(tmp_path):
     script = tmp_path / "saver.py"
     script.write_text(_SAVER)
     path = tmp_path / "loop.npz"
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = child_env()
     rng = random.Random(1234)
     seen = set()
     for _ in range(3):

@@ -3,6 +3,8 @@
 In Keras ``Input`` returns a symbolic tensor; in nncore it returns an
 ``InputLayer`` that ``Sequential`` reads its input shape from.
 """
+import numbers
+
 from nncore.layers.layer import Layer
 
 
@@ -16,8 +18,9 @@ class InputLayer(Layer):
             shape = (shape,)
         shape = tuple(shape)
         for d in shape:
-            if d is not None and (isinstance(d, bool) or int(d) != d or d <= 0):
-                raise ValueError(f"Input: shape dimensions must be positive integers, got {shape}")
+            if d is not None and (isinstance(d, bool) or not isinstance(d, numbers.Integral) or d <= 0):
+                raise ValueError(f"Input: shape dimensions must be positive integers (or None), "
+                                 f"got {shape!r}")
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.shape = (None,) + shape
         self.batch_size = batch_size

@@ -63,23 +63,35 @@ class Layer:
         return [w.numpy() for w in self._weights]
 
     def set_weights(self, weights):
+        weights = self._check_weights(weights)
+        for var, value in zip(self._weights, weights):
+            var.assign(value)
+
+    def _check_weights(self, weights):
+        """The arrays, converted, if they fit this layer's weights (else raise)."""
         weights = list(weights)
         if len(weights) != len(self._weights):
             raise ValueError(
                 f"Layer '{self.name}' expects {len(self._weights)} weight arrays "
                 f"({', '.join(str(w.shape) for w in self._weights) or 'none'}), "
                 f"got {len(weights)}")
+        out = []
         for var, value in zip(self._weights, weights):
             value = np.asarray(value)
             if value.shape != var.shape:
                 raise ValueError(
                     f"Layer '{self.name}' weight '{var.name}' has shape {var.shape}; "
                     f"the provided array has shape {value.shape}")
-            if not np.all(np.isfinite(value)) if value.dtype.kind == "f" else False:
-                raise ValueError(f"Layer '{self.name}' weight '{var.name}': the "
-                                 "provided array contains NaN or inf")
-        for var, value in zip(self._weights, weights):
-            var.assign(value)
+            if value.dtype.kind not in "biuf":
+                raise TypeError(f"Layer '{self.name}' weight '{var.name}': expected a numeric "
+                                f"(float) array, got dtype {value.dtype}")
+            with np.errstate(over="ignore"):
+                cast = value.astype(var.dtype)
+            if not np.all(np.isfinite(cast)):
+                raise ValueError(f"Layer '{self.name}' weight '{var.name}': the provided "
+                                 f"array contains NaN or inf (or values that overflow {var.dtype})")
+            out.append(cast)
+        return out
 
     def count_params(self):
         return int(sum(w.value.size for w in self._weights))

@@ -116,8 +116,8 @@ class SparseCategoricalCrossentropy(Loss):
         if y.size:
             lo, hi = y.min(), y.max()
             if lo < 0 or hi >= n_outputs:
-                bad = lo if lo < 0 else hi
-                raise ValueError(f"{what}: label {bad!r} is out of range: the model "
+                bad = int(lo if lo < 0 else hi)
+                raise ValueError(f"{what}: label {bad} is out of range: the model "
                                  f"has {n_outputs} output units, so labels must be "
                                  f"in [0, {n_outputs - 1}]")
         return np.ascontiguousarray(y, dtype=np.int32)

@@ -25,11 +25,17 @@ def as_features(x, dtype, what="x"):
                          f"got shape {arr.shape}")
     if arr.shape[0] == 0:
         raise ValueError(f"{what} is empty (0 samples)")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{what} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
-    return arr
+    dtype = np.dtype(dtype)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > dtype.itemsize:
+        big = np.abs(arr) > np.finfo(dtype).max
+        if big.any():
+            i = tuple(int(k) for k in np.argwhere(big)[0])
+            raise ValueError(f"{what} has values too large for {dtype} (out of range: "
+                             f"{arr[i]:g} at index {i}); rescale the data")
+    return np.ascontiguousarray(arr, dtype=dtype)
 
 
 def check_same_length(x, y, xname="x", yname="y"):
@@ -54,8 +60,10 @@ def sample_weights(sample_weight, class_weight, y_labels, n, dtype):
         w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
         if w.shape[0] != n:
             raise ValueError(f"sample_weight has {w.shape[0]} entries for {n} samples")
-        if not np.isfinite(w).all() or (w < 0).any():
-            raise ValueError("sample_weight must be finite and >= 0")
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"sample_weight must be finite and >= 0; got {w[i]!r} at index {i}")
     if class_weight is not None:
         if not isinstance(class_weight, dict):
             raise TypeError("class_weight must be a dict {class index: weight}")
@@ -65,8 +73,11 @@ def sample_weights(sample_weight, class_weight, y_labels, n, dtype):
         labels = labels.astype(np.int64)
         cw = np.ones(int(labels.max()) + 1 if labels.size else 1)
         for k, v in class_weight.items():
-            if int(k) < 0:
-                raise ValueError(f"class_weight: negative class {k}")
+            if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
+                raise TypeError(f"class_weight keys must be class indices (integers >= 0); "
+                                f"got {k!r}")
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < 0:
+                raise ValueError(f"class_weight[{k}] must be a finite number >= 0; got {v!r}")
             if int(k) >= cw.shape[0]:
                 cw = np.concatenate([cw, np.ones(int(k) + 1 - cw.shape[0])])
             cw[int(k)] = float(v)

@@ -19,6 +19,7 @@ from nncore import backend
 from nncore import losses as L
 from nncore import metrics as M
 from nncore.layers import Activation, Dense, Dropout, Flatten
+from nncore.models.interrupt import DeferredInterrupt
 
 ACT_CODES = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
 # loss kinds of src_cython/k_losses.pxd, by (loss class, path)
@@ -122,13 +123,17 @@ def make_epoch_runner(model, x, t, sw, batch_size, cbs):
     plan = training.FusedPlan(
         specs, model.optimizer.kernel_params(), kind,
         [(METRIC_KINDS[type(m)], getattr(m, "threshold", 0.5), m.weighted) for m in metrics],
-        batch_size, x2.shape[1], model.output_units, model.dtype == np.float64,
+        min(batch_size, x2.shape[0]), x2.shape[1], model.output_units, model.dtype == np.float64,
         sparse, sw is not None)
     labels = t if sparse else None
     targets = None if sparse else t
     dropouts = [(i, l) for i, l in enumerate(layers) if isinstance(l, Dropout)]
 
     def run_epoch(order, steps, metric_objs):
+        with DeferredInterrupt() as interrupt:
+            return _run_epoch(order, steps, metric_objs, interrupt)
+
+    def _run_epoch(order, steps, metric_objs, interrupt):
         order = np.ascontiguousarray(order, dtype=np.intp)
         sums = np.zeros(2 + 2 * len(metric_objs))
         for j, m in enumerate(metric_objs):
@@ -136,6 +141,7 @@ def make_epoch_runner(model, x, t, sw, batch_size, cbs):
         step, chunk = 0, 8
         logs = {}
         while step < steps:
+            interrupt.raise_if_pending()
             plan.set_learning_rate(model.optimizer.learning_rate)
             t0 = time.perf_counter()
             n = min(chunk, steps - step)

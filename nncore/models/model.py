@@ -27,6 +27,7 @@ from nncore import naming
 from nncore import optimizers as nn_optimizers
 from nncore import random as nn_random
 from nncore.models import data as D
+from nncore.models.interrupt import DeferredInterrupt
 
 
 class Model:
@@ -51,8 +52,10 @@ class Model:
         """Choose the optimizer, the loss and the metrics (Keras's defaults)."""
         if loss_weights is not None:
             raise ValueError("compile: loss_weights is not supported (single-output models)")
-        self.optimizer = nn_optimizers.get(optimizer)
-        self.loss = nn_losses.get(loss) if loss is not None else None
+        # resolve everything before changing anything: a refused compile()
+        # leaves the previous configuration in place
+        optimizer = nn_optimizers.get(optimizer)
+        loss = nn_losses.get(loss) if loss is not None else None
         if metrics is None:
             metrics = []
         elif isinstance(metrics, (str, nn_metrics.Metric)) or not isinstance(metrics, (list, tuple)):
@@ -62,7 +65,8 @@ class Model:
         elif isinstance(weighted_metrics, (str, nn_metrics.Metric)):
             weighted_metrics = [weighted_metrics]
         for m in list(metrics) + list(weighted_metrics):  # fail early on unknown names
-            nn_metrics.get(m, self.loss, n_outputs=2)
+            nn_metrics.get(m, loss, n_outputs=2)
+        self.optimizer, self.loss = optimizer, loss
         # As in Keras, sample_weight/class_weight apply to the loss and to
         # weighted_metrics, never to the plain metrics.
         self._metric_specs = list(metrics)
@@ -82,15 +86,15 @@ class Model:
     def _resolve_metrics(self):
         if self._metrics is None:
             n_out = self.output_units
-            self._metrics = [nn_metrics.get(m, self.loss, n_outputs=n_out)
-                             for m in self._metric_specs]
+            metrics = [nn_metrics.get(m, self.loss, n_outputs=n_out)
+                       for m in self._metric_specs]
             for spec in self._weighted_metric_specs:
                 m = nn_metrics.get(spec, self.loss, n_outputs=n_out)
                 if isinstance(spec, str):
                     m.name = "weighted_" + m.name
                 m.weighted = True
-                self._metrics.append(m)
-            for m in self._metrics:
+                metrics.append(m)
+            for m in metrics:
                 kind = getattr(m, "target_kind", None)
                 if kind == "sparse" and self.loss.target_kind != "sparse":
                     raise ValueError(f"metric {m.name!r} needs integer labels, but the "
@@ -99,6 +103,7 @@ class Model:
                         not isinstance(m, nn_metrics.BinaryAccuracy):
                     raise ValueError(f"metric {m.name!r} needs one-hot targets, but the "
                                      f"loss {self.loss.name} takes integer labels")
+            self._metrics = metrics      # only once every metric fits the loss
         return self._metrics
 
     @property
@@ -109,7 +114,7 @@ class Model:
     def _prepare(self, x, y, sample_weight=None, class_weight=None, what=""):
         x = D.as_features(x, self.dtype, what=f"{what}x")
         self._ensure_built_for(x)
-        self._check_input(x)
+        self._check_input(x, what=f"{what}x")
         if y is None:
             raise ValueError(f"{what}y is None: training and evaluation need targets")
         D.check_same_length(x, y, f"{what}x", f"{what}y")
@@ -179,6 +184,8 @@ class Model:
         if shuffle not in (True, False, "batch"):
             raise ValueError(f"shuffle must be True, False or 'batch', got {shuffle!r}")
         validation_freq = D.check_positive_int(validation_freq, "validation_freq")
+        steps_per_epoch = D.check_positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
+        validation_steps = D.check_positive_int(validation_steps, "validation_steps", allow_none=True)
 
         x, t, sw = self._prepare(x, y, sample_weight, class_weight)
         val = None
@@ -247,29 +254,33 @@ class Model:
 
     def _train_epoch_python(self, x, t, sw, order, batch_size, steps, metrics, cbs):
         hooks = cbs.needs_batch_hooks()
-        loss_total, count = 0.0, 0
-        logs = {}
-        n = x.shape[0]
+        totals = [0.0, 0]          # loss sum, samples
         progress = _Throttle()
-        for step in range(steps):
-            idx = order[(step * batch_size) % n:][:batch_size]
-            xb, tb = x[idx], t[idx]
-            swb = None if sw is None else sw[idx]
-            if hooks:
-                cbs.on_train_batch_begin(step)
-            batch_loss, preds = self._train_step(xb, tb, swb)
-            loss_total += batch_loss * xb.shape[0]
-            count += xb.shape[0]
-            self._count_metrics(metrics, tb, preds, swb)
-            if hooks:
-                logs = self._logs(loss_total, count, metrics)
-                cbs.on_train_batch_end(step, logs)
-            elif progress.due() or step == steps - 1:
-                logs = self._logs(loss_total, count, metrics)
-                cbs.update_progress(step + 1, logs)
-            if self.stop_training:
-                break
-        return self._logs(loss_total, count, metrics)
+        with DeferredInterrupt() as interrupt:
+            for step in range(steps):
+                interrupt.raise_if_pending()
+                self._python_step(x, t, sw, order, batch_size, step, steps, metrics, cbs,
+                                  hooks, progress, totals)
+                if self.stop_training:
+                    break
+        return self._logs(totals[0], totals[1], metrics)
+
+    def _python_step(self, x, t, sw, order, batch_size, step, steps, metrics, cbs, hooks,
+                     progress, totals):
+        """One step of the per-batch path, with its callbacks and running totals."""
+        idx = order[(step * batch_size) % x.shape[0]:][:batch_size]
+        xb, tb = x[idx], t[idx]
+        swb = None if sw is None else sw[idx]
+        if hooks:
+            cbs.on_train_batch_begin(step)
+        batch_loss, preds = self._train_step(xb, tb, swb)
+        totals[0] += batch_loss * xb.shape[0]
+        totals[1] += xb.shape[0]
+        self._count_metrics(metrics, tb, preds, swb)
+        if hooks:
+            cbs.on_train_batch_end(step, self._logs(totals[0], totals[1], metrics))
+        elif progress.due() or step == steps - 1:
+            cbs.update_progress(step + 1, self._logs(totals[0], totals[1], metrics))
 
     # ------------------------------------------------------------- evaluate
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
@@ -279,6 +290,7 @@ class Model:
 
         self._require_compiled("evaluate")
         batch_size = D.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+        steps = D.check_positive_int(steps, "steps", allow_none=True)
         verbose = _verbosity(verbose)
         x, t, sw = self._prepare(x, y, sample_weight)
         self._resolve_metrics()
@@ -336,10 +348,11 @@ class Model:
 
         batch_size = D.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
         verbose = _verbosity(verbose)
+        steps = D.check_positive_int(steps, "steps", allow_none=True)
         x = D.as_features(x, self.dtype)
         self._ensure_built_for(x)
         self._check_input(x)
-        n = x.shape[0]
+        n = x.shape[0] if steps is None else min(x.shape[0], steps * batch_size)
         n_steps = math.ceil(n / batch_size)
         cbs = CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
                            model=self, verbose=verbose, epochs=1, steps=n_steps)

@@ -43,7 +43,13 @@ class Sequential(Model):
         self.built = False
         self._metrics = None
         if self._input_shape is not None:
-            self.build(self._input_shape)
+            try:
+                self.build(self._input_shape)
+            except Exception:
+                self._layers.pop()      # a refused layer leaves the model as it was
+                if self._layers:
+                    self.build(self._input_shape)
+                raise
 
     def pop(self):
         if not self._layers:
@@ -97,7 +103,7 @@ class Sequential(Model):
         if not self.built:
             self.build(self._input_shape or (None,) + x.shape[1:])
 
-    def _check_input(self, x):
+    def _check_input(self, x, what="x"):
         expected = self._input_shape[1:]
         got = x.shape[1:]
         if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
@@ -106,7 +112,7 @@ class Sequential(Model):
             if len(got) > 1 and len(expected) == 1 and int(np.prod(got)) == expected[0]:
                 hint = " Add a Flatten() layer first (or reshape x to (n, %d))." % expected[0]
             raise ValueError(
-                f"Input 0 of layer '{first.name}' is incompatible with the layer: "
+                f"{what}: input 0 of layer '{first.name}' is incompatible with the layer: "
                 f"expected shape {(None,) + tuple(expected)}, received shape "
                 f"{(None,) + tuple(got)}.{hint}")
 
@@ -165,6 +171,12 @@ class Sequential(Model):
             raise ValueError(f"set_weights: the model has {expected} weight arrays "
                              f"({', '.join(str(w.shape) for w in self.weights)}), "
                              f"got {len(weights)}")
+        # check every array first, so a refused call changes nothing
+        i = 0
+        for layer in self._layers:
+            k = len(layer.weights)
+            layer._check_weights(weights[i:i + k])
+            i += k
         i = 0
         for layer in self._layers:
             k = len(layer.weights)

@@ -6,8 +6,9 @@ class Adagrad(Optimizer):
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1,
                  epsilon=1e-7, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self.initial_accumulator_value = float(initial_accumulator_value)
-        self.epsilon = float(epsilon)
+        self.initial_accumulator_value = self._check_range(
+            "Adagrad", "initial_accumulator_value", initial_accumulator_value, 0, float("inf"))
+        self.epsilon = self._check_range("Adagrad", "epsilon", epsilon, 0, float("inf"))
 
     def slot_names(self):
         return ["accumulator"]

@@ -6,8 +6,10 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
-        self.epsilon, self.amsgrad = float(epsilon), bool(amsgrad)
+        self.beta_1 = self._check_range("Adam", "beta_1", beta_1, 0, 1)
+        self.beta_2 = self._check_range("Adam", "beta_2", beta_2, 0, 1)
+        self.epsilon = self._check_range("Adam", "epsilon", epsilon, 0, float("inf"))
+        self.amsgrad = bool(amsgrad)
 
     def slot_names(self):
         return [n for n in self.slot_names_for_kernel() if n]

@@ -10,6 +10,7 @@ Slots (momentum, running averages, ...) are created on the first call, one
 per variable and slot name, zero-initialised unless the subclass says not.
 """
 import math
+import numbers
 
 import numpy as np
 
@@ -47,6 +48,9 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{type(self).__name__}: learning_rate must be a number, "
+                            f"got {value!r}")
         value = float(value)
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{type(self).__name__}: learning_rate must be a finite "
@@ -54,6 +58,16 @@ class Optimizer:
         self._learning_rate = value
 
     lr = learning_rate
+
+    @staticmethod
+    def _check_range(owner, name, value, lo, hi, hi_open=True):
+        """A hyper-parameter must be a number in [lo, hi) (or [lo, hi])."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+                lo <= value < hi if hi_open else lo <= value <= hi):
+            bracket = ")" if hi_open else "]"
+            raise ValueError(f"{owner}: {name} must be a number in [{lo}, {hi}{bracket}, "
+                             f"got {value!r}")
+        return float(value)
 
     def _slot_init(self, name):
         return 0.0

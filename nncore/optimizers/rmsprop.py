@@ -6,8 +6,10 @@ class RMSprop(Optimizer):
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
                  centered=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self.rho, self.momentum = float(rho), float(momentum)
-        self.epsilon, self.centered = float(epsilon), bool(centered)
+        self.rho = self._check_range("RMSprop", "rho", rho, 0, 1)
+        self.momentum = self._check_range("RMSprop", "momentum", momentum, 0, 1, hi_open=False)
+        self.epsilon = self._check_range("RMSprop", "epsilon", epsilon, 0, float("inf"))
+        self.centered = bool(centered)
 
     def slot_names(self):
         return [n for n in self.slot_names_for_kernel() if n]

@@ -6,9 +6,8 @@ from nncore.optimizers.optimizer import Optimizer
 class SGD(Optimizer):
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum}")
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.momentum = self._check_range("SGD", "momentum", momentum, 0, 1, hi_open=False)
+        self.nesterov = bool(nesterov)
 
     def slot_names(self):
         return ["momentum"] if self.momentum != 0 else []

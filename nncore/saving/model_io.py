@@ -210,6 +210,14 @@ def _parse_manifest(reader, manifest):
     return out
 
 
+def _check_finite(path, values):
+    """Weights from a file obey the same rule as set_weights: no NaN or inf."""
+    for var, value in values:
+        if not np.all(np.isfinite(value)):
+            raise FormatError(f"{path!r}: weight {var.path} contains NaN or inf; "
+                              "refusing to load it")
+
+
 def _weights_budget(reader):
     return sum(info.size for key, info in reader.members.items()
                if key.startswith("w") and info.dtype in FLOAT_DTYPES)
@@ -236,6 +244,7 @@ def _assign_same_architecture(model, reader, manifest):
             pending.append((var, key))
     values = [(var, reader.array(key, var.shape, {var.dtype}, f"weight {var.path}"))
               for var, key in pending]
+    _check_finite(reader.path, values)
     for var, value in values:
         var.value[...] = value
 
@@ -394,5 +403,7 @@ def load_weights(model, filepath, skip_mismatch=False):
                 pending.append((var, key, dtype))
         values = [(var, reader.array(key, var.shape, {dtype}, f"weight {var.path}"))
                   for var, key, dtype in pending]
+        values = [(var, v.astype(var.dtype, copy=False)) for var, v in values]
+        _check_finite(path, values)
     for var, value in values:
         var.value[...] = value.astype(var.dtype, copy=False)
