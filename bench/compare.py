@@ -578,6 +578,10 @@ def render(args, variants, results, imports, info, started, elapsed):
     A("- *ratio* = nncore median epoch time / this framework's median epoch "
       "time (> 1: nncore is slower). The machine is shared and noisy; "
       "compare medians and mins.")
+    A("- Under CPU contention, OpenMP-threaded runtimes (PyTorch, nncore) "
+      "can slow down by large factors (spin-waiting threads oversubscribe "
+      "the cores); a median far above the min signals such a run. "
+      "`--torch-threads both` adds single-threaded torch runs.")
     A(f"- Repetitions: {args.reps}.")
     A("")
 
@@ -725,6 +729,10 @@ def driver_main(args):
                       flush=True)
 
     elapsed = time.perf_counter() - t_start
+    try:
+        info["loadavg_end"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        pass
     md = render(args, variants, results, imports, info, started, elapsed)
     with open(args.out, "w") as f:
         f.write(md + "\n")

@@ -61,11 +61,21 @@
 #define NN_NC 512
 /* With at most this many rows (e.g. a training batch), B is read in place:
  * each B strip is reused by only M / MR microkernel calls, too few to repay
- * copying it.  Larger M packs B (contiguous, TLB-friendly strips). */
+ * copying it; so is a B small enough to stay in L1 (K * N <= 4096, e.g. the
+ * dZ of a kernel gradient).  Otherwise B is packed (contiguous, TLB-friendly
+ * strips). */
 #define NN_DIRECT_B_MAX_M 128
+/* Likewise A's full MR-row strips are read in place (through strides, for A
+ * or its transpose) when few B strips reuse each of them: N <= 4 * NR. */
+#define NN_DIRECT_A_MAX_N (8 * NN_VBYTES / 4)
 
-/* Below this many multiply-adds a GEMM stays on the calling thread: waking
- * the OpenMP team costs a few microseconds, as much as a few hundred thousand FMAs at full speed, and on a busy machine much more. */
+/* Below this many multiply-adds a GEMM stays on the calling thread.  Waking
+ * the OpenMP team and splitting a ~60 us product costs more than it saves:
+ * measured on 2 cores, the book's 784-100-10 model trains at 0.26 s/epoch
+ * single-threaded and 0.28 s with these GEMMs split (0.42 s with
+ * OMP_WAIT_POLICY=passive); a spinning worker also slows the serial kernels
+ * between GEMMs.  Big products (batch-256 1024-wide layers, evaluate/predict
+ * chunks of 2048 rows) are far above it and scale ~1.9x on 2 cores. */
 #define NN_GEMM_PARALLEL_MIN_FMA (1L << 23)
 
 static inline int nn_gemm_threads(long M, long N, long K, int nthreads)
@@ -118,10 +128,10 @@ static inline void *nn_gemm_workspace(size_t bytes)
  * narrow right edge so that, e.g., N = 100 computes 112 columns, not 128.
  * b rows are loaded with unaligned loads: they come either from a packed,
  * aligned strip (ldbk = width) or straight from a row-major B (ldbk = ldb). */
-#define NN_MICROKERNEL(T, SUFFIX, NV)                                             \
-static inline void nn_uk##NV##_##SUFFIX(long kc, const T *restrict a,            \
-        const T *restrict b, long ldbk, T *restrict c, long ldc,                 \
-        int accumulate, long mr, long nr)                                        \
+#define NN_MICROKERNEL(T, SUFFIX, NV, NAME, ASK, ASI)                             \
+static inline void nn_##NAME##NV##_##SUFFIX(long kc, const T *restrict a,        \
+        long ask, long asi, const T *restrict b, long ldbk, T *restrict c,       \
+        long ldc, int accumulate, long mr, long nr)                              \
 {                                                                                \
     enum { VW = NN_VBYTES / sizeof(T), W = NV * (NN_VBYTES / sizeof(T)) };      \
     nn_v##SUFFIX acc[NV][NN_MR];                                                 \
@@ -132,10 +142,10 @@ static inline void nn_uk##NV##_##SUFFIX(long kc, const T *restrict a,           
         nn_v##SUFFIX bv[NV];                                                     \
         for (int v = 0; v < NV; v++)                                             \
             bv[v] = *(const nn_vu##SUFFIX *)(b + k * ldbk + v * VW);             \
-        const T *ak = a + k * NN_MR;                                             \
+        const T *ak = a + k * (ASK);                                             \
         _Pragma("GCC unroll 8")                                                  \
         for (int i = 0; i < NN_MR; i++)                                          \
-            for (int v = 0; v < NV; v++) acc[v][i] += ak[i] * bv[v];             \
+            for (int v = 0; v < NV; v++) acc[v][i] += ak[i * (ASI)] * bv[v];     \
     }                                                                            \
     if (mr == NN_MR && nr == W) {                                                \
         _Pragma("GCC unroll 8")                                                  \
@@ -158,9 +168,10 @@ static inline void nn_uk##NV##_##SUFFIX(long kc, const T *restrict a,           
 }
 #else
 /* Portable scalar microkernel for compilers without vector extensions. */
-#define NN_MICROKERNEL(T, SUFFIX, NV)                                             \
-static inline void nn_uk##NV##_##SUFFIX(long kc, const T *a, const T *b,          \
-        long ldbk, T *c, long ldc, int accumulate, long mr, long nr)             \
+#define NN_MICROKERNEL(T, SUFFIX, NV, NAME, ASK, ASI)                             \
+static inline void nn_##NAME##NV##_##SUFFIX(long kc, const T *a, long ask,        \
+        long asi, const T *b, long ldbk, T *c, long ldc, int accumulate,         \
+        long mr, long nr)                                                        \
 {                                                                                \
     enum { W = NV * (NN_VBYTES / sizeof(T)) };                                   \
     T tile[NN_MR * W];                                                           \
@@ -168,7 +179,7 @@ static inline void nn_uk##NV##_##SUFFIX(long kc, const T *a, const T *b,        
     for (long k = 0; k < kc; k++)                                                \
         for (int i = 0; i < NN_MR; i++)                                          \
             for (int j = 0; j < W; j++)                                          \
-                tile[i * W + j] += a[k * NN_MR + i] * b[k * ldbk + j];           \
+                tile[i * W + j] += a[k * (ASK) + i * (ASI)] * b[k * ldbk + j];   \
     for (long i = 0; i < mr; i++)                                                \
         for (long j = 0; j < nr; j++) {                                          \
             if (accumulate) c[i * ldc + j] += tile[i * W + j];                   \
@@ -179,8 +190,12 @@ static inline void nn_uk##NV##_##SUFFIX(long kc, const T *a, const T *b,        
 
 #define NN_DEFINE_GEMM(T, SUFFIX)                                                 \
 NN_VEC_TYPES(T, SUFFIX)                                                          \
-NN_MICROKERNEL(T, SUFFIX, 1)                                                     \
-NN_MICROKERNEL(T, SUFFIX, 2)                                                     \
+/* uk: A packed (strides MR, 1: compile-time).  ud: A read in place through   \
+ * runtime strides (k: ask, row: asi) -- A itself, or its transpose. */        \
+NN_MICROKERNEL(T, SUFFIX, 1, uk, NN_MR, 1)                                       \
+NN_MICROKERNEL(T, SUFFIX, 2, uk, NN_MR, 1)                                       \
+NN_MICROKERNEL(T, SUFFIX, 1, ud, ask, asi)                                       \
+NN_MICROKERNEL(T, SUFFIX, 2, ud, ask, asi)                                       \
 /* Pack op(A)[i0:i0+mc, p0:p0+kc] into MR-row strips: dst[strip][k][r]. */       \
 static inline void nn_pack_a_##SUFFIX(const T *A, long lda, int transA,          \
         long i0, long mc, long p0, long kc, T *dst)                              \
@@ -242,13 +257,16 @@ static inline void nn_pack_b_##SUFFIX(const T *B, long ldb, int transB,         
  * Returns 0, or -1 when the workspace could not be allocated. */               \
 static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,          \
         const T *A, long lda, const T *B, long ldb, T *C, long ldc,              \
-        int accumulate, long i0, long mc, long j0, long nc, int direct_b)        \
+        int accumulate, long i0, long mc, long j0, long nc, int direct_b,        \
+        int direct_a)                                                            \
 {                                                                                \
     enum { NR = 2 * (NN_VBYTES / sizeof(T)) };                                   \
     T *ws = (T *)nn_gemm_workspace(sizeof(T) * (size_t)NN_KC * (NN_MC + NN_NC + 2 * NR)); \
     if (!ws) return -1;                                                          \
     T *Ap = ws, *Bp = ws + (size_t)NN_KC * NN_MC;                                \
     long full = direct_b ? nc / NR * NR : 0;  /* columns read in place */       \
+    long afull = direct_a ? mc / NN_MR * NN_MR : 0;  /* rows read in place */   \
+    long ask = transA ? lda : 1, asi = transA ? 1 : lda;                        \
     if (K == 0) {                                                                \
         if (!accumulate)                                                         \
             for (long i = 0; i < mc; i++)                                        \
@@ -260,7 +278,8 @@ static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,         
         int acc = accumulate || p0 > 0;                                          \
         if (full < nc)                                                           \
             nn_pack_b_##SUFFIX(B, ldb, transB, p0, kc, j0 + full, nc - full, Bp); \
-        nn_pack_a_##SUFFIX(A, lda, transA, i0, mc, p0, kc, Ap);                  \
+        if (afull < mc)                                                          \
+            nn_pack_a_##SUFFIX(A, lda, transA, i0 + afull, mc - afull, p0, kc, Ap); \
         for (long js = 0; js < nc; js += NR) {                                   \
             long nr = nc - js < NR ? nc - js : NR;                               \
             const T *bp;                                                         \
@@ -274,10 +293,20 @@ static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,         
             for (long is = 0; is < mc; is += NN_MR) {                            \
                 long mr = mc - is < NN_MR ? mc - is : NN_MR;                     \
                 T *cp = C + (i0 + is) * ldc + j0 + js;                           \
-                if (w == NR)                                                     \
-                    nn_uk2_##SUFFIX(kc, Ap + is * kc, bp, ldbk, cp, ldc, acc, mr, nr); \
-                else                                                             \
-                    nn_uk1_##SUFFIX(kc, Ap + is * kc, bp, ldbk, cp, ldc, acc, mr, nr); \
+                if (is < afull) {                                                \
+                    const T *ap = transA ? A + p0 * lda + i0 + is                \
+                                         : A + (i0 + is) * lda + p0;             \
+                    if (w == NR)                                                 \
+                        nn_ud2_##SUFFIX(kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
+                    else                                                         \
+                        nn_ud1_##SUFFIX(kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
+                } else {                                                         \
+                    const T *ap = Ap + (is - afull) * kc;                        \
+                    if (w == NR)                                                 \
+                        nn_uk2_##SUFFIX(kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
+                    else                                                         \
+                        nn_uk1_##SUFFIX(kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
+                }                                                                \
             }                                                                    \
         }                                                                        \
     }                                                                            \
@@ -300,7 +329,8 @@ static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,      
     long mt = (M + NN_MC - 1) / NN_MC, nt = (N + ncb - 1) / ncb;                 \
     long ntasks = mt * nt;                                                       \
     int failed = 0;                                                              \
-    int direct_b = !transB && M <= NN_DIRECT_B_MAX_M;                          \
+    int direct_b = !transB && (M <= NN_DIRECT_B_MAX_M || K * N <= 4096);                        \
+    int direct_a = N <= NN_DIRECT_A_MAX_N;                                       \
     if (M <= 0 || N <= 0) return 0;                                              \
     if (nth <= 1) {                                                              \
         unsigned int fpu = nn_ftz_enter();                                       \
@@ -310,7 +340,8 @@ static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,      
             long mc = M - i0 < NN_MC ? M - i0 : NN_MC;                           \
             long nc = N - j0 < ncb ? N - j0 : ncb;                               \
             failed |= nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb,   \
-                                            C, ldc, accumulate, i0, mc, j0, nc, direct_b); \
+                                            C, ldc, accumulate, i0, mc, j0, nc, direct_b, \
+                                            direct_a);                           \
         }                                                                        \
         nn_ftz_exit(fpu);                                                        \
         return failed ? -1 : 0;                                                  \
@@ -325,7 +356,8 @@ static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,      
             long mc = M - i0 < NN_MC ? M - i0 : NN_MC;                           \
             long nc = N - j0 < ncb ? N - j0 : ncb;                               \
             failed |= nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb,   \
-                                            C, ldc, accumulate, i0, mc, j0, nc, direct_b); \
+                                            C, ldc, accumulate, i0, mc, j0, nc, direct_b, \
+                                            direct_a);                           \
         }                                                                        \
         nn_ftz_exit(fpu);                                                        \
     }                                                                            \

@@ -1,11 +1,16 @@
-"""plot_history: the training curves a learner looks at after fit()."""
+"""plot_history: the training curves a learner looks at after fit().
+
+    history = model.fit(x, y, epochs=20, validation_split=0.2)
+    fig = nncore.utils.plot_history(history, metrics=("loss", "accuracy"))
+    fig.savefig("curves.png")
+
+The gap between the training and validation curves is what overfitting
+looks like; EarlyStopping stops where the validation curve turns up.
+"""
 
 
 def plot_history(history, metrics=("loss",), ax=None):
     try:
-        import matplotlib
-        if ax is None:
-            matplotlib.use(matplotlib.get_backend())
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError("plot_history needs matplotlib: pip install 'nncore[plot]' "
