@@ -23,7 +23,13 @@
  *   - for each KC-slice of K, the task packs its A block into MR-row strips
  *     and its B block into NR-column strips (zero padded), which makes the
  *     microkernel's loads contiguous and aligned whatever op(A)/op(B) are;
- *   - the microkernel multiplies one MR x KC strip by one KC x NR strip.
+ *   - the microkernel multiplies one MR x KC strip by one KC x NR strip;
+ *   - small products (a training batch: M = 32, or N = 100 units) skip most
+ *     packing: when a strip would be reused only a few times, copying it
+ *     costs more than it saves, so full strips of A and/or B are read in
+ *     place through their strides and only the ragged edges are packed.
+ *     A narrow (one-vector) kernel covers a thin right edge (N = 100 ->
+ *     112 columns computed, not 128).
  * Tasks are spread over OpenMP threads only when the product is large enough
  * to pay for waking them (see nn_gemm_threads).
  *
@@ -312,6 +318,17 @@ static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,         
     }                                                                            \
     return 0;                                                                    \
 }                                                                                \
+/* Task t of the output grid: rows [ib*MC, +MC), columns [jb*ncb, +ncb). */     \
+static inline int nn_gemm_tile_##SUFFIX(long t, long nt, long ncb, int transA,   \
+        int transB, long M, long N, long K, const T *A, long lda, const T *B,    \
+        long ldb, T *C, long ldc, int accumulate, int direct_b, int direct_a)    \
+{                                                                                \
+    long i0 = t / nt * NN_MC, j0 = t % nt * ncb;                                 \
+    long mc = M - i0 < NN_MC ? M - i0 : NN_MC;                                   \
+    long nc = N - j0 < ncb ? N - j0 : ncb;                                       \
+    return nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb, C, ldc,      \
+                                 accumulate, i0, mc, j0, nc, direct_b, direct_a); \
+}                                                                                \
 /* The driver.  Returns 0 on success, -1 if a workspace allocation failed. */    \
 static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,       \
         long K, const T *A, long lda, const T *B, long ldb, T *C, long ldc,      \
@@ -329,20 +346,14 @@ static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,      
     long mt = (M + NN_MC - 1) / NN_MC, nt = (N + ncb - 1) / ncb;                 \
     long ntasks = mt * nt;                                                       \
     int failed = 0;                                                              \
-    int direct_b = !transB && (M <= NN_DIRECT_B_MAX_M || K * N <= 4096);                        \
+    int direct_b = !transB && (M <= NN_DIRECT_B_MAX_M || K * N <= 4096);        \
     int direct_a = N <= NN_DIRECT_A_MAX_N;                                       \
     if (M <= 0 || N <= 0) return 0;                                              \
     if (nth <= 1) {                                                              \
         unsigned int fpu = nn_ftz_enter();                                       \
-        for (long t = 0; t < ntasks && !failed; t++) {                           \
-            long ib = t / nt, jb = t % nt;                                       \
-            long i0 = ib * NN_MC, j0 = jb * ncb;                                 \
-            long mc = M - i0 < NN_MC ? M - i0 : NN_MC;                           \
-            long nc = N - j0 < ncb ? N - j0 : ncb;                               \
-            failed |= nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb,   \
-                                            C, ldc, accumulate, i0, mc, j0, nc, direct_b, \
-                                            direct_a);                           \
-        }                                                                        \
+        for (long t = 0; t < ntasks && !failed; t++)                             \
+            failed |= nn_gemm_tile_##SUFFIX(t, nt, ncb, transA, transB, M, N, K, A, \
+                          lda, B, ldb, C, ldc, accumulate, direct_b, direct_a);  \
         nn_ftz_exit(fpu);                                                        \
         return failed ? -1 : 0;                                                  \
     }                                                                            \
@@ -350,15 +361,9 @@ static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,      
     {                                                                            \
         unsigned int fpu = nn_ftz_enter();                                       \
         NN_OMP_PRAGMA(omp for schedule(static))                                  \
-        for (long t = 0; t < ntasks; t++) {                                      \
-            long ib = t / nt, jb = t % nt;                                       \
-            long i0 = ib * NN_MC, j0 = jb * ncb;                                 \
-            long mc = M - i0 < NN_MC ? M - i0 : NN_MC;                           \
-            long nc = N - j0 < ncb ? N - j0 : ncb;                               \
-            failed |= nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb,   \
-                                            C, ldc, accumulate, i0, mc, j0, nc, direct_b, \
-                                            direct_a);                           \
-        }                                                                        \
+        for (long t = 0; t < ntasks; t++)                                        \
+            failed |= nn_gemm_tile_##SUFFIX(t, nt, ncb, transA, transB, M, N, K, A, \
+                          lda, B, ldb, C, ldc, accumulate, direct_b, direct_a);  \
         nn_ftz_exit(fpu);                                                        \
     }                                                                            \
     return failed ? -1 : 0;                                                      \
