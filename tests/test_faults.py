@@ -94,7 +94,10 @@ class Child:
 
 # =============================================================== (a) Ctrl-C
 CTRL_C_CHILD = """
-import os, sys, time
+import os, signal, sys, time
+# a child started from a non-interactive shell's background job inherits
+# SIGINT as *ignored*; this test is about what Ctrl-C does, so restore it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import numpy as np
 import nncore as keras
 
@@ -164,6 +167,7 @@ def test_ctrl_c_stops_fit_cleanly(tmp_path, fused):
 
 CONSISTENCY_CHILD = """
 import os, signal, sys, threading
+signal.signal(signal.SIGINT, signal.default_int_handler)   # see CTRL_C_CHILD
 import numpy as np
 import nncore as keras
 

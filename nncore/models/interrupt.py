@@ -17,10 +17,14 @@ class DeferredInterrupt:
         self.pending = False
         self.previous = None
         if threading.current_thread() is threading.main_thread():
-            try:
-                self.previous = signal.signal(signal.SIGINT, self._handler)
-            except ValueError:          # not the main interpreter
-                self.previous = None
+            current = signal.getsignal(signal.SIGINT)
+            # SIGINT ignored (SIG_IGN, e.g. a background job) or not handled by
+            # Python (SIG_DFL): leave it exactly as the user set it
+            if callable(current):
+                try:
+                    self.previous = signal.signal(signal.SIGINT, self._handler)
+                except ValueError:      # not the main interpreter
+                    self.previous = None
         return self
 
     def _handler(self, signum, frame):
@@ -31,8 +35,7 @@ class DeferredInterrupt:
             self.pending = False
             if self.previous is signal.default_int_handler:
                 raise KeyboardInterrupt
-            if callable(self.previous):
-                self.previous(signal.SIGINT, None)
+            self.previous(signal.SIGINT, None)     # the user's own handler
 
     def __exit__(self, *exc):
         if self.previous is not None:
