@@ -17,6 +17,22 @@ NumPy twin in ``nncore.ops`` and ``nncore.backend`` switches between them.
 """
 __version__ = "0.1.0"
 
+
+def _check_built():
+    # Importing the source tree (e.g. `python -m ...` from the repository
+    # root) finds nncore/ without its compiled kernels: say so plainly.
+    import importlib.util
+    import os
+    if importlib.util.find_spec("nncore._ext.gemm") is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        raise ImportError(
+            f"nncore's compiled kernels are missing in {here}. This is an unbuilt "
+            "source checkout: install it (pip install .) and run from another folder, "
+            "or build in place with: python setup.py build_ext --inplace")
+
+
+_check_built()
+
 from nncore import (activations, backend, callbacks, config, datasets, initializers,
                     layers, losses, metrics, models, ops, optimizers, regularizers,
                     saving, utils)

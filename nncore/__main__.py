@@ -1,4 +1,4 @@
-"""``python -m nncore``: train the textbook's chapter-7 model on Fashion-MNIST.
+"""``nncore-train`` (or ``python -m nncore``): train the textbook's chapter-7 model on Fashion-MNIST.
 
     Flatten -> Dense(100, relu) -> Dropout(0.3) -> Dense(10, softmax), Adam,
     sparse categorical cross-entropy, 20% of the training set held out for
@@ -16,7 +16,7 @@ import time
 def main(argv=None):
     import nncore as keras
 
-    p = argparse.ArgumentParser(prog="python -m nncore", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="nncore-train", description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=42)
