@@ -45,6 +45,8 @@ def _plan_layers(model, path):
     layers = [l for l in model.layers
               if not isinstance(l, Flatten) and not (isinstance(l, Dropout) and l.rate == 0)]
     opt = model.optimizer
+    variables, _ = model._trainable_pairs()
+    index = {id(v): i for i, v in enumerate(variables)}   # optimizer slot order
     specs = []
     first = None
     trainable_model = model.trainable
@@ -61,19 +63,20 @@ def _plan_layers(model, path):
             train = trainable_model and layer.trainable
             if first is None and train:
                 first = i
-            slots_w = opt.slot_triplet(_var_index(model, layer.kernel)) if train else (None,) * 3
-            slots_b = (opt.slot_triplet(_var_index(model, layer.bias))
-                       if train and layer.use_bias else (None,) * 3)
+            none = (None,) * 3
+            slots_w = opt.slot_triplet(index[id(layer.kernel)]) if id(layer.kernel) in index else none
+            slots_b = (opt.slot_triplet(index[id(layer.bias)])
+                       if layer.use_bias and id(layer.bias) in index else none)
             kr, br = layer.kernel_regularizer, layer.bias_regularizer
             spec.update(kind=0, act=ACT_CODES[layer.activation],
                         logits=int(is_last and path == "logits"),
                         W=layer.kernel.value, dW=layer.grads[0],
-                        train_W=int(train and layer.kernel.trainable),
+                        train_W=int(id(layer.kernel) in index),
                         reg_W=int(kr is not None), l1_W=kr.l1 if kr else 0.0,
                         l2_W=kr.l2 if kr else 0.0, sW=list(slots_w),
                         b=layer.bias.value if layer.use_bias else None,
                         db=layer.grads[1] if layer.use_bias else None,
-                        train_b=int(train and layer.use_bias and layer.bias.trainable),
+                        train_b=int(layer.use_bias and id(layer.bias) in index),
                         reg_b=int(br is not None and layer.use_bias),
                         l1_b=br.l1 if br else 0.0, l2_b=br.l2 if br else 0.0,
                         sb=list(slots_b))
@@ -88,14 +91,6 @@ def _plan_layers(model, path):
     for i, spec in enumerate(specs):
         spec["need_dx"] = int(spec["kind"] == 0 and i > first)
     return layers, specs
-
-
-def _var_index(model, var):
-    variables, _ = model._trainable_pairs()
-    for i, v in enumerate(variables):
-        if v is var:
-            return i
-    raise LookupError(var.path)
 
 
 def make_epoch_runner(model, x, t, sw, batch_size, cbs):

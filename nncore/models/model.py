@@ -306,7 +306,7 @@ class Model:
 
     def _evaluate_arrays(self, x, t, sw, batch_size, cbs, verbose=0, steps=None):
         metrics = [m.fresh() for m in self._resolve_metrics()]
-        hooks = cbs.needs_test_hooks() if hasattr(cbs, "needs_test_hooks") else False
+        hooks = cbs.needs_test_hooks()
         n = x.shape[0]
         # Rows are independent, so big internal batches give the same numbers
         # (mean loss over samples) much faster -- unless a callback wants each
@@ -356,7 +356,7 @@ class Model:
         n_steps = math.ceil(n / batch_size)
         cbs = CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
                            model=self, verbose=verbose, epochs=1, steps=n_steps)
-        hooks = cbs.needs_predict_hooks() if hasattr(cbs, "needs_predict_hooks") else False
+        hooks = cbs.needs_predict_hooks()
         chunk = batch_size if hooks else max(batch_size, 4096)
         out = np.empty((n, self.output_units), dtype=self.dtype)
         cbs.on_predict_begin()
