@@ -26,15 +26,27 @@ from k_common cimport nn_omp_max_threads, nn_ftz_enter, nn_ftz_exit
 from k_gemm cimport gemm
 from k_activations cimport bias_act_forward, act_backward, bias_grad, ACT_LINEAR
 from k_losses cimport (loss_forward_backward, LOSS_SOFTMAX_SPARSE,
-                       LOSS_PROBS_SPARSE)
+                       LOSS_SOFTMAX_DENSE, LOSS_SIGMOID_BCE, LOSS_PROBS_SPARSE,
+                       LOSS_PROBS_DENSE, LOSS_PROBS_BCE, LOSS_MSE)
 from k_dropout cimport dropout_forward, dropout_backward
-from k_optimizers cimport OptParams, opt_update, l1_l2_penalty, OPT_ADAM
-from k_metrics cimport count_correct, METRIC_SPARSE
+from k_optimizers cimport (OptParams, opt_update, l1_l2_penalty, OPT_SGD,
+                           OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM)
+from k_metrics cimport count_correct, METRIC_SPARSE, METRIC_ONEHOT, METRIC_BINARY
+
+# The kernels' codes, by name, for nncore/models/fused.py (defined once, in the .pxd enums)
+LOSS_KINDS = {"softmax_sparse": LOSS_SOFTMAX_SPARSE, "softmax_dense": LOSS_SOFTMAX_DENSE,
+              "sigmoid_bce": LOSS_SIGMOID_BCE, "probs_sparse": LOSS_PROBS_SPARSE,
+              "probs_dense": LOSS_PROBS_DENSE, "probs_bce": LOSS_PROBS_BCE, "mse": LOSS_MSE}
+METRIC_KINDS = {"sparse": METRIC_SPARSE, "onehot": METRIC_ONEHOT, "binary": METRIC_BINARY}
+OPTIMIZER_KINDS = {"sgd": OPT_SGD, "adagrad": OPT_ADAGRAD, "rmsprop": OPT_RMSPROP,
+                   "adam": OPT_ADAM}
 
 cdef enum LayerKind:
     LK_DENSE = 0
     LK_DROPOUT = 1
     LK_ACTIVATION = 2
+
+LAYER_KINDS = {"dense": LK_DENSE, "dropout": LK_DROPOUT, "activation": LK_ACTIVATION}
 
 cdef enum:
     MAX_METRICS = 8
@@ -98,7 +110,7 @@ cdef class FusedPlan:
         if self.c.row_loss != NULL:
             free(self.c.row_loss)
 
-    def __init__(self, list layers, dict opt, int loss_kind, list metrics,
+    def __init__(self, list layers, dict opt, str loss_kind, list metrics,
                  long max_batch, long n_features, long n_outputs, bint is_double,
                  bint sparse_labels, bint has_sample_weight):
         """layers: dicts from nncore.models.fused (arrays already validated)."""
@@ -115,7 +127,7 @@ cdef class FusedPlan:
             raise MemoryError()
         for i, spec in enumerate(layers):
             L = &self.c.layers[i]
-            L.kind = spec["kind"]
+            L.kind = LAYER_KINDS[spec["kind"]]
             L.n_in, L.n_out = spec["n_in"], spec["n_out"]
             L.act = spec.get("act", ACT_LINEAR)
             L.logits = spec.get("logits", 0)
@@ -150,15 +162,15 @@ cdef class FusedPlan:
         self.c.swb = self._ptr(np.empty(max_batch, dt)) if has_sample_weight else NULL
         self.c.grad = self._ptr(np.empty((max_batch, n_outputs), dt))
         self.c.probs = self._ptr(np.empty((max_batch, n_outputs), dt))
-        self.c.loss_kind = loss_kind
+        self.c.loss_kind = LOSS_KINDS[loss_kind]
         if len(metrics) > MAX_METRICS:
             raise ValueError(f"at most {MAX_METRICS} metrics in the fused loop")
         self.c.n_metrics = len(metrics)
         for i, (kind, thr, weighted) in enumerate(metrics):
-            self.c.metric_kind[i] = kind
+            self.c.metric_kind[i] = METRIC_KINDS[kind]
             self.c.metric_threshold[i] = thr
             self.c.metric_weighted[i] = weighted
-        self.c.opt.kind = opt["kind"]
+        self.c.opt.kind = OPTIMIZER_KINDS[opt["kind"]]
         self.c.opt.lr = opt.get("lr", 0.0)
         self.c.opt.momentum = opt.get("momentum", 0.0)
         self.c.opt.nesterov = opt.get("nesterov", False)

@@ -25,43 +25,45 @@ def _model_and_data():
     return m, x, y
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_user_sigint_handler_is_called_and_training_goes_on(fused):
-    calls = []
-    previous = signal.signal(signal.SIGINT, lambda s, f: calls.append(s))
+def _fit_while_sigint_arrives(m, x, y, epochs=20):
+    """fit(), with SIGINT sent to this process 50 ms after it starts."""
+    sent = []
+    timer = threading.Timer(0.05, lambda: (sent.append(1), os.kill(os.getpid(), signal.SIGINT)))
+    timer.start()
     try:
-        m, x, y = _model_and_data()
-        m.use_fused = fused
-        sent = []
-        timer = threading.Timer(0.05, lambda: (sent.append(1), os.kill(os.getpid(), signal.SIGINT)))
-        timer.start()
-        h = m.fit(x, y, epochs=20, batch_size=16, verbose=0)
+        h = m.fit(x, y, epochs=epochs, batch_size=16, verbose=0)
         assert sent, "fit ended before the signal was sent: make it longer"
-        timer.join()
-        assert calls == [signal.SIGINT]              # delivered once, to the user's handler
-        assert len(h.history["loss"]) == 20          # which chose not to stop training
-        assert signal.getsignal(signal.SIGINT) is not None
+        return h
     finally:
         timer.cancel()
         timer.join()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_user_sigint_handler_is_called_and_training_goes_on(fused):
+    calls = []
+
+    def handler(signum, frame):
+        calls.append(signum)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        m, x, y = _model_and_data()
+        m.use_fused = fused
+        h = _fit_while_sigint_arrives(m, x, y)
+        assert calls == [signal.SIGINT]              # delivered once, to the user's handler
+        assert len(h.history["loss"]) == 20          # which chose not to stop training
+        assert signal.getsignal(signal.SIGINT) is handler   # fit put it back
+    finally:
         signal.signal(signal.SIGINT, previous)
-    # fit put the user's handler back
-    assert previous is signal.getsignal(signal.SIGINT)
 
 
 def test_ignored_sigint_stays_ignored():
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         m, x, y = _model_and_data()
-        sent = []
-        timer = threading.Timer(0.05, lambda: (sent.append(1), os.kill(os.getpid(), signal.SIGINT)))
-        timer.start()
-        h = m.fit(x, y, epochs=20, batch_size=16, verbose=0)
-        assert sent, "fit ended before the signal was sent: make it longer"
-        timer.join()
+        h = _fit_while_sigint_arrives(m, x, y)
         assert len(h.history["loss"]) == 20
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
-        timer.cancel()
-        timer.join()
         signal.signal(signal.SIGINT, previous)

@@ -16,26 +16,28 @@ import time
 import numpy as np
 
 from nncore import backend
+from nncore._ext import training
+from nncore._ext.activations import ACTIVATION_CODES
 from nncore import losses as L
 from nncore import metrics as M
 from nncore.layers import Activation, Dense, Dropout, Flatten
 from nncore.models.interrupt import DeferredInterrupt
 
-ACT_CODES = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
-# loss kinds of src_cython/k_losses.pxd, by (loss class, path)
+# which loss kernel (training.LOSS_KINDS) serves a loss class on each path
 LOSS_KINDS = {
-    (L.SparseCategoricalCrossentropy, "logits"): 0,
-    (L.SparseCategoricalCrossentropy, "output_logits"): 0,
-    (L.SparseCategoricalCrossentropy, "probs"): 3,
-    (L.CategoricalCrossentropy, "logits"): 1,
-    (L.CategoricalCrossentropy, "output_logits"): 1,
-    (L.CategoricalCrossentropy, "probs"): 4,
-    (L.BinaryCrossentropy, "logits"): 2,
-    (L.BinaryCrossentropy, "output_logits"): 2,
-    (L.BinaryCrossentropy, "probs"): 5,
-    (L.MeanSquaredError, "probs"): 6,
+    (L.SparseCategoricalCrossentropy, "logits"): "softmax_sparse",
+    (L.SparseCategoricalCrossentropy, "output_logits"): "softmax_sparse",
+    (L.SparseCategoricalCrossentropy, "probs"): "probs_sparse",
+    (L.CategoricalCrossentropy, "logits"): "softmax_dense",
+    (L.CategoricalCrossentropy, "output_logits"): "softmax_dense",
+    (L.CategoricalCrossentropy, "probs"): "probs_dense",
+    (L.BinaryCrossentropy, "logits"): "sigmoid_bce",
+    (L.BinaryCrossentropy, "output_logits"): "sigmoid_bce",
+    (L.BinaryCrossentropy, "probs"): "probs_bce",
+    (L.MeanSquaredError, "probs"): "mse",
 }
-METRIC_KINDS = {M.SparseCategoricalAccuracy: 0, M.CategoricalAccuracy: 1, M.BinaryAccuracy: 2}
+METRIC_KINDS = {M.SparseCategoricalAccuracy: "sparse", M.CategoricalAccuracy: "onehot",
+                M.BinaryAccuracy: "binary"}
 TARGET_SECONDS = 0.05     # time between returns to Python
 
 
@@ -68,7 +70,7 @@ def _plan_layers(model, path):
             slots_b = (opt.slot_triplet(index[id(layer.bias)])
                        if layer.use_bias and id(layer.bias) in index else none)
             kr, br = layer.kernel_regularizer, layer.bias_regularizer
-            spec.update(kind=0, act=ACT_CODES[layer.activation],
+            spec.update(kind="dense", act=ACTIVATION_CODES[layer.activation],
                         logits=int(is_last and path == "logits"),
                         W=layer.kernel.value, dW=layer.grads[0],
                         train_W=int(id(layer.kernel) in index),
@@ -81,21 +83,20 @@ def _plan_layers(model, path):
                         l1_b=br.l1 if br else 0.0, l2_b=br.l2 if br else 0.0,
                         sb=list(slots_b))
         elif isinstance(layer, Dropout):
-            spec.update(kind=1, rate=layer.rate, seed=layer._stream_seed, step=layer.step)
+            spec.update(kind="dropout", rate=layer.rate, seed=layer._stream_seed,
+                        step=layer.step)
         else:
-            spec.update(kind=2, act=ACT_CODES[layer.activation],
+            spec.update(kind="activation", act=ACTIVATION_CODES[layer.activation],
                         logits=int(is_last and path == "logits"))
         specs.append(spec)
     if first is None:
         return None
     for i, spec in enumerate(specs):
-        spec["need_dx"] = int(spec["kind"] == 0 and i > first)
+        spec["need_dx"] = int(spec["kind"] == "dense" and i > first)
     return layers, specs
 
 
 def make_epoch_runner(model, x, t, sw, batch_size, cbs):
-    from nncore._ext import training
-
     if backend.get_backend() != "cython" or model.optimizer.needs_python_step:
         return None
     if model.dtype not in (np.float32, np.float64):

@@ -111,10 +111,15 @@ class Model:
         return ["loss"] + [m.name for m in (self._metrics or [])]
 
     # ------------------------------------------------------------- data
-    def _prepare(self, x, y, sample_weight=None, class_weight=None, what=""):
-        x = D.as_features(x, self.dtype, what=f"{what}x")
+    def _prepare_x(self, x, what="x"):
+        """x converted once, the model built for it, its shape checked."""
+        x = D.as_features(x, self.dtype, what=what)
         self._ensure_built_for(x)
-        self._check_input(x, what=f"{what}x")
+        self._check_input(x, what=what)
+        return x
+
+    def _prepare(self, x, y, sample_weight=None, class_weight=None, what=""):
+        x = self._prepare_x(x, what=f"{what}x")
         if y is None:
             raise ValueError(f"{what}y is None: training and evaluation need targets")
         D.check_same_length(x, y, f"{what}x", f"{what}y")
@@ -155,12 +160,14 @@ class Model:
             else:
                 m.add(m.count_correct(tb, preds, None), n)
 
-    def _logs(self, loss_total, count, metrics, prefix=""):
-        logs = {}
-        for m in metrics:
-            logs[prefix + m.name] = float(m.result())
-        logs[prefix + "loss"] = float(loss_total / count) if count else 0.0
+    def _logs(self, loss_total, count, metrics):
+        logs = {m.name: float(m.result()) for m in metrics}
+        logs["loss"] = float(loss_total / count) if count else 0.0
         return logs
+
+    def _fresh_metrics(self):
+        """Empty copies of the compiled metrics, for one evaluation or batch."""
+        return [m.fresh() for m in self._resolve_metrics()]
 
     # ------------------------------------------------------------- fit
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
@@ -305,7 +312,7 @@ class Model:
         return values[0] if len(values) == 1 else values
 
     def _evaluate_arrays(self, x, t, sw, batch_size, cbs, verbose=0, steps=None):
-        metrics = [m.fresh() for m in self._resolve_metrics()]
+        metrics = self._fresh_metrics()
         hooks = cbs.needs_test_hooks()
         n = x.shape[0]
         # Rows are independent, so big internal batches give the same numbers
@@ -349,9 +356,7 @@ class Model:
         batch_size = D.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
         verbose = _verbosity(verbose)
         steps = D.check_positive_int(steps, "steps", allow_none=True)
-        x = D.as_features(x, self.dtype)
-        self._ensure_built_for(x)
-        self._check_input(x)
+        x = self._prepare_x(x)
         n = x.shape[0] if steps is None else min(x.shape[0], steps * batch_size)
         n_steps = math.ceil(n / batch_size)
         cbs = CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
@@ -374,9 +379,7 @@ class Model:
         return out
 
     def __call__(self, x, training=False):
-        x = D.as_features(x, self.dtype)
-        self._ensure_built_for(x)
-        self._check_input(x)
+        x = self._prepare_x(x)
         return np.array(self._forward(x, training=training), copy=True)
 
     # ------------------------------------------------------------- on_batch
@@ -392,7 +395,7 @@ class Model:
         variables, _ = self._trainable_pairs()
         if not self.optimizer.built:
             self.optimizer.build(variables)
-        metrics = [m.fresh() for m in self._resolve_metrics()]
+        metrics = self._fresh_metrics()
         batch_loss, preds = self._train_step(x, t, sw)
         self._count_metrics(metrics, t, preds, sw)
         st = {"loss": batch_loss * x.shape[0], "count": x.shape[0], "metrics": metrics}
@@ -401,7 +404,7 @@ class Model:
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled("test_on_batch")
         x, t, sw = self._prepare(x, y, sample_weight)
-        metrics = [m.fresh() for m in self._resolve_metrics()]
+        metrics = self._fresh_metrics()
         loss_sum, preds, _, _ = self._step_forward_loss(x, t, sw, False, False)
         loss = loss_sum * self.loss.scale(x.shape[0]) + self._regularization(add_grads=False)
         self._count_metrics(metrics, t, preds, sw)

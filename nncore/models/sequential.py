@@ -171,17 +171,14 @@ class Sequential(Model):
             raise ValueError(f"set_weights: the model has {expected} weight arrays "
                              f"({', '.join(str(w.shape) for w in self.weights)}), "
                              f"got {len(weights)}")
-        # check every array first, so a refused call changes nothing
-        i = 0
+        # check (and convert) every array first, so a refused call changes nothing
+        checked, i = [], 0
         for layer in self._layers:
             k = len(layer.weights)
-            layer._check_weights(weights[i:i + k])
+            checked += layer._check_weights(weights[i:i + k])
             i += k
-        i = 0
-        for layer in self._layers:
-            k = len(layer.weights)
-            layer.set_weights(weights[i:i + k])
-            i += k
+        for var, value in zip(self.weights, checked):
+            var.assign(value)
 
     def count_params(self):
         return sum(l.count_params() for l in self._layers)

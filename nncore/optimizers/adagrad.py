@@ -23,7 +23,7 @@ class Adagrad(Optimizer):
         K.adagrad_update(w, g, slots[0], self.learning_rate, self.epsilon)
 
     def kernel_params(self):
-        return dict(kind=1, lr=self.learning_rate, epsilon=self.epsilon)
+        return dict(kind="adagrad", lr=self.learning_rate, epsilon=self.epsilon)
 
     def get_config(self):
         c = super().get_config()

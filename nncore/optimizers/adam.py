@@ -22,7 +22,7 @@ class Adam(Optimizer):
                       self.beta_1, self.beta_2, self.epsilon, self.iterations + 1)
 
     def kernel_params(self):
-        return dict(kind=3, lr=self.learning_rate, beta_1=self.beta_1,
+        return dict(kind="adam", lr=self.learning_rate, beta_1=self.beta_1,
                     beta_2=self.beta_2, epsilon=self.epsilon, amsgrad=self.amsgrad)
 
     def get_config(self):

@@ -23,7 +23,7 @@ class RMSprop(Optimizer):
                          self.rho, self.momentum, self.epsilon)
 
     def kernel_params(self):
-        return dict(kind=2, lr=self.learning_rate, rho=self.rho,
+        return dict(kind="rmsprop", lr=self.learning_rate, rho=self.rho,
                     momentum=self.momentum, epsilon=self.epsilon,
                     centered=self.centered)
 

@@ -19,7 +19,7 @@ class SGD(Optimizer):
         K.sgd_update(w, g, slots[0], self.learning_rate, self.momentum, self.nesterov)
 
     def kernel_params(self):
-        return dict(kind=0, lr=self.learning_rate, momentum=self.momentum,
+        return dict(kind="sgd", lr=self.learning_rate, momentum=self.momentum,
                     nesterov=self.nesterov)
 
     def get_config(self):
