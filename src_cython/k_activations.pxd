@@ -57,31 +57,40 @@ cdef inline void softmax_row(floating *z, long m) noexcept nogil:
     for j in range(m):
         z[j] = <floating>(z[j] / s)
 
-cdef inline void bias_act_rows(floating *z, const floating *bias, long lo,
-                               long hi, long m, int act) noexcept nogil:
+cdef inline void bias_act_block(floating *z, long ld, const floating *bias,
+                                long lo, long hi, long c0, long c1,
+                                int act) noexcept nogil:
+    """Rows lo <= i < hi, columns c0 <= j < c1 of z (row stride ld) <- f(z + b).
+    Element-wise, so any block gives the same numbers -- except softmax,
+    which needs whole rows (c0 = 0, c1 = the row width)."""
     cdef long i, j
     cdef floating *row
     cdef floating v
     for i in range(lo, hi):
-        row = z + i * m
+        row = z + i * ld
         if bias != NULL:
-            for j in range(m):
+            for j in range(c0, c1):
                 row[j] = row[j] + bias[j]
         if act == ACT_RELU:
-            for j in range(m):
+            for j in range(c0, c1):
                 v = row[j]
                 row[j] = 0 if v < 0 else v      # NaN stays NaN, as in NumPy
         elif act == ACT_SIGMOID:
-            for j in range(m):
+            for j in range(c0, c1):
                 row[j] = sigmoid1(row[j])
         elif act == ACT_TANH:
-            for j in range(m):
+            for j in range(c0, c1):
                 if floating is float:
                     row[j] = tanhf(row[j])
                 else:
                     row[j] = tanh(row[j])
         elif act == ACT_SOFTMAX:
-            softmax_row(row, m)
+            softmax_row(row + c0, c1 - c0)
+
+cdef inline void bias_act_rows(floating *z, const floating *bias, long lo,
+                               long hi, long m, int act) noexcept nogil:
+    """Rows lo <= i < hi of z (n x m) <- f(z + b)."""
+    bias_act_block(z, m, bias, lo, hi, 0, m, act)
 
 cdef inline void bias_act_forward(floating *z, const floating *bias, long n,
                                   long m, int act, int nthreads) noexcept nogil:
@@ -99,34 +108,41 @@ cdef inline void bias_act_forward(floating *z, const floating *bias, long n,
         bias_act_rows(z, bias, c * n // nt, (c + 1) * n // nt, m, act)
         nn_ftz_exit(fpu)
 
-cdef inline void act_backward_rows(const floating *da, const floating *a,
-                                   floating *dz, long lo, long hi, long m,
-                                   int act) noexcept nogil:
+cdef inline void act_backward_block(const floating *da, const floating *a,
+                                    floating *dz, long ld, long lo, long hi,
+                                    long c0, long c1, int act) noexcept nogil:
+    """dz = da * f'(.) on rows [lo, hi) x columns [c0, c1) (row stride ld);
+    softmax needs whole rows."""
     cdef long i, j, k
     cdef double dot
     cdef floating v
     for i in range(lo, hi):
-        k = i * m
+        k = i * ld
         if act == ACT_LINEAR:
-            for j in range(k, k + m):
+            for j in range(k + c0, k + c1):
                 dz[j] = da[j]
         elif act == ACT_RELU:
-            for j in range(k, k + m):
+            for j in range(k + c0, k + c1):
                 dz[j] = da[j] if a[j] > 0 else 0
         elif act == ACT_SIGMOID:
-            for j in range(k, k + m):
+            for j in range(k + c0, k + c1):
                 v = a[j]
                 dz[j] = da[j] * v * (1 - v)
         elif act == ACT_TANH:
-            for j in range(k, k + m):
+            for j in range(k + c0, k + c1):
                 v = a[j]
                 dz[j] = da[j] * (1 - v * v)
         elif act == ACT_SOFTMAX:
             dot = 0
-            for j in range(k, k + m):
+            for j in range(k + c0, k + c1):
                 dot += da[j] * a[j]
-            for j in range(k, k + m):
+            for j in range(k + c0, k + c1):
                 dz[j] = a[j] * (da[j] - <floating>dot)
+
+cdef inline void act_backward_rows(const floating *da, const floating *a,
+                                   floating *dz, long lo, long hi, long m,
+                                   int act) noexcept nogil:
+    act_backward_block(da, a, dz, m, lo, hi, 0, m, act)
 
 cdef inline void act_backward(const floating *da, const floating *a,
                               floating *dz, long n, long m, int act,
@@ -145,15 +161,22 @@ cdef inline void act_backward(const floating *da, const floating *a,
         act_backward_rows(da, a, dz, c * n // nt, (c + 1) * n // nt, m, act)
         nn_ftz_exit(fpu)
 
+cdef inline void bias_grad_cols(const floating *dz, floating *db, long n,
+                                long m, long j0, long j1,
+                                bint accumulate) noexcept nogil:
+    """db_j (+)= sum_i dz_ij for the columns j0 <= j < j1, rows summed in
+    order (deterministic, and the same whichever thread owns which columns)."""
+    cdef long i, j
+    if not accumulate:
+        for j in range(j0, j1):
+            db[j] = 0
+    for i in range(n):
+        for j in range(j0, j1):
+            db[j] += dz[i * m + j]
+
 cdef inline void bias_grad(const floating *dz, floating *db, long n, long m,
                            bint accumulate) noexcept nogil:
     """db_j (+)= sum_i dz_ij, rows summed in order (deterministic)."""
-    cdef long i, j
     cdef unsigned int fpu = nn_ftz_enter()
-    if not accumulate:
-        for j in range(m):
-            db[j] = 0
-    for i in range(n):
-        for j in range(m):
-            db[j] += dz[i * m + j]
+    bias_grad_cols(dz, db, n, m, 0, m, accumulate)
     nn_ftz_exit(fpu)

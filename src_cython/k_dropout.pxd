@@ -37,6 +37,16 @@ cdef inline void dropout_rows(const floating *x, floating *out, uint8_t *mask,
         mask[i] = k
         out[i] = x[i] * scale if k else 0
 
+cdef inline void dropout_forward_range(const floating *x, floating *out,
+                                       uint8_t *mask, long lo, long hi,
+                                       double rate, uint64_t seed,
+                                       uint64_t step) noexcept nogil:
+    """Elements lo <= i < hi of dropout_forward, on the calling thread (the
+    caller sets FTZ); the mask is the same whichever thread draws it."""
+    cdef double keep = 1.0 - rate
+    cdef floating scale = <floating>(1.0 / keep) if keep > 0 else 0
+    dropout_rows(x, out, mask, lo, hi, keep, scale, dropout_key(seed, step))
+
 cdef inline void dropout_forward(const floating *x, floating *out,
                                  uint8_t *mask, long n, double rate,
                                  uint64_t seed, uint64_t step,

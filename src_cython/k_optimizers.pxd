@@ -65,6 +65,10 @@ cdef inline void opt_update_range(const OptParams *o, floating *w,
     cdef floating eps = <floating>o.epsilon, rho = <floating>o.rho
     cdef floating b1 = <floating>o.beta_1, b2 = <floating>o.beta_2
     cdef floating alpha = <floating>o.alpha
+    # 1 - rho etc. in the parameter's precision, as Keras computes them (a bare
+    # "1 - rho" here would be evaluated in double, element by element)
+    cdef floating one = 1
+    cdef floating omrho = one - rho, omb1 = one - b1, omb2 = one - b2
     cdef floating gi, m, den, inc, v
     if o.kind == OPT_SGD:
         if s1 == NULL:
@@ -88,9 +92,9 @@ cdef inline void opt_update_range(const OptParams *o, floating *w,
     elif o.kind == OPT_RMSPROP:
         for i in range(lo, hi):
             gi = g[i]
-            s1[i] = rho * s1[i] + (1 - rho) * gi * gi
+            s1[i] = rho * s1[i] + omrho * gi * gi
             if s2 != NULL:
-                s2[i] = rho * s2[i] + (1 - rho) * gi
+                s2[i] = rho * s2[i] + omrho * gi
                 den = s1[i] - s2[i] * s2[i] + eps
             else:
                 den = s1[i] + eps
@@ -103,8 +107,8 @@ cdef inline void opt_update_range(const OptParams *o, floating *w,
     else:
         for i in range(lo, hi):
             gi = g[i]
-            s1[i] = s1[i] + (gi - s1[i]) * (1 - b1)
-            s2[i] = s2[i] + (gi * gi - s2[i]) * (1 - b2)
+            s1[i] = s1[i] + (gi - s1[i]) * omb1
+            s2[i] = s2[i] + (gi * gi - s2[i]) * omb2
             v = s2[i]
             if s3 != NULL:
                 if v > s3[i]:
@@ -128,10 +132,9 @@ cdef inline void opt_update(const OptParams *o, floating *w, const floating *g,
         opt_update_range(o, w, g, s1, s2, s3, c * n // nt, (c + 1) * n // nt)
         nn_ftz_exit(fpu)
 
-cdef inline double l1_l2_penalty(const floating *w, floating *g, long n,
-                                 double l1, double l2) noexcept nogil:
-    """Regularization: returns l1 * sum|w| + l2 * sum w^2 and, when g is not
-    NULL, adds its gradient l1 * sign(w) + 2 * l2 * w into g.
+cdef inline double l1_l2_sum(const floating *w, long n, double l1,
+                             double l2) noexcept nogil:
+    """l1 * sum|w| + l2 * sum w^2 (the penalty itself; the caller sets FTZ).
 
     The sums keep 16 partial sums, element i going to sum i % 16: a fixed
     order (deterministic) whose inner loop the compiler turns into vector
@@ -140,9 +143,6 @@ cdef inline double l1_l2_penalty(const floating *w, floating *g, long n,
     cdef double s1[16]
     cdef double s2[16]
     cdef double a1 = 0, a2 = 0, wi
-    cdef floating fl1 = <floating>l1, fl2 = <floating>(2 * l2)
-    # L2 pulls weights towards 0, where float32 turns denormal (and slow)
-    cdef unsigned int fpu = nn_ftz_enter()
     for k in range(16):
         s1[k] = 0
         s2[k] = 0
@@ -160,12 +160,28 @@ cdef inline double l1_l2_penalty(const floating *w, floating *g, long n,
     for k in range(16):
         a1 += s1[k]
         a2 += s2[k]
-    if g != NULL:
-        if l1 != 0:
-            for i in range(n):
-                g[i] = g[i] + (fl1 if w[i] > 0 else (-fl1 if w[i] < 0 else 0))
-        if l2 != 0:
-            for i in range(n):
-                g[i] = g[i] + fl2 * w[i]
-    nn_ftz_exit(fpu)
     return l1 * a1 + l2 * a2
+
+cdef inline void l1_l2_grad(const floating *w, floating *g, long n, double l1,
+                            double l2) noexcept nogil:
+    """g += l1 * sign(w) + 2 * l2 * w, element-wise (the caller sets FTZ)."""
+    cdef long i
+    cdef floating fl1 = <floating>l1, fl2 = <floating>(2 * l2)
+    if l1 != 0:
+        for i in range(n):
+            g[i] = g[i] + (fl1 if w[i] > 0 else (-fl1 if w[i] < 0 else 0))
+    if l2 != 0:
+        for i in range(n):
+            g[i] = g[i] + fl2 * w[i]
+
+cdef inline double l1_l2_penalty(const floating *w, floating *g, long n,
+                                 double l1, double l2) noexcept nogil:
+    """Regularization: returns l1 * sum|w| + l2 * sum w^2 and, when g is not
+    NULL, adds its gradient l1 * sign(w) + 2 * l2 * w into g."""
+    # L2 pulls weights towards 0, where float32 turns denormal (and slow)
+    cdef unsigned int fpu = nn_ftz_enter()
+    cdef double pen = l1_l2_sum(w, n, l1, l2)
+    if g != NULL:
+        l1_l2_grad(w, g, n, l1, l2)
+    nn_ftz_exit(fpu)
+    return pen

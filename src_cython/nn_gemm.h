@@ -28,8 +28,8 @@
  *     packing: when a strip would be reused only a few times, copying it
  *     costs more than it saves, so full strips of A and/or B are read in
  *     place through their strides and only the ragged edges are packed.
- *     A narrow (one-vector) kernel covers a thin right edge (N = 100 ->
- *     112 columns computed, not 128).
+ *     Narrow kernels (one vector, half a vector) cover a thin right edge
+ *     (N = 100 -> 104 columns computed, not 128).
  * Tasks are spread over OpenMP threads only when the product is large enough
  * to pay for waking them (see nn_gemm_threads).
  *
@@ -114,6 +114,11 @@ static inline void *nn_gemm_workspace(size_t bytes)
     return nn_gemm_ws;
 }
 
+/* Bytes of packing workspace one task needs: an MC x KC block of A and a
+ * KC x NC block of B (plus a strip of slack for the ragged edge). */
+#define NN_GEMM_WS_BYTES(T) \
+    (sizeof(T) * (size_t)NN_KC * (NN_MC + NN_NC + 2 * 2 * (NN_VBYTES / sizeof(T))))
+
 /*
  * NN_DEFINE_GEMM(T, SUFFIX) instantiates the packing routines, the
  * microkernel and the driver for one element type.
@@ -121,9 +126,26 @@ static inline void *nn_gemm_workspace(size_t bytes)
 #if NN_HAVE_VEC
 #define NN_VEC_TYPES(T, SUFFIX)                                                   \
     typedef T nn_v##SUFFIX __attribute__((vector_size(NN_VBYTES), aligned(NN_VBYTES))); \
-    typedef T nn_vu##SUFFIX __attribute__((vector_size(NN_VBYTES), aligned(sizeof(T))));
+    typedef T nn_vu##SUFFIX __attribute__((vector_size(NN_VBYTES), aligned(sizeof(T)))); \
+    typedef T nn_h##SUFFIX __attribute__((vector_size(NN_VBYTES / 2), aligned(NN_VBYTES / 2))); \
+    typedef T nn_hu##SUFFIX __attribute__((vector_size(NN_VBYTES / 2), aligned(sizeof(T))));
 #else
 #define NN_VEC_TYPES(T, SUFFIX)
+#endif
+
+/* Half-vector edge strips (e.g. 8 float32 columns with AVX-512): N = 100 is
+ * 6 vectors and 4 columns, computed as 6.5 vectors instead of 7.  A
+ * half-width FMA costs half a full one where wide vectors are split in two
+ * (AMD Zen 4) and no more than a full one elsewhere. */
+#if NN_HAVE_VEC && NN_VBYTES >= 32
+#define NN_HALF 1
+#else
+#define NN_HALF 0
+#endif
+#if NN_HALF
+#define NN_HALF_CALL(NAME, SUFFIX, ...) nn_##NAME##h_##SUFFIX(__VA_ARGS__)
+#else
+#define NN_HALF_CALL(NAME, SUFFIX, ...) ((void)0)   /* never reached */
 #endif
 
 #if NN_HAVE_VEC
@@ -134,20 +156,20 @@ static inline void *nn_gemm_workspace(size_t bytes)
  * narrow right edge so that, e.g., N = 100 computes 112 columns, not 128.
  * b rows are loaded with unaligned loads: they come either from a packed,
  * aligned strip (ldbk = width) or straight from a row-major B (ldbk = ldb). */
-#define NN_MICROKERNEL(T, SUFFIX, NV, NAME, ASK, ASI)                             \
-static inline void nn_##NAME##NV##_##SUFFIX(long kc, const T *restrict a,        \
+#define NN_MICROKERNEL_V(T, SUFFIX, NV, NAME, ASK, ASI, VT, VUT, VB, TAG)         \
+static inline void nn_##NAME##TAG##_##SUFFIX(long kc, const T *restrict a,        \
         long ask, long asi, const T *restrict b, long ldbk, T *restrict c,       \
         long ldc, int accumulate, long mr, long nr)                              \
 {                                                                                \
-    enum { VW = NN_VBYTES / sizeof(T), W = NV * (NN_VBYTES / sizeof(T)) };      \
-    nn_v##SUFFIX acc[NV][NN_MR];                                                 \
+    enum { VW = (VB) / sizeof(T), W = NV * ((VB) / sizeof(T)) };                \
+    VT acc[NV][NN_MR];                                                 \
     _Pragma("GCC unroll 8")                                                      \
     for (int i = 0; i < NN_MR; i++)                                              \
-        for (int v = 0; v < NV; v++) acc[v][i] = (nn_v##SUFFIX){0};              \
+        for (int v = 0; v < NV; v++) acc[v][i] = (VT){0};              \
     for (long k = 0; k < kc; k++) {                                              \
-        nn_v##SUFFIX bv[NV];                                                     \
+        VT bv[NV];                                                     \
         for (int v = 0; v < NV; v++)                                             \
-            bv[v] = *(const nn_vu##SUFFIX *)(b + k * ldbk + v * VW);             \
+            bv[v] = *(const VUT *)(b + k * ldbk + v * VW);             \
         const T *ak = a + k * (ASK);                                             \
         _Pragma("GCC unroll 8")                                                  \
         for (int i = 0; i < NN_MR; i++)                                          \
@@ -157,14 +179,14 @@ static inline void nn_##NAME##NV##_##SUFFIX(long kc, const T *restrict a,       
         _Pragma("GCC unroll 8")                                                  \
         for (int i = 0; i < NN_MR; i++)                                          \
             for (int v = 0; v < NV; v++) {                                       \
-                nn_vu##SUFFIX *cp = (nn_vu##SUFFIX *)(c + i * ldc + v * VW);     \
+                VUT *cp = (VUT *)(c + i * ldc + v * VW);     \
                 if (accumulate) *cp += acc[v][i]; else *cp = acc[v][i];          \
             }                                                                    \
     } else {                                                                     \
         T tile[NN_MR * W] __attribute__((aligned(NN_VBYTES)));                   \
         for (int i = 0; i < NN_MR; i++)                                          \
             for (int v = 0; v < NV; v++)                                         \
-                *(nn_v##SUFFIX *)(tile + i * W + v * VW) = acc[v][i];            \
+                *(VT *)(tile + i * W + v * VW) = acc[v][i];            \
         for (long i = 0; i < mr; i++)                                            \
             for (long j = 0; j < nr; j++) {                                      \
                 if (accumulate) c[i * ldc + j] += tile[i * W + j];               \
@@ -172,6 +194,13 @@ static inline void nn_##NAME##NV##_##SUFFIX(long kc, const T *restrict a,       
             }                                                                    \
     }                                                                            \
 }
+/* NV full vectors (tag 1 or 2), or one half vector (tag h). */
+#define NN_MICROKERNEL(T, SUFFIX, NV, NAME, ASK, ASI)                             \
+    NN_MICROKERNEL_V(T, SUFFIX, NV, NAME, ASK, ASI, nn_v##SUFFIX, nn_vu##SUFFIX, \
+                     NN_VBYTES, NV)
+#define NN_MICROKERNEL_HALF(T, SUFFIX, NAME, ASK, ASI)                            \
+    NN_MICROKERNEL_V(T, SUFFIX, 1, NAME, ASK, ASI, nn_h##SUFFIX, nn_hu##SUFFIX,  \
+                     NN_VBYTES / 2, h)
 #else
 /* Portable scalar microkernel for compilers without vector extensions. */
 #define NN_MICROKERNEL(T, SUFFIX, NV, NAME, ASK, ASI)                             \
@@ -202,6 +231,8 @@ NN_MICROKERNEL(T, SUFFIX, 1, uk, NN_MR, 1)                                      
 NN_MICROKERNEL(T, SUFFIX, 2, uk, NN_MR, 1)                                       \
 NN_MICROKERNEL(T, SUFFIX, 1, ud, ask, asi)                                       \
 NN_MICROKERNEL(T, SUFFIX, 2, ud, ask, asi)                                       \
+NN_MICROKERNEL_HALF(T, SUFFIX, uk, NN_MR, 1)                                     \
+NN_MICROKERNEL_HALF(T, SUFFIX, ud, ask, asi)                                     \
 /* Pack op(A)[i0:i0+mc, p0:p0+kc] into MR-row strips: dst[strip][k][r]. */       \
 static inline void nn_pack_a_##SUFFIX(const T *A, long lda, int transA,          \
         long i0, long mc, long p0, long kc, T *dst)                              \
@@ -224,22 +255,28 @@ static inline void nn_pack_a_##SUFFIX(const T *A, long lda, int transA,         
         }                                                                        \
     }                                                                            \
 }                                                                                \
-/* Width of the strip starting at column js of an nc-wide block: NR, or one   \
- * vector for a narrow right edge. */                                           \
+/* Width of the strip starting at column js of an nc-wide block: NR (two     \
+ * vectors), or at the right edge the narrowest of one vector / one vector    \
+ * and a half / half a vector that covers what is left (e.g. 20 float32       \
+ * columns: 16 + 8, not 32).  Strips follow each other, so js advances by    \
+ * the width returned. */                                                       \
 static inline long nn_strip_w_##SUFFIX(long nc, long js)                         \
 {                                                                                \
     enum { VW = NN_VBYTES / sizeof(T) };                                         \
-    return nc - js <= VW ? VW : 2 * VW;                                          \
+    long left = nc - js;                                                         \
+    if (left > VW + (NN_HALF ? VW / 2 : 0)) return 2 * VW;                       \
+    if (NN_HALF && left <= VW / 2) return VW / 2;                                \
+    return VW;                                                                   \
 }                                                                                \
 /* Pack op(B)[p0:p0+kc, j0:j0+nc] into column strips: dst[strip][k][c], each    \
- * strip NR wide (the last one possibly one vector wide), zero padded. */        \
+ * strip NR wide but for narrower ones at the right edge, zero padded. */       \
 static inline void nn_pack_b_##SUFFIX(const T *B, long ldb, int transB,          \
         long p0, long kc, long j0, long nc, T *dst)                              \
 {                                                                                \
-    enum { NR = 2 * (NN_VBYTES / sizeof(T)) };                                   \
-    for (long js = 0; js < nc; js += NR) {                                       \
-        long nr = nc - js < NR ? nc - js : NR;                                   \
-        long w = nn_strip_w_##SUFFIX(nc, js);                                    \
+    long w;                                                                      \
+    for (long js = 0; js < nc; js += w) {                                        \
+        w = nn_strip_w_##SUFFIX(nc, js);                                         \
+        long nr = nc - js < w ? nc - js : w;                                     \
         T *d = dst + js * kc;                                                    \
         if (!transB) {                                                           \
             for (long k = 0; k < kc; k++) {                                      \
@@ -267,7 +304,7 @@ static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,         
         int direct_a)                                                            \
 {                                                                                \
     enum { NR = 2 * (NN_VBYTES / sizeof(T)) };                                   \
-    T *ws = (T *)nn_gemm_workspace(sizeof(T) * (size_t)NN_KC * (NN_MC + NN_NC + 2 * NR)); \
+    T *ws = (T *)nn_gemm_workspace(NN_GEMM_WS_BYTES(T));                         \
     if (!ws) return -1;                                                          \
     T *Ap = ws, *Bp = ws + (size_t)NN_KC * NN_MC;                                \
     long full = direct_b ? nc / NR * NR : 0;  /* columns read in place */       \
@@ -286,16 +323,17 @@ static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,         
             nn_pack_b_##SUFFIX(B, ldb, transB, p0, kc, j0 + full, nc - full, Bp); \
         if (afull < mc)                                                          \
             nn_pack_a_##SUFFIX(A, lda, transA, i0 + afull, mc - afull, p0, kc, Ap); \
-        for (long js = 0; js < nc; js += NR) {                                   \
-            long nr = nc - js < NR ? nc - js : NR;                               \
+        long w;                                                                  \
+        for (long js = 0; js < nc; js += w) {                                    \
             const T *bp;                                                         \
-            long w, ldbk;                                                        \
+            long ldbk;                                                           \
             if (js < full) {                                                     \
                 bp = B + p0 * ldb + j0 + js; w = NR; ldbk = ldb;                 \
             } else {                                                             \
                 w = nn_strip_w_##SUFFIX(nc - full, js - full);                   \
                 bp = Bp + (js - full) * kc; ldbk = w;                            \
             }                                                                    \
+            long nr = nc - js < w ? nc - js : w;                                 \
             for (long is = 0; is < mc; is += NN_MR) {                            \
                 long mr = mc - is < NN_MR ? mc - is : NN_MR;                     \
                 T *cp = C + (i0 + is) * ldc + j0 + js;                           \
@@ -304,14 +342,18 @@ static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,         
                                          : A + (i0 + is) * lda + p0;             \
                     if (w == NR)                                                 \
                         nn_ud2_##SUFFIX(kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
-                    else                                                         \
+                    else if (w == NR / 2)                                        \
                         nn_ud1_##SUFFIX(kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
+                    else                                                         \
+                        NN_HALF_CALL(ud, SUFFIX, kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
                 } else {                                                         \
                     const T *ap = Ap + (is - afull) * kc;                        \
                     if (w == NR)                                                 \
                         nn_uk2_##SUFFIX(kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
-                    else                                                         \
+                    else if (w == NR / 2)                                        \
                         nn_uk1_##SUFFIX(kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
+                    else                                                         \
+                        NN_HALF_CALL(uk, SUFFIX, kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
                 }                                                                \
             }                                                                    \
         }                                                                        \
@@ -328,6 +370,36 @@ static inline int nn_gemm_tile_##SUFFIX(long t, long nt, long ncb, int transA,  
     long nc = N - j0 < ncb ? N - j0 : ncb;                                       \
     return nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb, C, ldc,      \
                                  accumulate, i0, mc, j0, nc, direct_b, direct_a); \
+}                                                                                \
+/* C[i_lo:i_hi, j_lo:j_hi] (+)= (op(A) . op(B)) restricted to that block, on   \
+ * the calling thread only: one thread's share of a product in the fused      \
+ * training loop's team (training.pyx), which splits a batch's rows, or a     \
+ * kernel gradient's rows, between its threads.  Block bounds decide only who \
+ * computes an element, never the order of its sum (fixed by KC), so any     \
+ * partition gives bitwise the C of nn_gemm.  The caller sets FTZ/DAZ.        \
+ * Returns 0, or -1 if the workspace could not be allocated. */                 \
+static inline int nn_gemm_block_##SUFFIX(int transA, int transB, long K,         \
+        const T *A, long lda, const T *B, long ldb, T *C, long ldc,              \
+        int accumulate, long i_lo, long i_hi, long j_lo, long j_hi)              \
+{                                                                                \
+    long m = i_hi - i_lo, n = j_hi - j_lo;                                       \
+    int direct_b = !transB && (m <= NN_DIRECT_B_MAX_M || K * n <= 4096);        \
+    int direct_a = n <= NN_DIRECT_A_MAX_N;                                       \
+    if (m <= 0 || n <= 0) return 0;                                              \
+    for (long i0 = i_lo; i0 < i_hi; i0 += NN_MC)                                 \
+        for (long j0 = j_lo; j0 < j_hi; j0 += NN_NC)                             \
+            if (nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb, C, ldc, \
+                    accumulate, i0, i_hi - i0 < NN_MC ? i_hi - i0 : NN_MC, j0,  \
+                    j_hi - j0 < NN_NC ? j_hi - j0 : NN_NC, direct_b, direct_a)) \
+                return -1;                                                       \
+    return 0;                                                                    \
+}                                                                                \
+/* Allocate this thread's packing workspace now (a thread team does this      \
+ * before its first step, so that no product can fail half-way through one). \
+ * Returns 0, or -1 if out of memory. */                                        \
+static inline int nn_gemm_reserve_##SUFFIX(void)                                 \
+{                                                                                \
+    return nn_gemm_workspace(NN_GEMM_WS_BYTES(T)) ? 0 : -1;                      \
 }                                                                                \
 /* The driver.  Returns 0 on success, -1 if a workspace allocation failed. */    \
 static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,       \

@@ -21,11 +21,18 @@ static inline int nn_omp_enabled(void) { return 1; }
 static inline int nn_omp_max_threads(void) { return omp_get_max_threads(); }
 static inline int nn_omp_num_procs(void) { return omp_get_num_procs(); }
 static inline int nn_omp_thread_num(void) { return omp_get_thread_num(); }
+static inline int nn_omp_team_size(void) { return omp_get_num_threads(); }
+/* Inside a parallel region: wait until every thread of the team gets here.
+ * (An "orphaned" barrier: it binds to the enclosing region, which the caller
+ * opened -- the fused training loop's team, see training.pyx.) */
+static inline void nn_omp_barrier(void) { NN_OMP_PRAGMA(omp barrier) }
 #else
 static inline int nn_omp_enabled(void) { return 0; }
 static inline int nn_omp_max_threads(void) { return 1; }
 static inline int nn_omp_num_procs(void) { return 1; }
 static inline int nn_omp_thread_num(void) { return 0; }
+static inline int nn_omp_team_size(void) { return 1; }
+static inline void nn_omp_barrier(void) { }
 #endif
 
 #endif /* NN_OMP_H */

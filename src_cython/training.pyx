@@ -2,18 +2,41 @@
 """The fused training loop: many optimizer steps in one ``nogil`` call.
 
 For a stack of Dense / Dropout / Activation layers (Flatten is a no-op on
-row-major data) it runs, per step, exactly what the per-batch Python path
-runs (``nncore/models/model.py::_train_step``), calling the same kernels in
-the same order:
+row-major data) it runs, per step, what the per-batch Python path runs
+(``nncore/models/model.py::_train_step``), with the same kernels:
 
     gather the batch rows -> forward layer by layer -> loss + dL/d(out)
     -> backward layer by layer -> regularization -> optimizer update
     -> running loss / metric sums
 
-so both paths produce bitwise the same weights.  All buffers are allocated
-by ``FusedPlan`` once per ``fit`` (none in the loop).  Control returns to
-Python after each chunk of steps so progress bars, Ctrl-C and callbacks
-still work.
+Every element of every array is computed by the same arithmetic as on the
+per-batch path, so both paths produce bitwise the same weights.  All
+buffers are allocated by ``FusedPlan`` once per ``fit`` (none in the loop).
+Control returns to Python after each chunk of steps so progress bars,
+Ctrl-C and callbacks still work.
+
+Threads: one team for the whole chunk.  A batch-32 step of the book's model
+is ~5 M multiply-adds, ~100 us on one core: opening an OpenMP region per
+product (fork/join twice a step, and workers spinning between products)
+costs more than a second core saves.  So the loop opens *one* parallel
+region per chunk and every thread runs the step loop, each on its share,
+with two barriers a step:
+
+    phase A (rows)    thread t owns batch rows [r0, r1): it gathers them,
+                      runs them forward, computes their loss and gradient
+                      and back-propagates them through the activations and
+                      the dX products -- all row-local, no waiting;
+    --- barrier ---   (a kernel gradient needs every row)
+    phase B (params)  thread t owns rows [a, b) of each kernel: it computes
+                      dW[a:b] = X[:, a:b]^T . dZ, adds the regularization
+                      gradient and runs the optimizer on W[a:b] -- again no
+                      waiting -- and likewise a share of each bias.  Thread 0
+                      also adds the step's loss and metrics to the sums;
+    --- barrier ---   (the next forward needs every updated weight)
+
+Shares decide only which thread computes an element, never how, so results
+are bitwise the same for any number of threads (tested).  Small models stay
+on one thread (``_team_size``), where the barriers vanish.
 """
 import numpy as np
 from cython cimport floating
@@ -21,16 +44,25 @@ from libc.stdint cimport int32_t, uint8_t, uint64_t
 from libc.string cimport memcpy
 from libc.stdlib cimport malloc, free, calloc
 from libc.math cimport sqrt, pow
+from cython.parallel cimport parallel, threadid
 
 from k_common cimport nn_omp_max_threads, nn_ftz_enter, nn_ftz_exit
-from k_gemm cimport gemm
-from k_activations cimport bias_act_forward, act_backward, bias_grad, ACT_LINEAR
-from k_losses cimport (loss_forward_backward, LOSS_SOFTMAX_SPARSE,
+from k_gemm cimport gemm_block, gemm_reserve, NN_MR
+from k_activations cimport (bias_act_block, act_backward_block, bias_grad_cols,
+                            ACT_LINEAR, ACT_SOFTMAX)
+from k_losses cimport (loss_rows, LOSS_SOFTMAX_SPARSE,
                        LOSS_SOFTMAX_DENSE, LOSS_SIGMOID_BCE, LOSS_PROBS_SPARSE,
                        LOSS_PROBS_DENSE, LOSS_PROBS_BCE, LOSS_MSE)
-from k_dropout cimport dropout_forward, dropout_backward
-from k_optimizers cimport (OptParams, opt_update, l1_l2_penalty, OPT_SGD,
-                           OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM)
+from k_dropout cimport dropout_forward_range, dropout_backward
+from k_optimizers cimport (OptParams, opt_update_range, l1_l2_sum, l1_l2_grad,
+                           OPT_SGD, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM)
+
+cdef extern from "nn_prefetch.h" nogil:
+    void nn_prefetch(const void *p, size_t nbytes)
+
+cdef extern from "nn_omp.h" nogil:
+    int nn_omp_team_size()
+    void nn_omp_barrier()
 from k_metrics cimport count_correct, METRIC_SPARSE, METRIC_ONEHOT, METRIC_BINARY
 
 # The kernels' codes, by name, for nncore/models/fused.py (defined once, in the .pxd enums)
@@ -50,6 +82,10 @@ LAYER_KINDS = {"dense": LK_DENSE, "dropout": LK_DROPOUT, "activation": LK_ACTIVA
 
 cdef enum:
     MAX_METRICS = 8
+    # a Dense layer narrower than this is not worth splitting by columns
+    HEAD_MIN_UNITS = 64
+    # column shares are whole vectors (16 float32), so GEMM strips stay whole
+    COL_UNIT = 16
 
 cdef struct LayerC:
     int kind
@@ -73,6 +109,25 @@ cdef struct LayerC:
     void *dz             # (max_batch, n_out) scratch for act_backward
     void *dx             # (max_batch, n_in) gradient for the layer below
     uint8_t *mask        # (max_batch * n_out) Dropout mask
+    # the wiring, fixed by the stack (FusedPlan._wire):
+    void *inp            # what the layer reads in the forward pass (NULL: the batch x)
+    void *gout           # dL/d(its output) in the backward pass (NULL: not reached)
+    void *dzp            # Dense: dL/d(pre-activation): gout itself, or dz
+    int identity         # Activation that passes its input through
+    int cols             # in the column-split head (see _steps)
+
+
+cdef struct HeadC:
+    # One thread's private copy of its columns [u0, u0 + w) of the head Dense
+    # layer (see _steps): kernel, gradient and optimizer slots as (n_in, w)
+    # arrays, bias and its gradient and slots as (w,) arrays.
+    long u0, w
+    void *W
+    void *dW
+    void *sW[3]
+    void *b
+    void *db
+    void *sb[3]
 
 
 cdef struct PlanC:
@@ -85,23 +140,33 @@ cdef struct PlanC:
     double metric_threshold[MAX_METRICS]
     int metric_weighted[MAX_METRICS]      # weighted_metrics: sample weights apply
     OptParams opt
-    void *xb
+    void *xb             # (team, max_batch, n_features): each thread's own copy of the batch
+    int team_cap         # threads xb has room for
+    long xb_stride       # elements from one thread's copy to the next
     void *yb
     int32_t *lb
     void *swb
     void *grad
     void *probs
+    void *values         # the model's output (the last non-identity layer's out)
     double *row_loss
+    int first_trainable  # backward stops at the lowest trainable Dense
+    int head, head_end   # layers [head, head_end) split by columns (head = -1: none)
+    HeadC *heads         # per thread, for a team of heads_n (0: none)
+    int heads_n
 
 
 cdef class FusedPlan:
     """Pointers to a model's weights, slots and preallocated buffers."""
     cdef PlanC c
     cdef object keep              # the arrays the pointers point into
+    cdef object _xb, _xb_dtype, _head_arrays
     cdef public bint is_double
 
     def __cinit__(self):
         self.c.layers = NULL
+        self.c.heads = NULL
+        self.c.heads_n = 0
         self.c.row_loss = NULL
 
     def __dealloc__(self):
@@ -109,6 +174,8 @@ cdef class FusedPlan:
             free(self.c.layers)
         if self.c.row_loss != NULL:
             free(self.c.row_loss)
+        if self.c.heads != NULL:
+            free(self.c.heads)
 
     def __init__(self, list layers, dict opt, str loss_kind, list metrics,
                  long max_batch, long n_features, long n_outputs, bint is_double,
@@ -156,7 +223,9 @@ cdef class FusedPlan:
                     L.l1_b, L.l2_b = spec["l1_b"], spec["l2_b"]
                     for k in range(3):
                         L.sb[k] = self._ptr(spec["sb"][k])
-        self.c.xb = self._ptr(np.empty((max_batch, n_features), dt))
+        self._xb_dtype = np.dtype(dt)
+        self.c.team_cap = 0
+        self.reserve_team(1)
         self.c.yb = self._ptr(np.empty((max_batch, n_outputs), dt))
         self.c.lb = <int32_t *>self._ptr(np.empty(max_batch, np.int32))
         self.c.swb = self._ptr(np.empty(max_batch, dt)) if has_sample_weight else NULL
@@ -180,6 +249,109 @@ cdef class FusedPlan:
         self.c.opt.beta_2 = opt.get("beta_2", 0.0)
         self.c.opt.amsgrad = opt.get("amsgrad", False)
         self.c.opt.epsilon = opt.get("epsilon", 0.0)
+        self._wire()
+
+    cdef void _wire(self):
+        """Which buffer each layer reads and writes, and which layers split by
+        columns: fixed by the stack, so worked out once here instead of by
+        every thread in every step."""
+        cdef PlanC *P = &self.c
+        cdef LayerC *L
+        cdef int li
+        cdef void *inp = NULL          # the batch (each thread's own copy)
+        cdef void *g = P.grad
+        for li in range(P.n_layers):
+            L = &P.layers[li]
+            L.identity = L.kind == LK_ACTIVATION and (L.logits != 0 or L.act == ACT_LINEAR)
+            L.inp = inp
+            if not L.identity:
+                inp = L.out
+        P.values = inp
+        P.first_trainable = P.n_layers
+        for li in range(P.n_layers):
+            L = &P.layers[li]
+            if L.kind == LK_DENSE and (L.train_W != 0 or L.train_b != 0):
+                P.first_trainable = li
+                break
+        for li in range(P.n_layers - 1, P.first_trainable - 1, -1):
+            L = &P.layers[li]
+            L.gout = g
+            if L.kind == LK_DENSE:
+                L.dzp = g if (L.logits != 0 or L.act == ACT_LINEAR) else L.dz
+                if L.need_dx:
+                    g = L.dx
+            elif L.kind == LK_DROPOUT or not L.identity:
+                g = L.dx
+        # The column-split head: the lowest trainable Dense, when it reads the
+        # batch itself (so it needs no dX), is not the output layer, is wide
+        # enough to share, and has an element-wise activation -- plus the
+        # element-wise Dropout / Activation layers right above it.
+        P.head = P.head_end = -1
+        li = P.first_trainable
+        if li >= P.n_layers - 1:
+            return
+        L = &P.layers[li]
+        if L.inp != NULL or L.n_out < HEAD_MIN_UNITS or L.act == ACT_SOFTMAX or \
+                L.reg_W != 0 or L.reg_b != 0:
+            return
+        P.head = li
+        li += 1
+        while li < P.n_layers and P.layers[li].kind != LK_DENSE and \
+                P.layers[li].act != ACT_SOFTMAX and P.layers[li].logits == 0:
+            li += 1
+        P.head_end = li
+        for li in range(P.head, P.head_end):
+            P.layers[li].cols = 1
+
+    def reserve_team(self, int nth):
+        """Buffers for a team of nth threads: a copy of the batch each (grows,
+        never shrinks) and, with a column-split head, each thread's private
+        columns of the head layer (made for exactly this team size)."""
+        cdef PlanC *P = &self.c
+        cdef long unit_pad = 64 // self._xb_dtype.itemsize   # keep copies a cache line apart
+        if nth > P.team_cap:
+            P.xb_stride = (P.max_batch * P.n_features + unit_pad - 1) // unit_pad * unit_pad
+            self._xb = np.empty(nth * P.xb_stride, self._xb_dtype)
+            P.xb = <void *><size_t>self._xb.ctypes.data
+            P.team_cap = nth
+        if P.head < 0 or nth < 2 or P.heads_n == nth:
+            return
+        cdef LayerC *L = &P.layers[P.head]
+        cdef HeadC *H
+        cdef int t, k
+        cdef long u0, u1, kw
+        cdef size_t base, isz = self._xb_dtype.itemsize
+        if P.heads != NULL:
+            free(P.heads)
+        P.heads_n = 0
+        P.heads = <HeadC *>calloc(nth, sizeof(HeadC))
+        if P.heads == NULL:
+            raise MemoryError()
+        self._head_arrays = []
+        for t in range(nth):
+            H = &P.heads[t]
+            u0 = _share_lo(L.n_out, COL_UNIT, t, nth)
+            u1 = _share_lo(L.n_out, COL_UNIT, t + 1, nth)
+            H.u0, H.w = u0, u1 - u0
+            kw = L.n_in * H.w
+            # one array per thread, padded at both ends: no line shared with
+            # another thread's data
+            buf = np.zeros(8 * (kw + H.w) + 4 * unit_pad, self._xb_dtype)
+            self._head_arrays.append(buf)
+            base = (<size_t>buf.ctypes.data + 63) // 64 * 64 + 64
+            H.W = <void *>base
+            H.dW = <void *>(base + kw * isz)
+            for k in range(3):
+                H.sW[k] = <void *>(base + (2 + k) * kw * isz) \
+                    if L.sW[k] != NULL else NULL
+            base += 5 * kw * isz
+            if L.b != NULL:
+                H.b = <void *>base
+                H.db = <void *>(base + H.w * isz)
+                for k in range(3):
+                    H.sb[k] = <void *>(base + (2 + k) * H.w * isz) \
+                        if L.sb[k] != NULL else NULL
+        P.heads_n = nth
 
     cdef void *_ptr(self, arr) except? NULL:
         if arr is None:
@@ -188,6 +360,14 @@ cdef class FusedPlan:
             raise ValueError("fused loop: arrays must be C-contiguous")
         self.keep.append(arr)
         return <void *><size_t>arr.ctypes.data
+
+    def layout(self, long batch):
+        """How a run with this batch size shares out its work now:
+        {"threads": team size, "head": (first, end) of the column-split
+        layers (indices into the plan's layers) or None}."""
+        cdef int nth = _team_size(&self.c, batch, nn_omp_max_threads())
+        return {"threads": nth,
+                "head": (self.c.head, self.c.head_end) if self.c.head >= 0 and nth > 1 else None}
 
     def set_learning_rate(self, double lr):
         self.c.opt.lr = lr
@@ -209,6 +389,40 @@ cdef class FusedPlan:
                                 first_step, n_steps, batch_size, iterations, sums, n)
         return _run[float](self, x, labels, targets, sample_weight, order,
                            first_step, n_steps, batch_size, iterations, sums, n)
+
+
+
+
+# Team sizing.  Below TEAM_MIN_FMA multiply-adds a step (forward + backward
+# products) a second thread's share is worth less than the barriers and the
+# traffic between cores.  Each extra thread must bring at least
+# TEAM_FMA_PER_THREAD of work.  (Measurements: bench/README.md.)
+cdef enum:
+    TEAM_MIN_FMA = 200000
+    TEAM_FMA_PER_THREAD = 1000000
+
+cdef int _team_size(PlanC *P, long batch, int nt) noexcept nogil:
+    cdef long fma = 0
+    cdef int li
+    cdef LayerC *L
+    for li in range(P.n_layers):
+        L = &P.layers[li]
+        if L.kind == LK_DENSE:
+            fma += batch * L.n_in * L.n_out * (1 + (li >= P.first_trainable) + L.need_dx)
+    if nt <= 1 or fma < TEAM_MIN_FMA:
+        return 1
+    if fma // TEAM_FMA_PER_THREAD + 1 < nt:
+        return <int>(fma // TEAM_FMA_PER_THREAD + 1)
+    return nt
+
+
+cdef inline long _share_lo(long n, long unit, int t, int nth) noexcept nogil:
+    """Start of thread t's share of n items cut in whole units of ``unit``
+    (e.g. MR rows, so that GEMM strips stay whole); thread t owns
+    [_share_lo(.., t, ..), _share_lo(.., t + 1, ..))."""
+    cdef long units = (n + unit - 1) // unit
+    cdef long lo = units * t // nth * unit
+    return lo if lo < n else n
 
 
 cdef long _run(FusedPlan plan, floating[:, ::1] x, const int32_t[::1] labels,
@@ -244,183 +458,348 @@ cdef long _run(FusedPlan plan, floating[:, ::1] x, const int32_t[::1] labels,
             raise ValueError("fused loop: sample order out of range")
     if sums.shape[0] < 2 + 2 * P.n_metrics:
         raise ValueError("fused loop: sums too short")
-    cdef unsigned int fpu
+    cdef int nth = _team_size(P, min(batch_size, n), nt)
+    plan.reserve_team(nth)
+    # per thread: workspace failure flag, and the number of steps it ran
+    cdef int *fail = <int *>calloc(nth, sizeof(int))
+    cdef long *ran = <long *>calloc(nth, sizeof(long))
+    if fail == NULL or ran == NULL:
+        free(fail)
+        free(ran)
+        raise MemoryError()
+    cdef const floating *xp = &x[0, 0]
+    cdef const int32_t *lp = &labels[0] if labels is not None else NULL
+    cdef const floating *tp = &targets[0, 0] if targets is not None else NULL
+    cdef const floating *wp = &sample_weight[0] if sample_weight is not None else NULL
     with nogil:
-        fpu = nn_ftz_enter()   # the loop's own arithmetic; kernels set theirs too
-        done = _steps(P, &x[0, 0], &labels[0] if labels is not None else NULL,
-                      &targets[0, 0] if targets is not None else NULL,
-                      &sample_weight[0] if sample_weight is not None else NULL,
-                      &order[0], n, first_step, n_steps, batch_size, iterations,
-                      &sums[0], nt)
-        nn_ftz_exit(fpu)
+        if nth == 1:
+            done = _steps(P, xp, lp, tp, wp, &order[0], n, first_step, n_steps,
+                          batch_size, iterations, &sums[0], 0, 1, fail)
+        else:
+            with parallel(num_threads=nth):
+                # every thread runs the loop (all take the same steps); the
+                # team may be smaller than asked, so it sizes the shares itself
+                ran[threadid()] = _steps(P, xp, lp, tp, wp, &order[0], n, first_step,
+                                         n_steps, batch_size, iterations, &sums[0],
+                                         threadid(), nn_omp_team_size(), fail)
+            done = ran[0]
+    free(fail)
+    free(ran)
     if done < 0:
         raise MemoryError("fused loop: GEMM workspace allocation failed")
     return done
 
 
-cdef inline floating *_input_of(PlanC *P, long li, floating *xb) noexcept nogil:
-    """The array layer li received in the forward pass: the output of the
-    nearest layer below that is not an identity (linear/logits Activation)."""
-    cdef long j = li - 1
-    while j >= 0 and P.layers[j].kind == LK_ACTIVATION and \
-            (P.layers[j].logits != 0 or P.layers[j].act == ACT_LINEAR):
-        j -= 1
-    if j < 0:
-        return xb
-    return <floating *>P.layers[j].out
+cdef inline void _update(const OptParams *o, LayerC *L, floating *w, long lo,
+                         long hi) noexcept nogil:
+    """Optimizer step on elements [lo, hi) of w: the layer's kernel (w = L.W)
+    or its bias (w = L.b)."""
+    if w == <floating *>L.W:
+        opt_update_range(o, w, <floating *>L.dW, <floating *>L.sW[0],
+                         <floating *>L.sW[1], <floating *>L.sW[2], lo, hi)
+    else:
+        opt_update_range(o, w, <floating *>L.db, <floating *>L.sb[0],
+                         <floating *>L.sb[1], <floating *>L.sb[2], lo, hi)
+
+
+cdef void _params_rows(LayerC *L, bint backprop, const floating *inp,
+                       long nb, const OptParams *o, int tid, int nth) noexcept nogil:
+    """Thread tid's share of a row-split layer's parameter work: kernel rows
+    [a, b) (dW = inp[:, a:b]^T . dZ, regularization, update) and bias
+    entries [a', b')."""
+    cdef long a = _share_lo(L.n_in, NN_MR, tid, nth)
+    cdef long b = _share_lo(L.n_in, NN_MR, tid + 1, nth)
+    if backprop:
+        gemm_block(True, False, nb, inp, L.n_in, <floating *>L.dzp, L.n_out,
+                   <floating *>L.dW, L.n_out, False, a, b, 0, L.n_out)
+    if L.reg_W:
+        l1_l2_grad(<floating *>L.W + a * L.n_out, <floating *>L.dW + a * L.n_out,
+                   (b - a) * L.n_out, L.l1_W, L.l2_W)
+    if L.train_W:
+        _update(o, L, <floating *>L.W, a * L.n_out, b * L.n_out)
+    if L.b == NULL:
+        return
+    a = _share_lo(L.n_out, 1, tid, nth)
+    b = _share_lo(L.n_out, 1, tid + 1, nth)
+    if backprop:
+        bias_grad_cols(<floating *>L.dzp, <floating *>L.db, nb, L.n_out, a, b, False)
+    if L.reg_b != 0:
+        l1_l2_grad(<floating *>L.b + a, <floating *>L.db + a, b - a, L.l1_b, L.l2_b)
+    if L.train_b:
+        _update(o, L, <floating *>L.b, a, b)
+
+
+cdef void _params_head(LayerC *L, HeadC *H, const floating *xb, long nb,
+                       const OptParams *o) noexcept nogil:
+    """The head Dense layer's parameter work for this thread's units
+    [u0, u0 + w), on its private copies: dW = x^T . dZ[:, U], db, update."""
+    gemm_block(True, False, nb, xb, L.n_in, <floating *>L.dzp + H.u0, L.n_out,
+               <floating *>H.dW, H.w, False, 0, L.n_in, 0, H.w)
+    if L.train_W:
+        opt_update_range(o, <floating *>H.W, <floating *>H.dW, <floating *>H.sW[0],
+                         <floating *>H.sW[1], <floating *>H.sW[2], 0, L.n_in * H.w)
+    if L.b == NULL:
+        return
+    bias_grad_cols(<floating *>L.dzp + H.u0, <floating *>H.db, nb, L.n_out, 0, H.w, False)
+    if L.train_b:
+        opt_update_range(o, <floating *>H.b, <floating *>H.db, <floating *>H.sb[0],
+                         <floating *>H.sb[1], <floating *>H.sb[2], 0, H.w)
+
+
+cdef inline void _cols_copy(floating *full, long ld, floating *part, long n_rows,
+                            long u0, long w, bint to_part) noexcept nogil:
+    """Columns [u0, u0 + w) of full (n_rows x ld) <-> part (n_rows x w)."""
+    cdef long i
+    if full == NULL or part == NULL:
+        return
+    for i in range(n_rows):
+        if to_part:
+            memcpy(part + i * w, full + i * ld + u0, w * sizeof(floating))
+        else:
+            memcpy(full + i * ld + u0, part + i * w, w * sizeof(floating))
+
+
+cdef void _head_copy(LayerC *L, HeadC *H, const floating *like, bint to_private) noexcept nogil:
+    """Copy this thread's columns of the head layer's kernel, bias, gradients
+    and optimizer slots into its private arrays (start of a run) or back
+    (end of a run).  (``like`` only selects the element type.)"""
+    cdef int k
+    _cols_copy(<floating *>L.W, L.n_out, <floating *>H.W, L.n_in, H.u0, H.w, to_private)
+    _cols_copy(<floating *>L.dW, L.n_out, <floating *>H.dW, L.n_in, H.u0, H.w, to_private)
+    _cols_copy(<floating *>L.b, L.n_out, <floating *>H.b, 1, H.u0, H.w, to_private)
+    _cols_copy(<floating *>L.db, L.n_out, <floating *>H.db, 1, H.u0, H.w, to_private)
+    for k in range(3):
+        _cols_copy(<floating *>L.sW[k], L.n_out, <floating *>H.sW[k], L.n_in, H.u0, H.w,
+                   to_private)
+        _cols_copy(<floating *>L.sb[k], L.n_out, <floating *>H.sb[k], 1, H.u0, H.w,
+                   to_private)
+
+
+cdef void _forward(LayerC *L, floating *xb, long nb, long r0, long r1,
+                   long c0, long c1) noexcept nogil:
+    """Forward pass of one layer on rows [r0, r1) and (a column-split layer)
+    columns [c0, c1) of its output."""
+    cdef floating *inp = xb if L.inp == NULL else <floating *>L.inp
+    cdef long r
+    if L.kind == LK_DENSE:
+        gemm_block(False, False, L.n_in, inp, L.n_in, <floating *>L.W, L.n_out,
+                   <floating *>L.out, L.n_out, False, r0, r1, c0, c1)
+        bias_act_block(<floating *>L.out, L.n_out, <floating *>L.b, r0, r1, c0, c1,
+                       ACT_LINEAR if L.logits else L.act)
+    elif L.kind == LK_DROPOUT:
+        if c0 == 0 and c1 == L.n_out:      # whole rows: one contiguous range
+            dropout_forward_range(inp, <floating *>L.out, L.mask, r0 * L.n_out,
+                                  r1 * L.n_out, L.rate, L.seed, L.step)
+        else:
+            for r in range(r0, r1):
+                dropout_forward_range(inp, <floating *>L.out, L.mask, r * L.n_out + c0,
+                                      r * L.n_out + c1, L.rate, L.seed, L.step)
+    elif not L.identity:
+        for r in range(r0, r1):
+            memcpy(<floating *>L.out + r * L.n_out + c0, inp + r * L.n_out + c0,
+                   (c1 - c0) * sizeof(floating))
+        bias_act_block(<floating *>L.out, L.n_out, <floating *>NULL, r0, r1, c0, c1, L.act)
+
+
+cdef void _backward(LayerC *L, const floating *like, long r0, long r1, long c0,
+                    long c1) noexcept nogil:
+    """(``like`` only selects the element type.)  Back-propagation through one layer's activation / Dropout (and, for a
+    Dense layer that needs it, the dX product) on rows [r0, r1), columns
+    [c0, c1) of its output.  Kernel gradients come later, in _params_*."""
+    cdef long r
+    if L.kind == LK_DENSE:
+        if L.dzp != L.gout:
+            act_backward_block(<floating *>L.gout, <floating *>L.out, <floating *>L.dzp,
+                               L.n_out, r0, r1, c0, c1, L.act)
+        if L.need_dx:                       # never in the column-split head
+            gemm_block(False, True, L.n_out, <floating *>L.dzp, L.n_out,
+                       <floating *>L.W, L.n_out, <floating *>L.dx, L.n_in,
+                       False, r0, r1, 0, L.n_in)
+    elif L.kind == LK_DROPOUT:
+        for r in range(r0, r1):
+            dropout_backward(<floating *>L.gout + r * L.n_out + c0, L.mask + r * L.n_out + c0,
+                             <floating *>L.dx + r * L.n_out + c0, c1 - c0, L.rate)
+    elif not L.identity:
+        act_backward_block(<floating *>L.gout, <floating *>L.out, <floating *>L.dx,
+                           L.n_out, r0, r1, c0, c1, L.act)
 
 
 cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
                  const floating *targets, const floating *sw, const Py_ssize_t *order,
                  long n, long first_step, long n_steps, long batch_size,
-                 long iterations, double *sums, int nt) noexcept nogil:
+                 long iterations, double *sums, int tid, int nth,
+                 int *fail) noexcept nogil:
+    """The step loop as run by thread ``tid`` of a team of ``nth``.
+
+    Each step, with R = this thread's batch rows and U = its units of the
+    column-split head (if the model has one):
+
+      gather     the whole batch into this thread's own copy of x (so that
+                 no thread ever reads rows another one wrote), and labels /
+                 targets / weights of rows R; then prefetch the next batch
+      head       forward of the head layers on columns U, every row
+                 -- barrier (the layer above needs whole rows) --
+      rows       forward of the other layers on rows R, the loss of rows R,
+                 and back-propagation of rows R down to the head (with the
+                 dX products)
+                 -- barrier (kernel gradients need every row) --
+      head       back-propagation of columns U through the head, then
+                 dW[:, U] = x^T . dZ[:, U] and the update of W[:, U], b[U]
+      params     of the other layers: a share of each kernel's rows and
+                 bias entries (dW rows, regularization, update)
+      sums       (thread 0) the step's loss and metrics, in row order
+                 -- barrier (the next forward needs every updated weight) --
+
+    Splitting the head by columns keeps the biggest kernel (784 x 100 for
+    the book) in the cache of the one core that updates each column:
+    splitting its rows instead would ship half of it between cores twice a
+    step, which on a 2-core VM costs more than the second core gains."""
     cdef long nf = P.n_features, c = P.n_outputs
-    cdef long s, i, r, nb, start, j, li
+    cdef long s, i, r, nb, start, r0, r1, u0, u1, nxt, pre
+    cdef int j, li
     cdef long done = 0
     cdef LayerC *L
-    cdef floating *xb = <floating *>P.xb
+    cdef floating *xb = <floating *>P.xb + tid * P.xb_stride    # this thread's copy
     cdef floating *yb = <floating *>P.yb
     cdef floating *swb = <floating *>P.swb
     cdef floating *grad = <floating *>P.grad
     cdef floating *probs = <floating *>P.probs
-    cdef floating *inp
-    cdef floating *g
-    cdef floating *values
-    cdef floating *dz
-    cdef double loss_sum, reg, scale, wsum, pen
-    cdef long t
-    cdef int last = P.n_layers - 1
-    cdef int first_trainable = P.n_layers
-    cdef bint logits_path, weighted
-    for li in range(P.n_layers):
-        if P.layers[li].kind == LK_DENSE and (P.layers[li].train_W != 0 or P.layers[li].train_b != 0):
-            first_trainable = li
-            break
+    cdef floating *values = <floating *>P.values
+    cdef double loss_sum, reg, scale, wsum
+    cdef volatile double batch_loss
+    cdef bint logits_path = P.layers[P.n_layers - 1].logits != 0
+    cdef bint weighted
+    # the column-split head only pays with a team (and needs its private
+    # columns, made for this team size)
+    cdef bint use_head = P.head >= 0 and nth > 1 and P.heads_n == nth
+    cdef HeadC *H = &P.heads[tid] if use_head else NULL
+    cdef int rows_from = P.head_end if use_head else 0   # first row-split layer
+    cdef int rows_down = rows_from if rows_from > P.first_trainable else P.first_trainable
+    cdef OptParams opt = P.opt          # this thread's copy (alpha changes per step)
+    cdef unsigned int fpu = nn_ftz_enter()
+    if values == NULL:
+        values = xb
+    # allocate every GEMM workspace before the first step, so that no thread
+    # can fail (and leave the others waiting at a barrier) inside one
+    fail[tid] = gemm_reserve(xb)
+    if nth > 1:
+        nn_omp_barrier()
+    for j in range(nth):
+        if fail[j] != 0:
+            nn_ftz_exit(fpu)
+            return -1
+    if use_head:
+        _head_copy(&P.layers[P.head], H, xb, True)
     for s in range(first_step, first_step + n_steps):
         start = s * batch_size
         if start >= n:
             break
         nb = batch_size if start + batch_size <= n else n - start
-        # ---- gather the batch (same rows as x[order[start:start+nb]])
+        scale = 1.0 / nb
+        r0 = _share_lo(nb, NN_MR, tid, nth)
+        r1 = _share_lo(nb, NN_MR, tid + 1, nth)
+        # ---- gather: all of x[order[start:start + nb]], labels etc. of rows R
+        # (the next batch's rows are requested as we go, a row per row copied:
+        # they arrive during this step, and spreading the requests keeps the
+        # memory system from stalling on a burst of them)
+        nxt = start + batch_size
+        pre = min(batch_size, n - nxt) if s + 1 < first_step + n_steps else 0
         for i in range(nb):
+            memcpy(xb + i * nf, x + order[start + i] * nf, nf * sizeof(floating))
+            if i < pre:
+                nn_prefetch(x + order[nxt + i] * nf, nf * sizeof(floating))
+        for i in range(r0, r1):
             r = order[start + i]
-            memcpy(xb + i * nf, x + r * nf, nf * sizeof(floating))
             if labels != NULL:
                 P.lb[i] = labels[r]
             if targets != NULL:
                 memcpy(yb + i * c, targets + r * c, c * sizeof(floating))
             if sw != NULL:
                 swb[i] = sw[r]
-        # ---- forward
-        inp = xb
-        for li in range(P.n_layers):
-            L = &P.layers[li]
-            if L.kind == LK_DENSE:
-                if gemm(False, False, nb, L.n_out, L.n_in, inp, L.n_in,
-                        <floating *>L.W, L.n_out, <floating *>L.out, L.n_out,
-                        False, nt) != 0:
-                    return -1
-                bias_act_forward(<floating *>L.out, <floating *>L.b, nb, L.n_out,
-                                 ACT_LINEAR if L.logits else L.act, nt)
-                inp = <floating *>L.out
-            elif L.kind == LK_DROPOUT:
-                dropout_forward(inp, <floating *>L.out, L.mask, nb * L.n_out,
-                                L.rate, L.seed, L.step, nt)
-                L.step += 1
-                inp = <floating *>L.out
-            else:
-                if L.logits != 0 or L.act == ACT_LINEAR:
-                    pass                  # identity: keep inp
-                else:
-                    memcpy(L.out, inp, nb * L.n_out * sizeof(floating))
-                    bias_act_forward(<floating *>L.out, <floating *>NULL, nb,
-                                     L.n_out, L.act, nt)
-                    inp = <floating *>L.out
-        values = inp
-        # ---- loss and its gradient
-        scale = 1.0 / nb
-        loss_sum = loss_forward_backward(P.loss_kind, values,
-                                         P.lb if labels != NULL else NULL,
-                                         yb if targets != NULL else NULL,
-                                         swb if sw != NULL else NULL,
-                                         probs, grad, nb, c, scale, P.row_loss, nt)
-        logits_path = P.layers[last].logits != 0
-        # ---- backward
-        g = grad
-        for li in range(last, first_trainable - 1, -1):
-            L = &P.layers[li]
-            if L.kind == LK_DENSE:
-                if L.logits != 0 or L.act == ACT_LINEAR:
-                    dz = g
-                else:
-                    dz = <floating *>L.dz
-                    act_backward(g, <floating *>L.out, dz, nb, L.n_out, L.act, nt)
-                inp = _input_of(P, li, xb)
-                if gemm(True, False, L.n_in, L.n_out, nb, inp, L.n_in, dz, L.n_out,
-                        <floating *>L.dW, L.n_out, False, nt) != 0:
-                    return -1
-                if L.b != NULL:
-                    bias_grad(dz, <floating *>L.db, nb, L.n_out, False)
-                if L.need_dx:
-                    if gemm(False, True, nb, L.n_in, L.n_out, dz, L.n_out,
-                            <floating *>L.W, L.n_out, <floating *>L.dx, L.n_in,
-                            False, nt) != 0:
-                        return -1
-                    g = <floating *>L.dx
-            elif L.kind == LK_DROPOUT:
-                dropout_backward(g, L.mask, <floating *>L.dx, nb * L.n_out, L.rate)
-                g = <floating *>L.dx
-            else:
-                if not (L.logits != 0 or L.act == ACT_LINEAR):
-                    act_backward(g, <floating *>L.out, <floating *>L.dx, nb,
-                                 L.n_out, L.act, nt)
-                    g = <floating *>L.dx
-        # ---- regularization (same order as Sequential._regularization)
+        # ---- head: forward on units U, every row
+        if use_head:
+            u0 = _share_lo(P.layers[P.head].n_out, COL_UNIT, tid, nth)
+            u1 = _share_lo(P.layers[P.head].n_out, COL_UNIT, tid + 1, nth)
+            L = &P.layers[P.head]
+            gemm_block(False, False, L.n_in, xb, L.n_in, <floating *>H.W, H.w,
+                       <floating *>L.out + u0, L.n_out, False, 0, nb, 0, H.w)
+            bias_act_block(<floating *>L.out + u0, L.n_out, <floating *>H.b, 0, nb,
+                           0, H.w, L.act)
+            for li in range(P.head + 1, P.head_end):
+                _forward(&P.layers[li], xb, nb, 0, nb, u0, u1)
+            if nth > 1:
+                nn_omp_barrier()
+        # ---- rows R: forward, loss, back-propagation down to the head
+        for li in range(rows_from, P.n_layers):
+            _forward(&P.layers[li], xb, nb, r0, r1, 0, P.layers[li].n_out)
+        loss_rows(P.loss_kind, values, P.lb if labels != NULL else NULL,
+                  yb if targets != NULL else NULL, swb if sw != NULL else NULL,
+                  probs, grad, r0, r1, c, scale, P.row_loss)
+        for li in range(P.n_layers - 1, rows_down - 1, -1):
+            _backward(&P.layers[li], xb, r0, r1, 0, P.layers[li].n_out)
+        # the regularization penalty (thread 0), before any weight changes
         reg = 0.0
+        if tid == 0:
+            for li in range(P.n_layers):
+                L = &P.layers[li]
+                if L.kind == LK_DENSE and L.reg_W != 0:
+                    reg += l1_l2_sum(<floating *>L.W, L.n_in * L.n_out, L.l1_W, L.l2_W) + \
+                        (l1_l2_sum(<floating *>L.b, L.n_out, L.l1_b, L.l2_b)
+                         if L.reg_b != 0 and L.b != NULL else 0.0)
+                elif L.kind == LK_DENSE and L.reg_b != 0 and L.b != NULL:
+                    reg += l1_l2_sum(<floating *>L.b, L.n_out, L.l1_b, L.l2_b)
+        if nth > 1:
+            nn_omp_barrier()
+        # ---- parameters (Adam's step size first: t counts from 1)
+        if opt.kind == OPT_ADAM:
+            opt.alpha = opt.lr * sqrt(1.0 - pow(opt.beta_2, iterations + done + 1)) / \
+                (1.0 - pow(opt.beta_1, iterations + done + 1))
+        if use_head:
+            # (every head layer has the head Dense's width)
+            u0 = _share_lo(P.layers[P.head].n_out, COL_UNIT, tid, nth)
+            u1 = _share_lo(P.layers[P.head].n_out, COL_UNIT, tid + 1, nth)
+            for li in range(P.head_end - 1, P.head - 1, -1):
+                _backward(&P.layers[li], xb, 0, nb, u0, u1)
+            _params_head(&P.layers[P.head], H, xb, nb, &opt)
         for li in range(P.n_layers):
             L = &P.layers[li]
-            if L.kind == LK_DENSE and (L.reg_W != 0 or L.reg_b != 0):
-                pen = 0.0
-                if L.reg_W:
-                    pen += l1_l2_penalty(<floating *>L.W, <floating *>L.dW,
-                                         L.n_in * L.n_out, L.l1_W, L.l2_W)
-                if L.reg_b != 0 and L.b != NULL:
-                    pen += l1_l2_penalty(<floating *>L.b, <floating *>L.db,
-                                         L.n_out, L.l1_b, L.l2_b)
-                reg += pen
-        # ---- optimizer
-        t = iterations + done + 1
-        if P.opt.kind == OPT_ADAM:
-            P.opt.alpha = P.opt.lr * sqrt(1.0 - pow(P.opt.beta_2, t)) / (1.0 - pow(P.opt.beta_1, t))
-        for li in range(P.n_layers):
-            L = &P.layers[li]
-            if L.kind != LK_DENSE:
-                continue
-            if L.train_W:
-                opt_update(&P.opt, <floating *>L.W, <floating *>L.dW,
-                           <floating *>L.sW[0], <floating *>L.sW[1],
-                           <floating *>L.sW[2], L.n_in * L.n_out, nt)
-            if L.b != NULL and L.train_b != 0:
-                opt_update(&P.opt, <floating *>L.b, <floating *>L.db,
-                           <floating *>L.sb[0], <floating *>L.sb[1],
-                           <floating *>L.sb[2], L.n_out, nt)
+            if L.kind == LK_DENSE and not (use_head and L.cols):
+                _params_rows(L, li >= P.first_trainable,
+                             xb if L.inp == NULL else <floating *>L.inp, nb, &opt, tid, nth)
         done += 1
-        # ---- running sums, in the order the Python path adds them
-        sums[0] += (loss_sum * scale + reg) * nb
-        sums[1] += nb
-        wsum = 0
-        if sw != NULL:
+        if tid == 0:
+            # ---- running sums, in the order the Python path adds them
+            loss_sum = 0.0
             for i in range(nb):
-                wsum += swb[i]
-        for j in range(P.n_metrics):
-            weighted = sw != NULL and P.metric_weighted[j] != 0
-            sums[2 + 2 * j] += count_correct(P.metric_kind[j],
-                                             probs if logits_path else values,
-                                             P.lb if labels != NULL else NULL,
-                                             yb if targets != NULL else NULL,
-                                             swb if weighted else NULL, nb, c,
-                                             P.metric_threshold[j])
-            sums[3 + 2 * j] += wsum if weighted else nb
+                loss_sum += P.row_loss[i]
+            # each product rounded on its own, as Python rounds them: a
+            # volatile stops the compiler fusing a multiply into the next add
+            # (an FMA rounds once, and the logged loss would drift in the
+            # last bit from the per-batch path's)
+            batch_loss = loss_sum * scale
+            batch_loss = batch_loss + reg
+            batch_loss = batch_loss * nb
+            sums[0] += batch_loss
+            sums[1] += nb
+            wsum = 0
+            if sw != NULL:
+                for i in range(nb):
+                    wsum += swb[i]
+            for j in range(P.n_metrics):
+                weighted = sw != NULL and P.metric_weighted[j] != 0
+                sums[2 + 2 * j] += count_correct(P.metric_kind[j],
+                                                 probs if logits_path else values,
+                                                 P.lb if labels != NULL else NULL,
+                                                 yb if targets != NULL else NULL,
+                                                 swb if weighted else NULL, nb, c,
+                                                 P.metric_threshold[j])
+                sums[3 + 2 * j] += wsum if weighted else nb
+            for li in range(P.n_layers):
+                if P.layers[li].kind == LK_DROPOUT:
+                    P.layers[li].step += 1
+        if nth > 1:
+            nn_omp_barrier()
+    if use_head:
+        _head_copy(&P.layers[P.head], H, xb, False)
+    nn_ftz_exit(fpu)
     return done
-
-

@@ -129,6 +129,9 @@ def make_epoch_runner(model, x, t, sw, batch_size, cbs):
         with DeferredInterrupt() as interrupt:
             return _run_epoch(order, steps, metric_objs, interrupt)
 
+    # how the loop shares out the work (threads, column-split head), for tests
+    run_epoch.layout = lambda: plan.layout(min(batch_size, x2.shape[0]))
+
     def _run_epoch(order, steps, metric_objs, interrupt):
         order = np.ascontiguousarray(order, dtype=np.intp)
         sums = np.zeros(2 + 2 * len(metric_objs))
