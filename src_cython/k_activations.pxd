@@ -22,6 +22,9 @@ from cython.parallel cimport prange
 from libc.math cimport exp, expf, tanh, tanhf
 from k_common cimport nn_ftz_enter, nn_ftz_exit, par_threads
 
+cdef extern from "nn_vmath.h" nogil:
+    void nn_sigmoid_f32(float *z, long n)
+
 cdef enum:
     ACT_LINEAR = 0
     ACT_RELU = 1
@@ -76,8 +79,11 @@ cdef inline void bias_act_block(floating *z, long ld, const floating *bias,
                 v = row[j]
                 row[j] = 0 if v < 0 else v      # NaN stays NaN, as in NumPy
         elif act == ACT_SIGMOID:
-            for j in range(c0, c1):
-                row[j] = sigmoid1(row[j])
+            if floating is float:
+                nn_sigmoid_f32(row + c0, c1 - c0)      # vectorised (nn_vmath.h)
+            else:
+                for j in range(c0, c1):
+                    row[j] = sigmoid1(row[j])
         elif act == ACT_TANH:
             for j in range(c0, c1):
                 if floating is float:
@@ -115,7 +121,7 @@ cdef inline void act_backward_block(const floating *da, const floating *a,
     softmax needs whole rows."""
     cdef long i, j, k
     cdef double dot
-    cdef floating v
+    cdef floating v, one = 1      # (a bare 1 - v would be computed in double)
     for i in range(lo, hi):
         k = i * ld
         if act == ACT_LINEAR:
@@ -127,11 +133,11 @@ cdef inline void act_backward_block(const floating *da, const floating *a,
         elif act == ACT_SIGMOID:
             for j in range(k + c0, k + c1):
                 v = a[j]
-                dz[j] = da[j] * v * (1 - v)
+                dz[j] = da[j] * v * (one - v)
         elif act == ACT_TANH:
             for j in range(k + c0, k + c1):
                 v = a[j]
-                dz[j] = da[j] * (1 - v * v)
+                dz[j] = da[j] * (one - v * v)
         elif act == ACT_SOFTMAX:
             dot = 0
             for j in range(k + c0, k + c1):

@@ -152,7 +152,7 @@ cdef struct PlanC:
     double *row_loss
     int first_trainable  # backward stops at the lowest trainable Dense
     int head, head_end   # layers [head, head_end) split by columns (head = -1: none)
-    HeadC *heads         # per thread, for a team of heads_n (0: none)
+    HeadC *heads         # per thread, for a team of heads_n (0: none); owned by FusedPlan._heads
     int heads_n
 
 
@@ -160,7 +160,8 @@ cdef class FusedPlan:
     """Pointers to a model's weights, slots and preallocated buffers."""
     cdef PlanC c
     cdef object keep              # the arrays the pointers point into
-    cdef object _xb, _xb_dtype, _head_arrays
+    cdef object _xb, _xb_dtype
+    cdef dict _heads                 # team size -> its HeadC structs and arrays
     cdef public bint is_double
 
     def __cinit__(self):
@@ -174,8 +175,6 @@ cdef class FusedPlan:
             free(self.c.layers)
         if self.c.row_loss != NULL:
             free(self.c.row_loss)
-        if self.c.heads != NULL:
-            free(self.c.heads)
 
     def __init__(self, list layers, dict opt, str loss_kind, list metrics,
                  long max_batch, long n_features, long n_outputs, bint is_double,
@@ -224,6 +223,7 @@ cdef class FusedPlan:
                     for k in range(3):
                         L.sb[k] = self._ptr(spec["sb"][k])
         self._xb_dtype = np.dtype(dt)
+        self._heads = {}
         self.c.team_cap = 0
         self.reserve_team(1)
         self.c.yb = self._ptr(np.empty((max_batch, n_outputs), dt))
@@ -316,42 +316,47 @@ cdef class FusedPlan:
             P.team_cap = nth
         if P.head < 0 or nth < 2 or P.heads_n == nth:
             return
+        if nth not in self._heads:       # kept: the thread chooser may come back
+            self._heads[nth] = self._make_heads(nth)
+        P.heads = <HeadC *><size_t>self._heads[nth][0].ctypes.data
+        P.heads_n = nth
+
+    def _make_heads(self, int nth):
+        """Each thread's private columns of the head layer, for a team of nth:
+        (the HeadC structs as bytes, the arrays they point into)."""
+        cdef PlanC *P = &self.c
         cdef LayerC *L = &P.layers[P.head]
+        cdef long unit_pad = 64 // self._xb_dtype.itemsize
+        structs = np.zeros(nth * sizeof(HeadC), np.uint8)
+        cdef HeadC *heads = <HeadC *><size_t>structs.ctypes.data
         cdef HeadC *H
         cdef int t, k
         cdef long u0, u1, kw
         cdef size_t base, isz = self._xb_dtype.itemsize
-        if P.heads != NULL:
-            free(P.heads)
-        P.heads_n = 0
-        P.heads = <HeadC *>calloc(nth, sizeof(HeadC))
-        if P.heads == NULL:
-            raise MemoryError()
-        self._head_arrays = []
+        arrays = []
         for t in range(nth):
-            H = &P.heads[t]
+            H = &heads[t]
             u0 = _share_lo(L.n_out, COL_UNIT, t, nth)
             u1 = _share_lo(L.n_out, COL_UNIT, t + 1, nth)
             H.u0, H.w = u0, u1 - u0
             kw = L.n_in * H.w
-            # one array per thread, padded at both ends: no line shared with
-            # another thread's data
-            buf = np.zeros(8 * (kw + H.w) + 4 * unit_pad, self._xb_dtype)
-            self._head_arrays.append(buf)
+            # kernel, gradient and 3 slots, then the same for the bias: one
+            # array per thread, a cache line of padding at both ends, so that
+            # no line is shared with another thread's data
+            buf = np.zeros(5 * (kw + H.w) + 3 * unit_pad, self._xb_dtype)
+            arrays.append(buf)
             base = (<size_t>buf.ctypes.data + 63) // 64 * 64 + 64
             H.W = <void *>base
             H.dW = <void *>(base + kw * isz)
             for k in range(3):
-                H.sW[k] = <void *>(base + (2 + k) * kw * isz) \
-                    if L.sW[k] != NULL else NULL
+                H.sW[k] = <void *>(base + (2 + k) * kw * isz) if L.sW[k] != NULL else NULL
             base += 5 * kw * isz
             if L.b != NULL:
                 H.b = <void *>base
                 H.db = <void *>(base + H.w * isz)
                 for k in range(3):
-                    H.sb[k] = <void *>(base + (2 + k) * H.w * isz) \
-                        if L.sb[k] != NULL else NULL
-        P.heads_n = nth
+                    H.sb[k] = <void *>(base + (2 + k) * H.w * isz) if L.sb[k] != NULL else NULL
+        return structs, arrays
 
     cdef void *_ptr(self, arr) except? NULL:
         if arr is None:
@@ -377,8 +382,9 @@ cdef class FusedPlan:
 
     def run(self, x, labels, targets, sample_weight, const Py_ssize_t[::1] order,
             long first_step, long n_steps, long batch_size, long iterations,
-            double[::1] sums):
-        """Run steps [first_step, first_step + n_steps) of the epoch ``order``.
+            double[::1] sums, int max_threads=0):
+        """Run steps [first_step, first_step + n_steps) of the epoch ``order``,
+        on at most max_threads threads (0: nncore's thread setting).
 
         sums (in/out): [loss_total, count, correct_0, weight_0, correct_1, ...]
         Returns the number of optimizer steps taken.
@@ -386,9 +392,11 @@ cdef class FusedPlan:
         cdef long n = order.shape[0]
         if self.is_double:
             return _run[double](self, x, labels, targets, sample_weight, order,
-                                first_step, n_steps, batch_size, iterations, sums, n)
+                                first_step, n_steps, batch_size, iterations, sums, n,
+                                max_threads)
         return _run[float](self, x, labels, targets, sample_weight, order,
-                           first_step, n_steps, batch_size, iterations, sums, n)
+                           first_step, n_steps, batch_size, iterations, sums, n,
+                           max_threads)
 
 
 
@@ -429,10 +437,12 @@ cdef long _run(FusedPlan plan, floating[:, ::1] x, const int32_t[::1] labels,
                floating[:, ::1] targets, floating[::1] sample_weight,
                const Py_ssize_t[::1] order, long first_step, long n_steps,
                long batch_size, long iterations, double[::1] sums,
-               long n) except -1:
+               long n, int max_threads) except -1:
     cdef PlanC *P = &plan.c
     cdef long nf = P.n_features, c = P.n_outputs
     cdef int nt = nn_omp_max_threads()
+    if 0 < max_threads < nt:
+        nt = max_threads
     cdef long done = 0
     cdef int j
     if x.shape[1] != nf or order.shape[0] > x.shape[0] or min(batch_size, n) > P.max_batch:

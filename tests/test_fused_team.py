@@ -211,3 +211,38 @@ def test_team_smaller_than_asked():
     # the loop asked for a team of 2 with a split head, got 1 thread, and
     # still trained exactly like the per-batch path
     assert r.stdout.strip() == "[{'threads': 2, 'head': (0, 1)}] True", r.stdout
+
+
+def test_thread_count_may_change_between_chunks(monkeypatch):
+    """The chooser may hand each chunk a different team size (1, 2, 3, 1, ...)
+    and the training is still bitwise the per-batch path's."""
+    picked = []
+
+    class Cycling(fused.ThreadChooser):
+        def pick(self):
+            picked.append(1 + len(picked) % 3)
+            return picked[-1]
+
+    monkeypatch.setattr(fused, "ThreadChooser", Cycling)
+    monkeypatch.setattr(fused, "TARGET_SECONDS", 0.0)      # many small chunks
+    ref = _fit(head_with_dropout, keras.optimizers.Adam, use_fused=False)
+    got = _fit(head_with_dropout, keras.optimizers.Adam, use_fused=True, threads=3)
+    assert len(picked) > 10 and set(picked) == {1, 2, 3}
+    _assert_bitwise(ref, got)
+
+
+def test_thread_chooser_uses_the_fastest_and_retries_the_others():
+    c = fused.ThreadChooser(4)
+    assert c.candidates == [4, 2, 1]
+    speed = {4: 2e-4, 2: 1e-4, 1: 3e-4}         # here 2 threads win
+    chosen = []
+    for _ in range(200):
+        t = c.pick()
+        chosen.append(t)
+        c.record(t, speed[t] * 100, 100)
+    assert chosen[:3] == [4, 2, 1]              # each candidate timed once first
+    assert chosen.count(2) > 180                 # then mostly the fastest...
+    assert {4, 1} <= set(chosen[3:])             # ...but the others are retried
+    c.record(1, 1e-3, 1)                         # too short to count
+    assert c.seconds[1] == speed[1]
+    assert fused.ThreadChooser(1).candidates == [1]

@@ -41,6 +41,45 @@ METRIC_KINDS = {M.SparseCategoricalAccuracy: "sparse", M.CategoricalAccuracy: "o
 TARGET_SECONDS = 0.05     # time between returns to Python
 
 
+class ThreadChooser:
+    """How many threads the next chunk of steps gets.
+
+    The loop's results do not depend on its thread count (bitwise), so each
+    chunk may use whichever is fastest *now*.  A team of threads wins on an
+    idle machine; when other programs keep the cores busy, threads that wait
+    for each other twice a step can lose to a single one.  So the chooser
+    times seconds per step for each candidate (the team, 2 threads when the
+    team is bigger, 1 thread), uses the fastest, and retries another one
+    every RETRY-th timed chunk, because the load on a machine changes."""
+    RETRY = 24
+    MIN_SECONDS = 0.005     # shorter chunks are timed too roughly to compare
+
+    def __init__(self, team):
+        self.candidates = [team] + [c for c in (2, 1) if c < team]   # the team first
+        self.seconds = dict.fromkeys(self.candidates)               # smoothed s/step
+        self.timed = 0
+        self.retries = 0
+
+    def pick(self):
+        for c in self.candidates:
+            if self.seconds[c] is None:
+                return c
+        best = min(self.candidates, key=self.seconds.get)
+        if len(self.candidates) > 1 and self.timed % self.RETRY == self.RETRY - 1:
+            others = [c for c in self.candidates if c != best]
+            self.retries += 1
+            return others[self.retries % len(others)]
+        return best
+
+    def record(self, threads, seconds, steps):
+        if steps <= 0 or seconds < self.MIN_SECONDS:
+            return
+        self.timed += 1
+        per_step = seconds / steps
+        old = self.seconds[threads]
+        self.seconds[threads] = per_step if old is None else (old + per_step) / 2
+
+
 def _plan_layers(model, path):
     """Layer dicts for FusedPlan, or None if some layer is not supported."""
     # Flatten is a no-op on row-major data once x is 2-D; rate-0 Dropout is identity.
@@ -125,6 +164,15 @@ def make_epoch_runner(model, x, t, sw, batch_size, cbs):
     targets = None if sparse else t
     dropouts = [(i, l) for i, l in enumerate(layers) if isinstance(l, Dropout)]
 
+    # the chooser's timings carry over to the next fit of the same model (Keras
+    # code often calls fit once per epoch), as long as the work is the same
+    team = plan.layout(min(batch_size, x2.shape[0]))["threads"]
+    key = (team, batch_size, model.dtype, model.optimizer.kernel_params()["kind"],
+           tuple((s["kind"], s["n_in"], s["n_out"]) for s in specs))
+    cached = getattr(model, "_fused_chooser", None)
+    chooser = cached[1] if cached is not None and cached[0] == key else ThreadChooser(team)
+    model._fused_chooser = (key, chooser)
+
     def run_epoch(order, steps, metric_objs):
         with DeferredInterrupt() as interrupt:
             return _run_epoch(order, steps, metric_objs, interrupt)
@@ -142,11 +190,13 @@ def make_epoch_runner(model, x, t, sw, batch_size, cbs):
         while step < steps:
             interrupt.raise_if_pending()
             plan.set_learning_rate(model.optimizer.learning_rate)
+            threads = chooser.pick()
             t0 = time.perf_counter()
             n = min(chunk, steps - step)
             done = plan.run(x2, labels, targets, sw, order, step, n, batch_size,
-                            model.optimizer.iterations, sums)
+                            model.optimizer.iterations, sums, threads)
             elapsed = time.perf_counter() - t0
+            chooser.record(threads, elapsed, done)
             model.optimizer.iterations += done
             step_counts = plan.dropout_steps()
             for i, layer in dropouts:
