@@ -84,6 +84,13 @@
  * chunks of 2048 rows) are far above it and scale ~1.9x on 2 cores. */
 #define NN_GEMM_PARALLEL_MIN_FMA (1L << 23)
 
+/* Read B in place?  Only row-major B (not B^T), and either small enough to
+ * stay in L1 or with few rows of A to reuse each strip (M <= NN_DIRECT_B_MAX_M). */
+static inline int nn_direct_b(int transB, long M, long N, long K)
+{
+    return !transB && (M <= NN_DIRECT_B_MAX_M || K * N <= 4096);
+}
+
 static inline int nn_gemm_threads(long M, long N, long K, int nthreads)
 {
     if (nthreads <= 1 || M * N * K < NN_GEMM_PARALLEL_MIN_FMA)
@@ -294,9 +301,12 @@ static inline void nn_pack_b_##SUFFIX(const T *B, long ldb, int transB,         
         }                                                                        \
     }                                                                            \
 }                                                                                \
-/* One MC x NC task: C[i0:i0+mc, j0:j0+nc] (+)= op(A) . op(B).                   \
+/* One task: C[i0:i0+mc, j0:j0+nc] (+)= op(A) . op(B), nc <= NC (mc may span  \
+ * several MC row blocks: each KC x nc block of B is packed once and used by  \
+ * all of them, the Goto/BLIS loop order).                                     \
  * direct_b: read full-width strips of a row-major B in place instead of       \
  * packing them (pays when few MR strips reuse each B strip, i.e. small M).    \
+ * direct_a: likewise full MR-row strips of A.                                  \
  * Returns 0, or -1 when the workspace could not be allocated. */               \
 static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,          \
         const T *A, long lda, const T *B, long ldb, T *C, long ldc,              \
@@ -308,7 +318,6 @@ static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,         
     if (!ws) return -1;                                                          \
     T *Ap = ws, *Bp = ws + (size_t)NN_KC * NN_MC;                                \
     long full = direct_b ? nc / NR * NR : 0;  /* columns read in place */       \
-    long afull = direct_a ? mc / NN_MR * NN_MR : 0;  /* rows read in place */   \
     long ask = transA ? lda : 1, asi = transA ? 1 : lda;                        \
     if (K == 0) {                                                                \
         if (!accumulate)                                                         \
@@ -321,39 +330,43 @@ static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,         
         int acc = accumulate || p0 > 0;                                          \
         if (full < nc)                                                           \
             nn_pack_b_##SUFFIX(B, ldb, transB, p0, kc, j0 + full, nc - full, Bp); \
-        if (afull < mc)                                                          \
-            nn_pack_a_##SUFFIX(A, lda, transA, i0 + afull, mc - afull, p0, kc, Ap); \
-        long w;                                                                  \
-        for (long js = 0; js < nc; js += w) {                                    \
-            const T *bp;                                                         \
-            long ldbk;                                                           \
-            if (js < full) {                                                     \
-                bp = B + p0 * ldb + j0 + js; w = NR; ldbk = ldb;                 \
-            } else {                                                             \
-                w = nn_strip_w_##SUFFIX(nc - full, js - full);                   \
-                bp = Bp + (js - full) * kc; ldbk = w;                            \
-            }                                                                    \
-            long nr = nc - js < w ? nc - js : w;                                 \
-            for (long is = 0; is < mc; is += NN_MR) {                            \
-                long mr = mc - is < NN_MR ? mc - is : NN_MR;                     \
-                T *cp = C + (i0 + is) * ldc + j0 + js;                           \
-                if (is < afull) {                                                \
-                    const T *ap = transA ? A + p0 * lda + i0 + is                \
-                                         : A + (i0 + is) * lda + p0;             \
-                    if (w == NR)                                                 \
-                        nn_ud2_##SUFFIX(kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
-                    else if (w == NR / 2)                                        \
-                        nn_ud1_##SUFFIX(kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
-                    else                                                         \
-                        NN_HALF_CALL(ud, SUFFIX, kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
+        for (long ib = i0; ib < i0 + mc; ib += NN_MC) {                          \
+            long mb = i0 + mc - ib < NN_MC ? i0 + mc - ib : NN_MC;               \
+            long afull = direct_a ? mb / NN_MR * NN_MR : 0;  /* rows read in place */ \
+            if (afull < mb)                                                      \
+                nn_pack_a_##SUFFIX(A, lda, transA, ib + afull, mb - afull, p0, kc, Ap); \
+            long w;                                                              \
+            for (long js = 0; js < nc; js += w) {                                \
+                const T *bp;                                                     \
+                long ldbk;                                                       \
+                if (js < full) {                                                 \
+                    bp = B + p0 * ldb + j0 + js; w = NR; ldbk = ldb;             \
                 } else {                                                         \
-                    const T *ap = Ap + (is - afull) * kc;                        \
-                    if (w == NR)                                                 \
-                        nn_uk2_##SUFFIX(kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
-                    else if (w == NR / 2)                                        \
-                        nn_uk1_##SUFFIX(kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
-                    else                                                         \
-                        NN_HALF_CALL(uk, SUFFIX, kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
+                    w = nn_strip_w_##SUFFIX(nc - full, js - full);               \
+                    bp = Bp + (js - full) * kc; ldbk = w;                        \
+                }                                                                \
+                long nr = nc - js < w ? nc - js : w;                             \
+                for (long is = 0; is < mb; is += NN_MR) {                        \
+                    long mr = mb - is < NN_MR ? mb - is : NN_MR;                 \
+                    T *cp = C + (ib + is) * ldc + j0 + js;                       \
+                    if (is < afull) {                                            \
+                        const T *ap = transA ? A + p0 * lda + ib + is            \
+                                             : A + (ib + is) * lda + p0;         \
+                        if (w == NR)                                             \
+                            nn_ud2_##SUFFIX(kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
+                        else if (w == NR / 2)                                    \
+                            nn_ud1_##SUFFIX(kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
+                        else                                                     \
+                            NN_HALF_CALL(ud, SUFFIX, kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
+                    } else {                                                     \
+                        const T *ap = Ap + (is - afull) * kc;                    \
+                        if (w == NR)                                             \
+                            nn_uk2_##SUFFIX(kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
+                        else if (w == NR / 2)                                    \
+                            nn_uk1_##SUFFIX(kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
+                        else                                                     \
+                            NN_HALF_CALL(uk, SUFFIX, kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
+                    }                                                            \
                 }                                                                \
             }                                                                    \
         }                                                                        \
@@ -383,15 +396,14 @@ static inline int nn_gemm_block_##SUFFIX(int transA, int transB, long K,        
         int accumulate, long i_lo, long i_hi, long j_lo, long j_hi)              \
 {                                                                                \
     long m = i_hi - i_lo, n = j_hi - j_lo;                                       \
-    int direct_b = !transB && (m <= NN_DIRECT_B_MAX_M || K * n <= 4096);        \
+    int direct_b = nn_direct_b(transB, m, n, K);         \
     int direct_a = n <= NN_DIRECT_A_MAX_N;                                       \
     if (m <= 0 || n <= 0) return 0;                                              \
-    for (long i0 = i_lo; i0 < i_hi; i0 += NN_MC)                                 \
-        for (long j0 = j_lo; j0 < j_hi; j0 += NN_NC)                             \
-            if (nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb, C, ldc, \
-                    accumulate, i0, i_hi - i0 < NN_MC ? i_hi - i0 : NN_MC, j0,  \
-                    j_hi - j0 < NN_NC ? j_hi - j0 : NN_NC, direct_b, direct_a)) \
-                return -1;                                                       \
+    for (long j0 = j_lo; j0 < j_hi; j0 += NN_NC)                                 \
+        if (nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb, C, ldc,     \
+                accumulate, i_lo, m, j0, j_hi - j0 < NN_NC ? j_hi - j0 : NN_NC, \
+                direct_b, direct_a))                                            \
+            return -1;                                                           \
     return 0;                                                                    \
 }                                                                                \
 /* Allocate this thread's packing workspace now (a thread team does this      \
@@ -418,7 +430,7 @@ static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,      
     long mt = (M + NN_MC - 1) / NN_MC, nt = (N + ncb - 1) / ncb;                 \
     long ntasks = mt * nt;                                                       \
     int failed = 0;                                                              \
-    int direct_b = !transB && (M <= NN_DIRECT_B_MAX_M || K * N <= 4096);        \
+    int direct_b = nn_direct_b(transB, M, N, K);         \
     int direct_a = N <= NN_DIRECT_A_MAX_N;                                       \
     if (M <= 0 || N <= 0) return 0;                                              \
     if (nth <= 1) {                                                              \
