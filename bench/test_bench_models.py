@@ -57,6 +57,22 @@ def test_w3_fit_epoch(benchmark, data):
 
 
 @pytest.mark.benchmark(group="W3 fit epoch (48k, batch 32)")
+def test_w3_fit_epoch_one_thread(benchmark, data):
+    """The fused loop without its thread team: side by side with
+    test_w3_fit_epoch, this shows what the team gains (or, on a busy machine,
+    why the loop's thread chooser would fall back to one thread)."""
+    x, y, _, _ = data
+    threads = keras.get_num_threads()
+    keras.set_num_threads(1)
+    try:
+        m = w3()
+        m.fit(x[:3200], y[:3200], epochs=1, verbose=0)
+        benchmark.pedantic(lambda: m.fit(x, y, epochs=1, verbose=0), rounds=3, iterations=1)
+    finally:
+        keras.set_num_threads(threads)
+
+
+@pytest.mark.benchmark(group="W3 fit epoch (48k, batch 32)")
 def test_w3_fit_epoch_per_batch_path(benchmark, data):
     x, y, _, _ = data
     m = w3()

@@ -57,14 +57,6 @@ from k_dropout cimport dropout_forward_range, dropout_backward
 from k_optimizers cimport (OptParams, opt_update_range, l1_l2_sum, l1_l2_grad,
                            OPT_SGD, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM)
 
-cdef extern from "x86intrin.h" nogil:  # PROF
-    unsigned long long __rdtsc()  # PROF
-cdef unsigned long long PROF[4][16]  # PROF
-def prof_get():  # PROF
-    r = [[PROF[i][j] for j in range(16)] for i in range(4)]  # PROF
-    for i in range(4):  # PROF
-        for j in range(16): PROF[i][j] = 0  # PROF
-    return r  # PROF
 cdef extern from "nn_prefetch.h" nogil:
     void nn_prefetch(const void *p, size_t nbytes)
 
@@ -694,7 +686,6 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
     cdef int rows_from = P.head_end if use_head else 0   # first row-split layer
     cdef int rows_down = rows_from if rows_from > P.first_trainable else P.first_trainable
     cdef OptParams opt = P.opt          # this thread's copy (alpha changes per step)
-    cdef unsigned long long tk, tprev = __rdtsc()  # PROF
     cdef unsigned int fpu = nn_ftz_enter()
     if values == NULL:
         values = xb
@@ -717,7 +708,6 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
         scale = 1.0 / nb
         r0 = _share_lo(nb, NN_MR, tid, nth)
         r1 = _share_lo(nb, NN_MR, tid + 1, nth)
-        tk = __rdtsc(); PROF[tid & 3][0] += tk - tprev; tprev = tk  # PROF
         # ---- gather: all of x[order[start:start + nb]], labels etc. of rows R
         # (the next batch's rows are requested as we go, a row per row copied:
         # they arrive during this step, and spreading the requests keeps the
@@ -736,7 +726,6 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
                 memcpy(yb + i * c, targets + r * c, c * sizeof(floating))
             if sw != NULL:
                 swb[i] = sw[r]
-        tk = __rdtsc(); PROF[tid & 3][1] += tk - tprev; tprev = tk  # PROF
         # ---- head: forward on units U, every row
         if use_head:
             u0 = _share_lo(P.layers[P.head].n_out, COL_UNIT, tid, nth)
@@ -748,10 +737,8 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
                            0, H.w, L.act)
             for li in range(P.head + 1, P.head_end):
                 _forward(&P.layers[li], xb, nb, 0, nb, u0, u1)
-            tk = __rdtsc(); PROF[tid & 3][2] += tk - tprev; tprev = tk  # PROF
             if nth > 1:
                 nn_omp_barrier()
-        tk = __rdtsc(); PROF[tid & 3][3] += tk - tprev; tprev = tk  # PROF
         # ---- rows R: forward, loss, back-propagation down to the head
         for li in range(rows_from, P.n_layers):
             _forward(&P.layers[li], xb, nb, r0, r1, 0, P.layers[li].n_out)
@@ -760,7 +747,6 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
                   probs, grad, r0, r1, c, scale, P.row_loss)
         for li in range(P.n_layers - 1, rows_down - 1, -1):
             _backward(&P.layers[li], xb, r0, r1, 0, P.layers[li].n_out)
-        tk = __rdtsc(); PROF[tid & 3][4] += tk - tprev; tprev = tk  # PROF
         # the regularization penalty (thread 0), before any weight changes
         reg = 0.0
         if tid == 0:
@@ -774,7 +760,6 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
                     reg += l1_l2_sum(<floating *>L.b, L.n_out, L.l1_b, L.l2_b)
         if nth > 1:
             nn_omp_barrier()
-        tk = __rdtsc(); PROF[tid & 3][5] += tk - tprev; tprev = tk  # PROF
         # ---- parameters (Adam's step size first: t counts from 1)
         if opt.kind == OPT_ADAM:
             opt.alpha = opt.lr * sqrt(1.0 - pow(opt.beta_2, iterations + done + 1)) / \
@@ -785,15 +770,12 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
             u1 = _share_lo(P.layers[P.head].n_out, COL_UNIT, tid + 1, nth)
             for li in range(P.head_end - 1, P.head - 1, -1):
                 _backward(&P.layers[li], xb, 0, nb, u0, u1)
-            tk = __rdtsc(); PROF[tid & 3][6] += tk - tprev; tprev = tk  # PROF
             _params_head(&P.layers[P.head], H, xb, nb, &opt)
-        tk = __rdtsc(); PROF[tid & 3][7] += tk - tprev; tprev = tk  # PROF
         for li in range(P.n_layers):
             L = &P.layers[li]
             if L.kind == LK_DENSE and not (use_head and L.cols):
                 _params_rows(L, li >= P.first_trainable,
                              xb if L.inp == NULL else <floating *>L.inp, nb, &opt, tid, nth)
-        tk = __rdtsc(); PROF[tid & 3][8] += tk - tprev; tprev = tk  # PROF
         done += 1
         if tid == 0:
             # ---- running sums, in the order the Python path adds them
@@ -825,7 +807,6 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
             for li in range(P.n_layers):
                 if P.layers[li].kind == LK_DROPOUT:
                     P.layers[li].step += 1
-        tk = __rdtsc(); PROF[tid & 3][9] += tk - tprev; tprev = tk  # PROF
         if nth > 1:
             nn_omp_barrier()
     if use_head:

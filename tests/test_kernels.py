@@ -101,9 +101,12 @@ def test_kernel_module_has_every_twin_function(mod):
 # 1. Kernel vs twin
 # ----------------------------------------------------------------------------
 
+# N covers every right-edge strip mix: one vector, half a vector, a vector and
+# a half, two vectors (float32 AVX-512: 16 / 8 / 24 / 32 columns; float64 half that)
 GEMM_SHAPES = [(1, 1, 1), (33, 17, 5), (7, 300, 129), (32, 100, 784),
                (32, 784, 100), (784, 32, 100), (32, 10, 100), (97, 257, 513),
-               (5, 0, 3), (1, 64, 1), (2, 3, 1000)]
+               (5, 0, 3), (1, 64, 1), (2, 3, 1000), (9, 40, 20), (17, 70, 52),
+               (8, 33, 30), (300, 5, 57), (130, 300, 24)]
 
 
 def gemm_operands(rng, dt, M, K, N, ta, tb):
@@ -975,3 +978,27 @@ def test_gemm_treats_denormal_inputs_as_zero():
     assert np.all(out == 0)
     assert np.all((a @ b) > 0)   # NumPy / BLAS keeps them
     assert not config.ftz_active()
+
+
+def test_sigmoid_float32_special_values_and_position():
+    """The vectorised float32 sigmoid: NaN stays NaN, +-inf and |x| > 87.34
+    give exactly 1 and 0, and an element's result does not depend on where
+    it sits (the thread team splits rows and columns anywhere)."""
+    act = KERNEL["activations"]
+    z = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0, 88.0, -88.0, 1e-30, -1e-30, 5.0]],
+                 np.float32)
+    out = z.copy()
+    act.bias_act_forward(out, None, "sigmoid")
+    assert np.isnan(out[0, 0])
+    assert out[0, 1] == 1 and out[0, 2] == 0 and out[0, 5] == 1 and out[0, 6] == 0
+    assert out[0, 3] == out[0, 4] == 0.5 and out[0, 7] == out[0, 8] == 0.5
+    assert abs(out[0, 9] - 1 / (1 + np.exp(-5.0))) < 1e-7
+    rng = rng_for("sigmoid-position")
+    x = rng.normal(0, 8, 77).astype(np.float32)
+    whole = x[None, :].copy()
+    act.bias_act_forward(whole, None, "sigmoid")
+    for width in (1, 3, 16, 17, 40):                 # the same values, other offsets
+        for start in range(0, 77, width):
+            part = x[None, start:start + width].copy()
+            act.bias_act_forward(part, None, "sigmoid")
+            assert np.array_equal(part[0], whole[0, start:start + width])

@@ -11,6 +11,7 @@ returns to Python every ~50 ms: to redraw the progress bar, to let Ctrl-C
 through (a KeyboardInterrupt then stops training after a whole step), and to
 pick up a learning rate changed by a callback.
 """
+import collections
 import time
 
 import numpy as np
@@ -50,34 +51,51 @@ class ThreadChooser:
     for each other twice a step can lose to a single one.  So the chooser
     times seconds per step for each candidate (the team, 2 threads when the
     team is bigger, 1 thread), uses the fastest, and retries another one
-    every RETRY-th timed chunk, because the load on a machine changes."""
-    RETRY = 24
+    every RETRY-th timed chunk, because the load on a machine changes.
+
+    A candidate's estimate is the best of its last WINDOW timings: on a
+    shared machine the noise only ever slows a chunk down, so one unlucky
+    chunk must not condemn the team, while a lasting change still shows
+    within WINDOW retries."""
+    RETRY = 8
+    WINDOW = 4
     MIN_SECONDS = 0.005     # shorter chunks are timed too roughly to compare
+    TRIAL_SECONDS = 0.01    # a retry costs at most this much of slower steps
 
     def __init__(self, team):
         self.candidates = [team] + [c for c in (2, 1) if c < team]   # the team first
-        self.seconds = dict.fromkeys(self.candidates)               # smoothed s/step
+        self.timings = {c: collections.deque(maxlen=self.WINDOW) for c in self.candidates}
         self.timed = 0
         self.retries = 0
+        self.trial = False
+
+    def estimate(self, threads):
+        """Seconds per step expected on this many threads (None: not timed yet)."""
+        t = self.timings[threads]
+        return min(t) if t else None
 
     def pick(self):
+        """Threads for the next chunk; sets ``self.trial`` when that is a
+        retry of a candidate believed slower (the caller keeps such chunks
+        short: TRIAL_SECONDS)."""
+        self.trial = False
         for c in self.candidates:
-            if self.seconds[c] is None:
+            if not self.timings[c]:
                 return c
-        best = min(self.candidates, key=self.seconds.get)
+        best = min(self.candidates, key=self.estimate)
         if len(self.candidates) > 1 and self.timed % self.RETRY == self.RETRY - 1:
             others = [c for c in self.candidates if c != best]
-            self.retries += 1
+            self.trial = True
             return others[self.retries % len(others)]
         return best
 
     def record(self, threads, seconds, steps):
         if steps <= 0 or seconds < self.MIN_SECONDS:
             return
+        if self.timed % self.RETRY == self.RETRY - 1:
+            self.retries += 1
         self.timed += 1
-        per_step = seconds / steps
-        old = self.seconds[threads]
-        self.seconds[threads] = per_step if old is None else (old + per_step) / 2
+        self.timings[threads].append(seconds / steps)
 
 
 def _plan_layers(model, path):
@@ -193,6 +211,8 @@ def make_epoch_runner(model, x, t, sw, batch_size, cbs):
             threads = chooser.pick()
             t0 = time.perf_counter()
             n = min(chunk, steps - step)
+            if chooser.trial:
+                n = min(n, max(1, int(chooser.TRIAL_SECONDS / chooser.estimate(threads))))
             done = plan.run(x2, labels, targets, sw, order, step, n, batch_size,
                             model.optimizer.iterations, sums, threads)
             elapsed = time.perf_counter() - t0
