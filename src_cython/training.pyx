@@ -16,27 +16,20 @@ Control returns to Python after each chunk of steps so progress bars,
 Ctrl-C and callbacks still work.
 
 Threads: one team for the whole chunk.  A batch-32 step of the book's model
-is ~5 M multiply-adds, ~100 us on one core: opening an OpenMP region per
-product (fork/join twice a step, and workers spinning between products)
-costs more than a second core saves.  So the loop opens *one* parallel
-region per chunk and every thread runs the step loop, each on its share,
-with two barriers a step:
-
-    phase A (rows)    thread t owns batch rows [r0, r1): it gathers them,
-                      runs them forward, computes their loss and gradient
-                      and back-propagates them through the activations and
-                      the dX products -- all row-local, no waiting;
-    --- barrier ---   (a kernel gradient needs every row)
-    phase B (params)  thread t owns rows [a, b) of each kernel: it computes
-                      dW[a:b] = X[:, a:b]^T . dZ, adds the regularization
-                      gradient and runs the optimizer on W[a:b] -- again no
-                      waiting -- and likewise a share of each bias.  Thread 0
-                      also adds the step's loss and metrics to the sums;
-    --- barrier ---   (the next forward needs every updated weight)
+is ~5 M multiply-adds, ~110 us of arithmetic on one core: opening an OpenMP
+region per product (fork/join four times a step, workers spinning between
+products) costs more than a second core saves.  So the loop opens *one* parallel
+region per chunk and every thread runs the step loop on its share of each
+step, meeting the others at two or three barriers a step: batch rows for
+the forward pass and the loss, kernel rows for the gradients and updates,
+and -- for the lowest wide Dense layer -- units, on private copies of its
+columns, so that the largest kernel never travels between cores (``_steps``
+explains the phases; bench/README.md the measurements behind them).
 
 Shares decide only which thread computes an element, never how, so results
-are bitwise the same for any number of threads (tested).  Small models stay
-on one thread (``_team_size``), where the barriers vanish.
+are bitwise the same for any number of threads (tests/test_fused_team.py).
+Small models stay on one thread (``_team_size``), where the barriers vanish,
+and nncore/models/fused.py picks the team size per chunk by timing.
 """
 import numpy as np
 from cython cimport floating
@@ -399,14 +392,13 @@ cdef class FusedPlan:
                            max_threads)
 
 
-
-
-# Team sizing.  Below TEAM_MIN_FMA multiply-adds a step (forward + backward
-# products) a second thread's share is worth less than the barriers and the
-# traffic between cores.  Each extra thread must bring at least
-# TEAM_FMA_PER_THREAD of work.  (Measurements: bench/README.md.)
+# Team sizing: each thread must bring TEAM_FMA_PER_THREAD multiply-adds a
+# step (forward + backward products); below that its share is worth less
+# than the barriers and the traffic between cores.  Measured on 2 cores:
+# 784-10 at batch 32 (0.5 M a step) gains nothing from a second thread
+# (37 vs 40 us a step when the two vCPUs sit close, 60 vs 37 when they do
+# not), 784-100-10 (5 M) gains 1.5x.  (More: bench/README.md.)
 cdef enum:
-    TEAM_MIN_FMA = 200000
     TEAM_FMA_PER_THREAD = 1000000
 
 cdef int _team_size(PlanC *P, long batch, int nt) noexcept nogil:
@@ -417,7 +409,7 @@ cdef int _team_size(PlanC *P, long batch, int nt) noexcept nogil:
         L = &P.layers[li]
         if L.kind == LK_DENSE:
             fma += batch * L.n_in * L.n_out * (1 + (li >= P.first_trainable) + L.need_dx)
-    if nt <= 1 or fma < TEAM_MIN_FMA:
+    if nt <= 1:
         return 1
     if fma // TEAM_FMA_PER_THREAD + 1 < nt:
         return <int>(fma // TEAM_FMA_PER_THREAD + 1)
