@@ -70,7 +70,7 @@ if [[ $# -gt 0 ]]; then
 else
     TESTS=()
     for t in tests/test_kernels.py tests/test_gradcheck_ops.py tests/test_backend_equivalence.py \
-             tests/test_golden.py tests/test_fused.py tests/test_model_api.py \
+             tests/test_golden.py tests/test_fused.py tests/test_fused_team.py tests/test_model_api.py \
              tests/test_bad_input.py tests/test_saving.py tests/test_fuzz_files.py \
              tests/test_faults.py; do
         [[ -f "$t" ]] && TESTS+=("$t")
