@@ -159,8 +159,8 @@ static inline void *nn_gemm_workspace(size_t bytes)
 /* Microkernel: an MR x (NV vectors) tile of C,
  *     acc[i][:] = sum_k a[k][i] * b[k][:]      (a: packed MR-row strip,
  *                                              b: NV*VW columns, rows ldbk apart)
- * then written (or added) into C.  NV = 2 is the main kernel; NV = 1 serves a
- * narrow right edge so that, e.g., N = 100 computes 112 columns, not 128.
+ * then written (or added) into C.  NV = 2 is the main kernel; NV = 1 and the
+ * half-vector kernels serve a narrow right edge (see nn_strip_w).
  * b rows are loaded with unaligned loads: they come either from a packed,
  * aligned strip (ldbk = width) or straight from a row-major B (ldbk = ldb). */
 #define NN_MICROKERNEL_V(T, SUFFIX, NV, NAME, ASK, ASI, VT, VUT, VB, TAG)         \
@@ -169,14 +169,14 @@ static inline void nn_##NAME##TAG##_##SUFFIX(long kc, const T *restrict a,      
         long ldc, int accumulate, long mr, long nr)                              \
 {                                                                                \
     enum { VW = (VB) / sizeof(T), W = NV * ((VB) / sizeof(T)) };                \
-    VT acc[NV][NN_MR];                                                 \
+    VT acc[NV][NN_MR];                                                           \
     _Pragma("GCC unroll 8")                                                      \
     for (int i = 0; i < NN_MR; i++)                                              \
-        for (int v = 0; v < NV; v++) acc[v][i] = (VT){0};              \
+        for (int v = 0; v < NV; v++) acc[v][i] = (VT){0};                        \
     for (long k = 0; k < kc; k++) {                                              \
-        VT bv[NV];                                                     \
+        VT bv[NV];                                                               \
         for (int v = 0; v < NV; v++)                                             \
-            bv[v] = *(const VUT *)(b + k * ldbk + v * VW);             \
+            bv[v] = *(const VUT *)(b + k * ldbk + v * VW);                       \
         const T *ak = a + k * (ASK);                                             \
         _Pragma("GCC unroll 8")                                                  \
         for (int i = 0; i < NN_MR; i++)                                          \
@@ -186,14 +186,14 @@ static inline void nn_##NAME##TAG##_##SUFFIX(long kc, const T *restrict a,      
         _Pragma("GCC unroll 8")                                                  \
         for (int i = 0; i < NN_MR; i++)                                          \
             for (int v = 0; v < NV; v++) {                                       \
-                VUT *cp = (VUT *)(c + i * ldc + v * VW);     \
+                VUT *cp = (VUT *)(c + i * ldc + v * VW);                         \
                 if (accumulate) *cp += acc[v][i]; else *cp = acc[v][i];          \
             }                                                                    \
     } else {                                                                     \
         T tile[NN_MR * W] __attribute__((aligned(NN_VBYTES)));                   \
         for (int i = 0; i < NN_MR; i++)                                          \
             for (int v = 0; v < NV; v++)                                         \
-                *(VT *)(tile + i * W + v * VW) = acc[v][i];            \
+                *(VT *)(tile + i * W + v * VW) = acc[v][i];                      \
         for (long i = 0; i < mr; i++)                                            \
             for (long j = 0; j < nr; j++) {                                      \
                 if (accumulate) c[i * ldc + j] += tile[i * W + j];               \
@@ -396,7 +396,7 @@ static inline int nn_gemm_block_##SUFFIX(int transA, int transB, long K,        
         int accumulate, long i_lo, long i_hi, long j_lo, long j_hi)              \
 {                                                                                \
     long m = i_hi - i_lo, n = j_hi - j_lo;                                       \
-    int direct_b = nn_direct_b(transB, m, n, K);         \
+    int direct_b = nn_direct_b(transB, m, n, K);                                 \
     int direct_a = n <= NN_DIRECT_A_MAX_N;                                       \
     if (m <= 0 || n <= 0) return 0;                                              \
     for (long j0 = j_lo; j0 < j_hi; j0 += NN_NC)                                 \
@@ -430,16 +430,15 @@ static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,      
     long mt = (M + NN_MC - 1) / NN_MC, nt = (N + ncb - 1) / ncb;                 \
     long ntasks = mt * nt;                                                       \
     int failed = 0;                                                              \
-    int direct_b = nn_direct_b(transB, M, N, K);         \
+    int direct_b = nn_direct_b(transB, M, N, K);                                 \
     int direct_a = N <= NN_DIRECT_A_MAX_N;                                       \
     if (M <= 0 || N <= 0) return 0;                                              \
     if (nth <= 1) {                                                              \
         unsigned int fpu = nn_ftz_enter();                                       \
-        for (long t = 0; t < ntasks && !failed; t++)                             \
-            failed |= nn_gemm_tile_##SUFFIX(t, nt, ncb, transA, transB, M, N, K, A, \
-                          lda, B, ldb, C, ldc, accumulate, direct_b, direct_a);  \
+        failed = nn_gemm_block_##SUFFIX(transA, transB, K, A, lda, B, ldb, C, ldc, \
+                                        accumulate, 0, M, 0, N);                \
         nn_ftz_exit(fpu);                                                        \
-        return failed ? -1 : 0;                                                  \
+        return failed;                                                           \
     }                                                                            \
     NN_OMP_PRAGMA(omp parallel num_threads(nth) reduction(|:failed))            \
     {                                                                            \

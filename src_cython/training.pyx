@@ -18,9 +18,9 @@ Ctrl-C and callbacks still work.
 Threads: one team for the whole chunk.  A batch-32 step of the book's model
 is ~5 M multiply-adds, ~110 us of arithmetic on one core: opening an OpenMP
 region per product (fork/join four times a step, workers spinning between
-products) costs more than a second core saves.  So the loop opens *one* parallel
-region per chunk and every thread runs the step loop on its share of each
-step, meeting the others at two or three barriers a step: batch rows for
+products) costs more than a second core saves.  So the loop opens *one*
+parallel region per chunk and every thread runs the step loop on its share
+of each step, meeting the others at two or three barriers a step: batch rows for
 the forward pass and the loss, kernel rows for the gradients and updates,
 and -- for the lowest wide Dense layer -- units, on private copies of its
 columns, so that the largest kernel never travels between cores (``_steps``
@@ -107,7 +107,6 @@ cdef struct LayerC:
     void *gout           # dL/d(its output) in the backward pass (NULL: not reached)
     void *dzp            # Dense: dL/d(pre-activation): gout itself, or dz
     int identity         # Activation that passes its input through
-    int cols             # in the column-split head (see _steps)
 
 
 cdef struct HeadC:
@@ -293,8 +292,6 @@ cdef class FusedPlan:
                 P.layers[li].act != ACT_SOFTMAX and P.layers[li].logits == 0:
             li += 1
         P.head_end = li
-        for li in range(P.head, P.head_end):
-            P.layers[li].cols = 1
 
     def reserve_team(self, int nth):
         """Buffers for a team of nth threads: a copy of the batch each (grows,
@@ -605,9 +602,10 @@ cdef void _forward(LayerC *L, floating *xb, long nb, long r0, long r1,
 
 cdef void _backward(LayerC *L, const floating *like, long r0, long r1, long c0,
                     long c1) noexcept nogil:
-    """(``like`` only selects the element type.)  Back-propagation through one layer's activation / Dropout (and, for a
+    """Back-propagation through one layer's activation / Dropout (and, for a
     Dense layer that needs it, the dX product) on rows [r0, r1), columns
-    [c0, c1) of its output.  Kernel gradients come later, in _params_*."""
+    [c0, c1) of its output.  Kernel gradients come later, in _params_*.
+    (``like`` only selects the element type.)"""
     cdef long r
     if L.kind == LK_DENSE:
         if L.dzp != L.gout:
@@ -657,7 +655,7 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
     splitting its rows instead would ship half of it between cores twice a
     step, which on a 2-core VM costs more than the second core gains."""
     cdef long nf = P.n_features, c = P.n_outputs
-    cdef long s, i, r, nb, start, r0, r1, u0, u1, nxt, pre
+    cdef long s, i, r, nb, start, r0, r1, nxt, pre
     cdef int j, li
     cdef long done = 0
     cdef LayerC *L
@@ -667,7 +665,7 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
     cdef floating *grad = <floating *>P.grad
     cdef floating *probs = <floating *>P.probs
     cdef floating *values = <floating *>P.values
-    cdef double loss_sum, reg, scale, wsum
+    cdef double loss_sum, reg, pen, scale, wsum
     cdef volatile double batch_loss
     cdef bint logits_path = P.layers[P.n_layers - 1].logits != 0
     cdef bint weighted
@@ -720,15 +718,13 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
                 swb[i] = sw[r]
         # ---- head: forward on units U, every row
         if use_head:
-            u0 = _share_lo(P.layers[P.head].n_out, COL_UNIT, tid, nth)
-            u1 = _share_lo(P.layers[P.head].n_out, COL_UNIT, tid + 1, nth)
             L = &P.layers[P.head]
             gemm_block(False, False, L.n_in, xb, L.n_in, <floating *>H.W, H.w,
-                       <floating *>L.out + u0, L.n_out, False, 0, nb, 0, H.w)
-            bias_act_block(<floating *>L.out + u0, L.n_out, <floating *>H.b, 0, nb,
+                       <floating *>L.out + H.u0, L.n_out, False, 0, nb, 0, H.w)
+            bias_act_block(<floating *>L.out + H.u0, L.n_out, <floating *>H.b, 0, nb,
                            0, H.w, L.act)
             for li in range(P.head + 1, P.head_end):
-                _forward(&P.layers[li], xb, nb, 0, nb, u0, u1)
+                _forward(&P.layers[li], xb, nb, 0, nb, H.u0, H.u0 + H.w)
             if nth > 1:
                 nn_omp_barrier()
         # ---- rows R: forward, loss, back-propagation down to the head
@@ -739,17 +735,19 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
                   probs, grad, r0, r1, c, scale, P.row_loss)
         for li in range(P.n_layers - 1, rows_down - 1, -1):
             _backward(&P.layers[li], xb, r0, r1, 0, P.layers[li].n_out)
-        # the regularization penalty (thread 0), before any weight changes
+        # the regularization penalty (thread 0), before any weight changes;
+        # summed per layer, then over layers, as Sequential._regularization does
         reg = 0.0
         if tid == 0:
             for li in range(P.n_layers):
                 L = &P.layers[li]
-                if L.kind == LK_DENSE and L.reg_W != 0:
-                    reg += l1_l2_sum(<floating *>L.W, L.n_in * L.n_out, L.l1_W, L.l2_W) + \
-                        (l1_l2_sum(<floating *>L.b, L.n_out, L.l1_b, L.l2_b)
-                         if L.reg_b != 0 and L.b != NULL else 0.0)
-                elif L.kind == LK_DENSE and L.reg_b != 0 and L.b != NULL:
-                    reg += l1_l2_sum(<floating *>L.b, L.n_out, L.l1_b, L.l2_b)
+                if L.kind == LK_DENSE and (L.reg_W != 0 or L.reg_b != 0):
+                    pen = 0.0
+                    if L.reg_W != 0:
+                        pen += l1_l2_sum(<floating *>L.W, L.n_in * L.n_out, L.l1_W, L.l2_W)
+                    if L.reg_b != 0 and L.b != NULL:
+                        pen += l1_l2_sum(<floating *>L.b, L.n_out, L.l1_b, L.l2_b)
+                    reg += pen
         if nth > 1:
             nn_omp_barrier()
         # ---- parameters (Adam's step size first: t counts from 1)
@@ -757,15 +755,13 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
             opt.alpha = opt.lr * sqrt(1.0 - pow(opt.beta_2, iterations + done + 1)) / \
                 (1.0 - pow(opt.beta_1, iterations + done + 1))
         if use_head:
-            # (every head layer has the head Dense's width)
-            u0 = _share_lo(P.layers[P.head].n_out, COL_UNIT, tid, nth)
-            u1 = _share_lo(P.layers[P.head].n_out, COL_UNIT, tid + 1, nth)
+            # (every head layer has the head Dense's width: units H.u0 + [0, w))
             for li in range(P.head_end - 1, P.head - 1, -1):
-                _backward(&P.layers[li], xb, 0, nb, u0, u1)
+                _backward(&P.layers[li], xb, 0, nb, H.u0, H.u0 + H.w)
             _params_head(&P.layers[P.head], H, xb, nb, &opt)
         for li in range(P.n_layers):
             L = &P.layers[li]
-            if L.kind == LK_DENSE and not (use_head and L.cols):
+            if L.kind == LK_DENSE and not (use_head and li == P.head):
                 _params_rows(L, li >= P.first_trainable,
                              xb if L.inp == NULL else <floating *>L.inp, nb, &opt, tid, nth)
         done += 1

@@ -32,6 +32,7 @@ def _quoted():
 
 
 QUOTES = list(_quoted())
+SOURCE = _source_lines()
 
 
 def test_docs_quote_some_kernel_code():
@@ -40,7 +41,4 @@ def test_docs_quote_some_kernel_code():
 
 @pytest.mark.parametrize("doc,code", QUOTES, ids=[f"{d}:{c[:40]}" for d, c in QUOTES])
 def test_quoted_kernel_line_exists(doc, code):
-    assert code in _SOURCE, f"{doc} quotes a line that is not in src_cython/: {code!r}"
-
-
-_SOURCE = _source_lines()
+    assert code in SOURCE, f"{doc} quotes a line that is not in src_cython/: {code!r}"

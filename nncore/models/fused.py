@@ -92,7 +92,7 @@ class ThreadChooser:
     def record(self, threads, seconds, steps):
         if steps <= 0 or seconds < self.MIN_SECONDS:
             return
-        if self.timed % self.RETRY == self.RETRY - 1:
+        if self.trial:
             self.retries += 1
         self.timed += 1
         self.timings[threads].append(seconds / steps)
@@ -173,10 +173,11 @@ def make_epoch_runner(model, x, t, sw, batch_size, cbs):
     x2 = x.reshape(x.shape[0], -1)
     if x2.shape[1] != specs[0]["n_in"]:
         return None
+    batch = min(batch_size, x2.shape[0])      # the largest batch a step sees
     plan = training.FusedPlan(
         specs, model.optimizer.kernel_params(), kind,
         [(METRIC_KINDS[type(m)], getattr(m, "threshold", 0.5), m.weighted) for m in metrics],
-        min(batch_size, x2.shape[0]), x2.shape[1], model.output_units, model.dtype == np.float64,
+        batch, x2.shape[1], model.output_units, model.dtype == np.float64,
         sparse, sw is not None)
     labels = t if sparse else None
     targets = None if sparse else t
@@ -184,7 +185,7 @@ def make_epoch_runner(model, x, t, sw, batch_size, cbs):
 
     # the chooser's timings carry over to the next fit of the same model (Keras
     # code often calls fit once per epoch), as long as the work is the same
-    team = plan.layout(min(batch_size, x2.shape[0]))["threads"]
+    team = plan.layout(batch)["threads"]
     key = (team, batch_size, model.dtype, model.optimizer.kernel_params()["kind"],
            tuple((s["kind"], s["n_in"], s["n_out"]) for s in specs))
     cached = getattr(model, "_fused_chooser", None)
@@ -196,7 +197,7 @@ def make_epoch_runner(model, x, t, sw, batch_size, cbs):
             return _run_epoch(order, steps, metric_objs, interrupt)
 
     # how the loop shares out the work (threads, column-split head), for tests
-    run_epoch.layout = lambda: plan.layout(min(batch_size, x2.shape[0]))
+    run_epoch.layout = lambda: plan.layout(batch)
 
     def _run_epoch(order, steps, metric_objs, interrupt):
         order = np.ascontiguousarray(order, dtype=np.intp)
