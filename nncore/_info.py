@@ -16,19 +16,46 @@ def _build_info():
         return {}
 
 
+# The count set by set_num_threads, for every thread of the process.  OpenMP
+# keeps its setting per thread, so a fit run from a worker thread would not
+# see what the main thread asked for; the model API applies this value to
+# the calling thread (sync_threads) before it runs kernels.
+_requested = None
+
+
+def max_threads_allowed():
+    """The most threads set_num_threads accepts: 8 per processor, at least 64
+    (far more only makes the OS fail to create them)."""
+    return max(64, 8 * (os.cpu_count() or 1))
+
+
 def get_num_threads():
     """Threads the kernels may use (OMP_NUM_THREADS is respected at start-up)."""
     from nncore._ext import config
+    sync_threads()
     return config.get_num_threads()
 
 
 def set_num_threads(n):
-    """Let the kernels use up to n threads (they still use one for small work)."""
+    """Let the kernels use up to n threads (they still use one for small work),
+    in every thread of this process that calls nncore's model API."""
     import numbers
     from nncore._ext import config
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
-    config.set_num_threads(int(n))
+    global _requested
+    limit = max_threads_allowed()
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= limit:
+        raise ValueError(f"set_num_threads: n must be an integer in [1, {limit}] "
+                         f"({os.cpu_count()} processors here), got {n!r}")
+    _requested = int(n)
+    config.set_num_threads(_requested)
+
+
+def sync_threads():
+    """Make the calling thread use the count set by set_num_threads."""
+    if _requested is not None:
+        from nncore._ext import config
+        if config.get_num_threads() != _requested:
+            config.set_num_threads(_requested)
 
 
 def config_dict():

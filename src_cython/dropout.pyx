@@ -13,7 +13,7 @@ def _check(str name, long n, long n2, double rate):
         raise ValueError(f"{name}: rate must be in [0, 1), got {rate}")
 
 
-def dropout_forward(floating[::1] x not None, floating[::1] out not None,
+def dropout_forward(const floating[::1] x not None, floating[::1] out not None,
                     uint8_t[::1] mask not None,
                     double rate, unsigned long long seed, unsigned long long step):
     """out = x * keep / (1 - rate), keep[i] = u(seed, step, i) < 1 - rate (flat arrays)."""

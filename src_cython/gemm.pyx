@@ -5,7 +5,7 @@ from k_common cimport nn_omp_max_threads
 from k_gemm cimport gemm as _gemm, NN_MR, NN_KC, NN_MC, NN_NC, NN_VBYTES
 
 
-def gemm(floating[:, ::1] a not None, floating[:, ::1] b not None,
+def gemm(const floating[:, ::1] a not None, const floating[:, ::1] b not None,
          floating[:, ::1] out not None,
          bint trans_a=False, bint trans_b=False, bint accumulate=False):
     """out (+)= op(a) @ op(b) with op = transpose when trans_a / trans_b.

@@ -15,7 +15,7 @@ from k_losses cimport (loss_forward_backward, LOSS_SOFTMAX_SPARSE,
                        LOSS_PROBS_DENSE, LOSS_PROBS_BCE, LOSS_MSE)
 
 
-cdef double _run(int kind, str name, floating[:, ::1] z, const int32_t[::1] labels, floating[:, ::1] y, floating[:, ::1] p, floating[:, ::1] d, double scale, floating[::1] sw) except? -1.0:
+cdef double _run(int kind, str name, floating[:, ::1] z, const int32_t[::1] labels, const floating[:, ::1] y, floating[:, ::1] p, floating[:, ::1] d, double scale, const floating[::1] sw) except? -1.0:
     cdef long n = z.shape[0], c = z.shape[1], i
     cdef const int32_t *lp = NULL
     cdef const floating *yp = NULL
@@ -67,24 +67,24 @@ cdef double _run(int kind, str name, floating[:, ::1] z, const int32_t[::1] labe
 def softmax_crossentropy_sparse(floating[:, ::1] logits not None,
                                 const int32_t[::1] labels not None,
                                 floating[:, ::1] probs not None, floating[:, ::1] dlogits,
-                                double scale, floating[::1] sample_weight=None):
-    cdef floating[:, ::1] none2d = None
-    cdef const int32_t[::1] nolabels = None
+                                double scale, const floating[::1] sample_weight=None):
+    cdef const floating[:, ::1] none2d = None
+    cdef floating[:, ::1] noout = None
     return _run(LOSS_SOFTMAX_SPARSE, "softmax_crossentropy_sparse", logits, labels, none2d, probs, dlogits, scale, sample_weight)
 
 
-def softmax_crossentropy(floating[:, ::1] logits not None, floating[:, ::1] targets not None,
+def softmax_crossentropy(floating[:, ::1] logits not None, const floating[:, ::1] targets not None,
                          floating[:, ::1] probs not None, floating[:, ::1] dlogits,
-                         double scale, floating[::1] sample_weight=None):
+                         double scale, const floating[::1] sample_weight=None):
     cdef floating[:, ::1] none2d = None
     cdef const int32_t[::1] nolabels = None
     return _run(LOSS_SOFTMAX_DENSE, "softmax_crossentropy", logits, nolabels, targets, probs, dlogits, scale, sample_weight)
 
 
 def sigmoid_binary_crossentropy(floating[:, ::1] logits not None,
-                                floating[:, ::1] targets not None,
+                                const floating[:, ::1] targets not None,
                                 floating[:, ::1] probs not None, floating[:, ::1] dlogits,
-                                double scale, floating[::1] sample_weight=None):
+                                double scale, const floating[::1] sample_weight=None):
     cdef floating[:, ::1] none2d = None
     cdef const int32_t[::1] nolabels = None
     return _run(LOSS_SIGMOID_BCE, "sigmoid_binary_crossentropy", logits, nolabels, targets, probs, dlogits, scale, sample_weight)
@@ -93,32 +93,32 @@ def sigmoid_binary_crossentropy(floating[:, ::1] logits not None,
 def crossentropy_sparse_from_probs(floating[:, ::1] probs not None,
                                    const int32_t[::1] labels not None,
                                    floating[:, ::1] dprobs, double scale,
-                                   floating[::1] sample_weight=None):
-    cdef floating[:, ::1] none2d = None
-    cdef const int32_t[::1] nolabels = None
-    return _run(LOSS_PROBS_SPARSE, "crossentropy_sparse_from_probs", probs, labels, none2d, none2d, dprobs, scale, sample_weight)
+                                   const floating[::1] sample_weight=None):
+    cdef const floating[:, ::1] none2d = None
+    cdef floating[:, ::1] noout = None
+    return _run(LOSS_PROBS_SPARSE, "crossentropy_sparse_from_probs", probs, labels, none2d, noout, dprobs, scale, sample_weight)
 
 
-def crossentropy_from_probs(floating[:, ::1] probs not None, floating[:, ::1] targets not None,
+def crossentropy_from_probs(floating[:, ::1] probs not None, const floating[:, ::1] targets not None,
                             floating[:, ::1] dprobs, double scale,
-                            floating[::1] sample_weight=None):
-    cdef floating[:, ::1] none2d = None
+                            const floating[::1] sample_weight=None):
+    cdef floating[:, ::1] noout = None
     cdef const int32_t[::1] nolabels = None
-    return _run(LOSS_PROBS_DENSE, "crossentropy_from_probs", probs, nolabels, targets, none2d, dprobs, scale, sample_weight)
+    return _run(LOSS_PROBS_DENSE, "crossentropy_from_probs", probs, nolabels, targets, noout, dprobs, scale, sample_weight)
 
 
 def binary_crossentropy_from_probs(floating[:, ::1] probs not None,
-                                   floating[:, ::1] targets not None,
+                                   const floating[:, ::1] targets not None,
                                    floating[:, ::1] dprobs, double scale,
-                                   floating[::1] sample_weight=None):
-    cdef floating[:, ::1] none2d = None
+                                   const floating[::1] sample_weight=None):
+    cdef floating[:, ::1] noout = None
     cdef const int32_t[::1] nolabels = None
-    return _run(LOSS_PROBS_BCE, "binary_crossentropy_from_probs", probs, nolabels, targets, none2d, dprobs, scale, sample_weight)
+    return _run(LOSS_PROBS_BCE, "binary_crossentropy_from_probs", probs, nolabels, targets, noout, dprobs, scale, sample_weight)
 
 
-def mean_squared_error(floating[:, ::1] preds not None, floating[:, ::1] targets not None,
+def mean_squared_error(floating[:, ::1] preds not None, const floating[:, ::1] targets not None,
                        floating[:, ::1] dpreds, double scale,
-                       floating[::1] sample_weight=None):
-    cdef floating[:, ::1] none2d = None
+                       const floating[::1] sample_weight=None):
+    cdef floating[:, ::1] noout = None
     cdef const int32_t[::1] nolabels = None
-    return _run(LOSS_MSE, "mean_squared_error", preds, nolabels, targets, none2d, dpreds, scale, sample_weight)
+    return _run(LOSS_MSE, "mean_squared_error", preds, nolabels, targets, noout, dpreds, scale, sample_weight)

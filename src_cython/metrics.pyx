@@ -5,8 +5,8 @@ from libc.stdint cimport int32_t
 from k_metrics cimport count_correct, METRIC_SPARSE, METRIC_ONEHOT, METRIC_BINARY
 
 
-cdef double _count(int kind, str name, floating[:, ::1] p, const int32_t[::1] labels,
-                   floating[:, ::1] y, floating[::1] sw, double threshold) except? -1.0:
+cdef double _count(int kind, str name, const floating[:, ::1] p, const int32_t[::1] labels,
+                   const floating[:, ::1] y, const floating[::1] sw, double threshold) except? -1.0:
     cdef long n = p.shape[0], c = p.shape[1], i
     cdef const int32_t *lp = NULL
     cdef const floating *yp = NULL
@@ -34,22 +34,22 @@ cdef double _count(int kind, str name, floating[:, ::1] p, const int32_t[::1] la
     return tot
 
 
-def count_correct_sparse(floating[:, ::1] probs not None, const int32_t[::1] labels not None,
-                         floating[::1] sample_weight=None):
-    cdef floating[:, ::1] none2d = None
+def count_correct_sparse(const floating[:, ::1] probs not None, const int32_t[::1] labels not None,
+                         const floating[::1] sample_weight=None):
+    cdef const floating[:, ::1] none2d = None
     return _count(METRIC_SPARSE, "count_correct_sparse", probs, labels, none2d,
                   sample_weight, 0.5)
 
 
-def count_correct_onehot(floating[:, ::1] probs not None, floating[:, ::1] targets not None,
-                         floating[::1] sample_weight=None):
+def count_correct_onehot(const floating[:, ::1] probs not None, const floating[:, ::1] targets not None,
+                         const floating[::1] sample_weight=None):
     cdef const int32_t[::1] nolabels = None
     return _count(METRIC_ONEHOT, "count_correct_onehot", probs, nolabels, targets,
                   sample_weight, 0.5)
 
 
-def count_correct_binary(floating[:, ::1] probs not None, floating[:, ::1] targets not None,
-                         floating[::1] sample_weight=None, double threshold=0.5):
+def count_correct_binary(const floating[:, ::1] probs not None, const floating[:, ::1] targets not None,
+                         const floating[::1] sample_weight=None, double threshold=0.5):
     cdef const int32_t[::1] nolabels = None
     return _count(METRIC_BINARY, "count_correct_binary", probs, nolabels, targets,
                   sample_weight, threshold)

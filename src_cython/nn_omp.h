@@ -18,7 +18,15 @@
 #ifdef _OPENMP
 #include <omp.h>
 static inline int nn_omp_enabled(void) { return 1; }
-static inline int nn_omp_max_threads(void) { return omp_get_max_threads(); }
+/* At most 8 threads per processor (and at least 64 allowed): a huge
+ * OMP_NUM_THREADS or set_num_threads value would otherwise make the OpenMP
+ * runtime try to create that many threads, and abort when it cannot. */
+static inline int nn_omp_max_threads(void)
+{
+    int n = omp_get_max_threads(), cap = 8 * omp_get_num_procs();
+    if (cap < 64) cap = 64;
+    return n < cap ? n : cap;
+}
 static inline int nn_omp_num_procs(void) { return omp_get_num_procs(); }
 static inline int nn_omp_thread_num(void) { return omp_get_thread_num(); }
 static inline int nn_omp_team_size(void) { return omp_get_num_threads(); }

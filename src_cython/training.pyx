@@ -42,7 +42,7 @@ from cython.parallel cimport parallel, threadid
 from k_common cimport nn_omp_max_threads, nn_ftz_enter, nn_ftz_exit
 from k_gemm cimport gemm_block, gemm_reserve, NN_MR
 from k_activations cimport (bias_act_block, act_backward_block, bias_grad_cols,
-                            ACT_LINEAR, ACT_SOFTMAX)
+                            ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX)
 from k_losses cimport (loss_rows, LOSS_SOFTMAX_SPARSE,
                        LOSS_SOFTMAX_DENSE, LOSS_SIGMOID_BCE, LOSS_PROBS_SPARSE,
                        LOSS_PROBS_DENSE, LOSS_PROBS_BCE, LOSS_MSE)
@@ -65,6 +65,19 @@ LOSS_KINDS = {"softmax_sparse": LOSS_SOFTMAX_SPARSE, "softmax_dense": LOSS_SOFTM
 METRIC_KINDS = {"sparse": METRIC_SPARSE, "onehot": METRIC_ONEHOT, "binary": METRIC_BINARY}
 OPTIMIZER_KINDS = {"sgd": OPT_SGD, "adagrad": OPT_ADAGRAD, "rmsprop": OPT_RMSPROP,
                    "adam": OPT_ADAM}
+ACTIVATIONS = {"linear": ACT_LINEAR, "relu": ACT_RELU, "sigmoid": ACT_SIGMOID,
+               "tanh": ACT_TANH, "softmax": ACT_SOFTMAX}
+
+__all__ = ["FusedPlan", "run_steps"]
+
+
+def run_steps(plan, x, labels, targets, sample_weight, order, long first_step,
+              long n_steps, long batch_size, long iterations, sums, int max_threads=0):
+    """Run steps [first_step, first_step + n_steps) of the epoch ``order``
+    with ``plan`` (a FusedPlan); the NumPy twin is nncore/ops/training.py.
+    Returns the number of optimizer steps taken (see FusedPlan.run)."""
+    return plan.run(x, labels, targets, sample_weight, order, first_step, n_steps,
+                    batch_size, iterations, sums, max_threads)
 
 cdef enum LayerKind:
     LK_DENSE = 0
@@ -171,10 +184,17 @@ cdef class FusedPlan:
     def __init__(self, list layers, dict opt, str loss_kind, list metrics,
                  long max_batch, long n_features, long n_outputs, bint is_double,
                  bint sparse_labels, bint has_sample_weight):
-        """layers: dicts from nncore.models.fused (arrays already validated)."""
+        """layers: the entries of a step plan (nncore/models/plan.py), each
+        with its live arrays; every array is checked here (dtype, size,
+        layout) before the loop may point into it."""
         cdef int i, k
+        cdef long kw
         cdef LayerC *L
         dt = np.float64 if is_double else np.float32
+        if len(metrics) > MAX_METRICS:
+            raise ValueError(f"at most {MAX_METRICS} metrics in the fused loop")
+        if max_batch < 1 or n_features < 1 or n_outputs < 1 or not layers:
+            raise ValueError("fused loop: empty plan")
         self.keep = []
         self.is_double = is_double
         self.c.max_batch, self.c.n_features, self.c.n_outputs = max_batch, n_features, n_outputs
@@ -187,7 +207,7 @@ cdef class FusedPlan:
             L = &self.c.layers[i]
             L.kind = LAYER_KINDS[spec["kind"]]
             L.n_in, L.n_out = spec["n_in"], spec["n_out"]
-            L.act = spec.get("act", ACT_LINEAR)
+            L.act = ACTIVATIONS[spec.get("act", "linear")]
             L.logits = spec.get("logits", 0)
             L.need_dx = spec.get("need_dx", 0)
             L.rate = spec.get("rate", 0.0)
@@ -199,21 +219,22 @@ cdef class FusedPlan:
             if L.kind == LK_DROPOUT:
                 L.mask = <uint8_t *>self._ptr(np.empty(max_batch * L.n_out, np.uint8))
             if L.kind == LK_DENSE:
-                L.W = self._ptr(spec["W"])
-                L.dW = self._ptr(spec["dW"])
+                kw = L.n_in * L.n_out
+                L.W = self._ptr(spec["W"], dt, kw)
+                L.dW = self._ptr(spec["dW"], dt, kw)
                 L.train_W = spec["train_W"]
                 L.reg_W = spec["reg_W"]
                 L.l1_W, L.l2_W = spec["l1_W"], spec["l2_W"]
                 for k in range(3):
-                    L.sW[k] = self._ptr(spec["sW"][k])
+                    L.sW[k] = self._ptr(spec["sW"][k], dt, kw)
                 if spec["b"] is not None:
-                    L.b = self._ptr(spec["b"])
-                    L.db = self._ptr(spec["db"])
+                    L.b = self._ptr(spec["b"], dt, L.n_out)
+                    L.db = self._ptr(spec["db"], dt, L.n_out)
                     L.train_b = spec["train_b"]
                     L.reg_b = spec["reg_b"]
                     L.l1_b, L.l2_b = spec["l1_b"], spec["l2_b"]
                     for k in range(3):
-                        L.sb[k] = self._ptr(spec["sb"][k])
+                        L.sb[k] = self._ptr(spec["sb"][k], dt, L.n_out)
         self._xb_dtype = np.dtype(dt)
         self._heads = {}
         self.c.team_cap = 0
@@ -224,8 +245,6 @@ cdef class FusedPlan:
         self.c.grad = self._ptr(np.empty((max_batch, n_outputs), dt))
         self.c.probs = self._ptr(np.empty((max_batch, n_outputs), dt))
         self.c.loss_kind = LOSS_KINDS[loss_kind]
-        if len(metrics) > MAX_METRICS:
-            raise ValueError(f"at most {MAX_METRICS} metrics in the fused loop")
         self.c.n_metrics = len(metrics)
         for i, (kind, thr, weighted) in enumerate(metrics):
             self.c.metric_kind[i] = METRIC_KINDS[kind]
@@ -348,11 +367,21 @@ cdef class FusedPlan:
                     H.sb[k] = <void *>(base + (2 + k) * H.w * isz) if L.sb[k] != NULL else NULL
         return structs, arrays
 
-    cdef void *_ptr(self, arr) except? NULL:
+    cdef void *_ptr(self, arr, dtype=None, long size=-1) except? NULL:
+        """A pointer into arr, kept alive by the plan -- after checking that
+        it is what the loop will read and write there."""
         if arr is None:
             return NULL
-        if not arr.flags.c_contiguous:
-            raise ValueError("fused loop: arrays must be C-contiguous")
+        if not isinstance(arr, np.ndarray) or not arr.flags.c_contiguous \
+                or not arr.flags.writeable:
+            raise ValueError("fused loop: weights, gradients and slots must be writable "
+                             "C-contiguous arrays")
+        if dtype is not None and arr.dtype != dtype:
+            raise ValueError(f"fused loop: an array of dtype {arr.dtype} in a "
+                             f"{np.dtype(dtype)} plan")
+        if size >= 0 and arr.size != size:
+            raise ValueError(f"fused loop: an array of {arr.size} elements where the "
+                             f"layer needs {size}")
         self.keep.append(arr)
         return <void *><size_t>arr.ctypes.data
 
@@ -422,8 +451,8 @@ cdef inline long _share_lo(long n, long unit, int t, int nth) noexcept nogil:
     return lo if lo < n else n
 
 
-cdef long _run(FusedPlan plan, floating[:, ::1] x, const int32_t[::1] labels,
-               floating[:, ::1] targets, floating[::1] sample_weight,
+cdef long _run(FusedPlan plan, const floating[:, ::1] x, const int32_t[::1] labels,
+               const floating[:, ::1] targets, const floating[::1] sample_weight,
                const Py_ssize_t[::1] order, long first_step, long n_steps,
                long batch_size, long iterations, double[::1] sums,
                long n, int max_threads) except -1:
@@ -455,6 +484,12 @@ cdef long _run(FusedPlan plan, floating[:, ::1] x, const int32_t[::1] labels,
     for j in range(order.shape[0]):
         if order[j] < 0 or order[j] >= x.shape[0]:
             raise ValueError("fused loop: sample order out of range")
+    if labels is not None:
+        for j in range(labels.shape[0]):
+            if labels[j] < 0 or labels[j] >= c:
+                raise ValueError(f"fused loop: label {labels[j]} out of range [0, {c})")
+    if n_steps < 0 or first_step < 0 or batch_size < 1:
+        raise ValueError("fused loop: negative step counts or batch size")
     if sums.shape[0] < 2 + 2 * P.n_metrics:
         raise ValueError("fused loop: sums too short")
     cdef int nth = _team_size(P, min(batch_size, n), nt)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import nncore as keras
-from nncore.models import fused
+from nncore.models import loop
 
 L = keras.layers
 N_FEATURES = 784
@@ -41,20 +41,9 @@ def _fit(build, optimizer, use_fused, threads=1, loss="sparse_categorical_crosse
     model = keras.Sequential([keras.Input(shape=(x.shape[1],))] + build())
     model.compile(optimizer=optimizer(), loss=loss, metrics=["accuracy"])
     model.use_fused = use_fused
-    layouts = []
-    orig = fused.make_epoch_runner
-
-    def spy(*a, **k):
-        runner = orig(*a, **k)
-        layouts.append(runner.layout() if runner is not None else None)
-        return runner
-
-    fused.make_epoch_runner = spy
-    try:
-        history = model.fit(x, t, epochs=epochs, batch_size=batch_size, verbose=0,
-                            sample_weight=sw)
-    finally:
-        fused.make_epoch_runner = orig
+    history = model.fit(x, t, epochs=epochs, batch_size=batch_size, verbose=0,
+                        sample_weight=sw)
+    layouts = [model._last_stepper.layout()]
     return model, history.history, layouts
 
 
@@ -135,7 +124,7 @@ CASES = {
 def test_team_trains_bitwise_like_per_batch_path(name):
     build, opt, options, head = CASES[name]
     ref = _fit(build, opt, use_fused=False, **options)
-    assert ref[2] == [], "the reference must use the per-batch path"
+    assert ref[2] == [None], "the reference must use the per-batch path"
     for threads in (1, 2, 3):
         got = _fit(build, opt, use_fused=True, threads=threads, **options)
         layout = got[2][0]
@@ -176,15 +165,7 @@ def test_team_resumes_exactly_across_fits():
 
 CHILD = """
 import numpy as np, nncore as keras
-from nncore.models import fused
 asked = []
-orig = fused.make_epoch_runner
-def spy(*a, **k):
-    runner = orig(*a, **k)
-    if runner is not None:
-        asked.append(runner.layout())
-    return runner
-fused.make_epoch_runner = spy
 rng = np.random.default_rng(0)
 x = rng.normal(0, 1, (300, 784)).astype(np.float32); y = rng.integers(0, 10, 300)
 out = []
@@ -196,6 +177,8 @@ for fused in (False, True):
     m.compile("rmsprop", "sparse_categorical_crossentropy")
     m.use_fused = fused
     m.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    if m._last_stepper.layout() is not None:
+        asked.append(m._last_stepper.layout())
     out.append(m.get_weights())
 print(asked, all(np.array_equal(a, b) for a, b in zip(*out)))
 """
@@ -218,21 +201,22 @@ def test_thread_count_may_change_between_chunks(monkeypatch):
     and the training is still bitwise the per-batch path's."""
     picked = []
 
-    class Cycling(fused.ThreadChooser):
+    class Cycling(loop.ThreadChooser):
         def pick(self):
             picked.append(1 + len(picked) % 3)
             return picked[-1]
 
-    monkeypatch.setattr(fused, "ThreadChooser", Cycling)
-    monkeypatch.setattr(fused, "TARGET_SECONDS", 0.0)      # many small chunks
+    monkeypatch.setattr(loop, "ThreadChooser", Cycling)
+    monkeypatch.setattr(loop, "TARGET_SECONDS", 0.0)      # many small chunks
     ref = _fit(head_with_dropout, keras.optimizers.Adam, use_fused=False)
+    picked.clear()
     got = _fit(head_with_dropout, keras.optimizers.Adam, use_fused=True, threads=3)
     assert len(picked) > 10 and set(picked) == {1, 2, 3}
     _assert_bitwise(ref, got)
 
 
 def test_thread_chooser_uses_the_fastest_and_retries_the_others():
-    c = fused.ThreadChooser(4)
+    c = loop.ThreadChooser(4)
     assert c.candidates == [4, 2, 1]
     speed = {4: 2e-4, 2: 1e-4, 1: 3e-4}         # here 2 threads win
     chosen = []
@@ -245,11 +229,11 @@ def test_thread_chooser_uses_the_fastest_and_retries_the_others():
     assert {4, 1} <= set(chosen[3:])             # ...but the others are retried
     c.record(1, 1e-3, 1)                         # too short to count
     assert c.estimate(1) == speed[1]
-    assert fused.ThreadChooser(1).candidates == [1]
+    assert loop.ThreadChooser(1).candidates == [1]
 
 
 def test_thread_chooser_forgives_one_slow_chunk_but_follows_a_lasting_change():
-    c = fused.ThreadChooser(2)
+    c = loop.ThreadChooser(2)
     c.record(c.pick(), 0.010, 100)               # team: 100 us/step
     c.record(c.pick(), 0.015, 100)               # one thread: 150 us/step
     c.record(2, 0.040, 100)                      # one chunk slowed by another program

@@ -2,8 +2,10 @@
 (``Dense(10) + Activation('softmax')`` is the same model as
 ``Dense(10, activation='softmax')``)."""
 from nncore import activations
+import numpy as np
+
 from nncore.backend import kernels
-from nncore.layers.layer import Layer
+from nncore.layers.layer import Layer, Unsupported
 
 
 class Activation(Layer):
@@ -13,20 +15,30 @@ class Activation(Layer):
 
     def forward(self, x, training=False, logits=False):
         if logits or self.activation == "linear":
-            self._out = x
             return x
-        out = self._buffer("out", x.shape)
+        x = self._in_dtype(x)
+        out = self._new(x.shape)
         out[...] = x
-        kernels().bias_act_forward(out.reshape(out.shape[0], -1), None, self.activation)
-        self._out = out
+        # rows of the last axis: softmax normalises over it, as Keras does
+        kernels().bias_act_forward(out.reshape(-1, out.shape[-1]), None, self.activation)
+        self._state.out = out
         return out
 
-    def backward(self, grad, from_logits=False):
+    def backward(self, grad, from_logits=False, need_input_grad=True):
         if from_logits or self.activation == "linear":
             return grad
-        dz = self._buffer("dz", grad.shape)
-        kernels().act_backward(grad, self._out, self.activation, dz)
+        grad = np.ascontiguousarray(self._in_dtype(grad))
+        dz = self._new(grad.shape)
+        rows = (-1, grad.shape[-1])
+        kernels().act_backward(grad.reshape(rows), self._state.out.reshape(rows),
+                               self.activation, dz.reshape(rows))
         return dz
+
+    def plan_entry(self, ctx):
+        if len(self.input_shape) != 2:
+            raise Unsupported(f"Activation '{self.name}' on {len(self.input_shape)}-D input")
+        return dict(kind="activation", act=self.activation,
+                    logits=int(ctx.is_last and ctx.path == "logits"))
 
     def get_config(self):
         c = super().get_config()

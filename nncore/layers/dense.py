@@ -22,7 +22,7 @@ import numbers
 
 from nncore import activations, initializers, regularizers
 from nncore.backend import kernels
-from nncore.layers.layer import Layer
+from nncore.layers.layer import Layer, Unsupported
 
 
 class Dense(Layer):
@@ -70,32 +70,57 @@ class Dense(Layer):
 
     def forward(self, x, training=False, logits=False):
         """a = f(x . W + b); with logits=True stop before f (return z + b)."""
+        x = self._in_dtype(x)
         self.check_input(x)
         K = kernels()
-        z = self._buffer("out", (x.shape[0], self.units))
+        z = self._new((x.shape[0], self.units))
         K.gemm(x, self.kernel.value, z)
         K.bias_act_forward(z, self.bias.value if self.use_bias else None,
                            "linear" if logits else self.activation)
-        self._x, self._out = x, z
+        st = self._state
+        st.x, st.out = x, z
         return z
 
     def backward(self, grad, from_logits=False, need_input_grad=True):
         """Fill self.grads = [dW, db] and return dx (None if not needed)."""
         K = kernels()
-        x, a = self._x, self._out
+        grad = self._in_dtype(grad)
+        st = self._state
+        x, a = st.x, st.out
         if from_logits or self.activation == "linear":
             dz = grad
         else:
-            dz = self._buffer("dz", grad.shape)
+            dz = self._new(grad.shape)
             K.act_backward(grad, a, self.activation, dz)
         K.gemm(x, dz, self.grads[0], trans_a=True)
         if self.use_bias:
             K.bias_grad(dz, self.grads[1])
         if not need_input_grad:
             return None
-        dx = self._buffer("dx", x.shape)
+        dx = self._new(x.shape)
         K.gemm(dz, self.kernel.value, dx, trans_b=True)
         return dx
+
+    def plan_entry(self, ctx):
+        """The fused loop's Dense: the same five kernels as forward/backward,
+        on the live kernel, bias, gradient and optimizer-slot arrays."""
+        if len(self.input_shape) != 2:
+            raise Unsupported(f"Dense '{self.name}' on {len(self.input_shape)}-D input")
+        kr, br = self.kernel_regularizer, self.bias_regularizer
+        sW = ctx.slots(self.kernel)
+        sb = ctx.slots(self.bias) if self.use_bias else None
+        entry = dict(kind="dense", act=self.activation,
+                     logits=int(ctx.is_last and ctx.path == "logits"),
+                     W=self.kernel.value, dW=self.grads[0],
+                     train_W=int(sW is not None), sW=list(sW or (None,) * 3),
+                     reg_W=int(kr is not None), l1_W=kr.l1 if kr else 0.0,
+                     l2_W=kr.l2 if kr else 0.0,
+                     b=None, db=None, train_b=0, sb=[None] * 3, reg_b=0, l1_b=0.0, l2_b=0.0)
+        if self.use_bias:
+            entry.update(b=self.bias.value, db=self.grads[1], train_b=int(sb is not None),
+                         sb=list(sb or (None,) * 3), reg_b=int(br is not None),
+                         l1_b=br.l1 if br else 0.0, l2_b=br.l2 if br else 0.0)
+        return entry
 
     def regularization(self, add_grads):
         """Penalty of the regularizers (added to the loss); adds their gradients

@@ -28,25 +28,37 @@ class Dropout(Layer):
         self._stream_seed = int(seed) if seed is not None else nn_random.draw_seed()
         self.step = 0      # masks drawn so far; part of the RNG key
 
-    def forward(self, x, training=False):
-        self._training = bool(training) and self.rate > 0
-        if not self._training:
+    def forward(self, x, training=False, logits=False):
+        st = self._state
+        st.training = bool(training) and self.rate > 0
+        if not st.training:
             return x
+        x = self._in_dtype(x)
         K = kernels()
-        out = self._buffer("out", x.shape)
-        mask = self._buffer("mask", (x.size,), np.uint8)
-        K.dropout_forward(x.reshape(-1), out.reshape(-1), mask, self.rate,
-                          self._stream_seed, self.step)
+        out = self._new(x.shape)
+        mask = self._new((x.size,), np.uint8)
+        K.dropout_forward(np.ascontiguousarray(x).reshape(-1), out.reshape(-1), mask,
+                          self.rate, self._stream_seed, self.step)
         self.step += 1
-        self._mask = mask
+        st.mask = mask
         return out
 
-    def backward(self, grad):
-        if not self._training:
+    def backward(self, grad, from_logits=False, need_input_grad=True):
+        st = self._state
+        if not getattr(st, "training", False):
             return grad
-        dx = self._buffer("dx", grad.shape)
-        kernels().dropout_backward(grad.reshape(-1), self._mask, self.rate, dx.reshape(-1))
+        grad = self._in_dtype(grad)
+        dx = self._new(grad.shape)
+        kernels().dropout_backward(np.ascontiguousarray(grad).reshape(-1), st.mask,
+                                   self.rate, dx.reshape(-1))
         return dx
+
+    def plan_entry(self, ctx):
+        """Rate 0 is the identity (no entry); otherwise the loop draws the
+        masks from this layer's stream and hands the step counter back."""
+        if self.rate == 0:
+            return None
+        return dict(kind="dropout", rate=self.rate, seed=self._stream_seed, step=self.step)
 
     def get_config(self):
         c = super().get_config()

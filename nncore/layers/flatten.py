@@ -20,12 +20,16 @@ class Flatten(Layer):
         size = None if any(d is None for d in rest) else int(math.prod(rest))
         return (input_shape[0], size)
 
-    def forward(self, x, training=False):
-        self._shape = x.shape
+    def forward(self, x, training=False, logits=False):
+        self._state.shape = x.shape
         return np.ascontiguousarray(x).reshape(x.shape[0], -1)
 
-    def backward(self, grad):
-        return grad.reshape(self._shape)
+    def backward(self, grad, from_logits=False, need_input_grad=True):
+        return grad.reshape(self._state.shape)
+
+    def plan_entry(self, ctx):
+        # rows are row-major: flattening them changes nothing in memory
+        return None
 
     def get_config(self):
         c = super().get_config()

@@ -26,11 +26,14 @@ class InputLayer(Layer):
         self.batch_size = batch_size
         self.build(self.shape)
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, logits=False):
         return x
 
-    def backward(self, grad):
+    def backward(self, grad, from_logits=False, need_input_grad=True):
         return grad
+
+    def plan_entry(self, ctx):
+        return None
 
     def get_config(self):
         return {"shape": list(self.shape[1:]), "batch_size": self.batch_size,

@@ -1,21 +1,94 @@
 """Layer: the base of every layer, with Keras's names for things.
 
 A layer owns its weights (``Variable`` objects) and two methods a learner can
-call on plain NumPy arrays:
+call on plain NumPy arrays.  The protocol every layer implements -- the model
+calls exactly these, with exactly these keywords, for every layer kind:
 
-    forward(x, training=False)  -> output         (remembers what backward needs)
-    backward(grad)              -> gradient w.r.t. the input, and fills
-                                   ``layer.grads`` (one array per weight)
+    forward(x, training=False, logits=False) -> output
+        ``training``: Dropout drops only while training.  ``logits``: only
+        ever True for the model's last layer, when the loss starts from its
+        pre-activation (softmax + cross-entropy): stop before the activation.
+        Remembers what backward needs; returns a new array on every call.
+    backward(grad, from_logits=False, need_input_grad=True) -> dL/dx or None
+        ``grad`` is dL/d(output) -- or dL/dz when ``from_logits``.  Fills
+        ``layer.grads`` (one array per weight, same order as ``weights``);
+        returns None when ``need_input_grad`` is False (the lowest trained
+        layer: nothing below it needs dx).
+    regularization(add_grads) -> penalty added to the loss (0.0 without
+        regularizers); adds the penalty's gradient into ``grads`` when asked.
+    plan_entry(ctx) -> this layer's part of the compiled training loop's step
+        plan (a dict; None when the layer does nothing on 2-D rows, like
+        Flatten), or raise ``Unsupported`` naming why (see
+        ``nncore/models/plan.py``).  The default says "per-batch path only",
+        so a new layer kind trains correctly before it is taught to the loop.
 
 ``Sequential`` chains them; ``fit`` adds the loss and the optimizer.
 """
+import threading
+
 import numpy as np
 
 from nncore import config, naming
 from nncore.variables import Variable
 
+# The dtypes nncore's kernels compute in.  (Keras also has float16/bfloat16
+# policies; the kernels have no such paths, so say so instead of failing in C.)
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class Unsupported(Exception):
+    """Raised by ``plan_entry``: the compiled training loop cannot run this
+    layer (the model then trains on the per-batch path; the message is the
+    reason, kept for tests and ``nncore.models.plan.explain``)."""
+
+
+def _accept_protocol(fn, neutral):
+    """fn, taking the protocol's keywords even if it does not declare them."""
+    import functools
+    import inspect
+    params = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()) or \
+            all(k in params for k in neutral):
+        fn._nncore_protocol = True
+        return fn
+    missing = [k for k in neutral if k not in params]
+
+    @functools.wraps(fn)
+    def call(self, *args, **kwargs):
+        for k in missing:
+            if k in kwargs:
+                value = kwargs.pop(k)
+                if value != neutral[k]:
+                    raise TypeError(f"{type(self).__name__}.{fn.__name__}() does not take "
+                                    f"{k}={value!r}; add the keyword (see nncore.layers.Layer)")
+        return fn(self, *args, **kwargs)
+    call._nncore_protocol = True
+    return call
+
+
+def check_dtype(dtype, owner):
+    """np.dtype(dtype) if nncore computes in it, else a ValueError naming it."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in SUPPORTED_DTYPES:
+        raise ValueError(f"{owner}: dtype {dtype!r} is not supported; nncore's kernels "
+                         "compute in 'float32' (the default) or 'float64'")
+    return dt
+
 
 class Layer:
+    def __init_subclass__(cls, **kwargs):
+        # A layer written against the older, shorter protocol -- forward(x,
+        # training=False), backward(grad) -- still works: the keywords it does
+        # not take are dropped while they hold their neutral values.
+        super().__init_subclass__(**kwargs)
+        for name, neutral in (("forward", {"logits": False}),
+                              ("backward", {"from_logits": False, "need_input_grad": True})):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "_nncore_protocol", False):
+                setattr(cls, name, _accept_protocol(fn, neutral))
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  batch_input_shape=None, **kwargs):
         if kwargs:
@@ -25,7 +98,8 @@ class Layer:
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string")
         self.name = name or naming.unique_name(naming.to_snake_case(type(self).__name__))
         self.trainable = trainable
-        self._dtype = np.dtype(dtype) if dtype is not None else None
+        self._dtype = (check_dtype(dtype, f"{type(self).__name__} '{self.name}'")
+                       if dtype is not None else None)
         if batch_input_shape is not None and input_shape is None:
             input_shape = tuple(batch_input_shape)[1:]
         self._input_shape_arg = (tuple(input_shape) if input_shape is not None else None)
@@ -111,11 +185,35 @@ class Layer:
             self.build((None,) + tuple(x.shape[1:]))
 
     # ----------------------------------------------------------- computing
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, logits=False):
         raise NotImplementedError
 
-    def backward(self, grad):
+    def backward(self, grad, from_logits=False, need_input_grad=True):
         raise NotImplementedError
+
+    def regularization(self, add_grads):
+        """The regularizers' penalty (none here)."""
+        return 0.0
+
+    def plan_entry(self, ctx):
+        """This layer's part of the fused loop's step plan (see the module
+        docstring); by default the layer runs on the per-batch path only."""
+        raise Unsupported(f"layer '{self.name}' ({type(self).__name__}) has no "
+                          "compiled-loop entry; it trains on the per-batch path")
+
+    @property
+    def _state(self):
+        """What forward keeps for backward, per thread: a predict in another
+        thread must not replace the input a training step's backward reads."""
+        tls = self.__dict__.get("_tls")
+        if tls is None:
+            tls = self.__dict__.setdefault("_tls", threading.local())
+        return tls
+
+    def _in_dtype(self, a):
+        """``a`` in this layer's dtype: a layer computes in its own precision
+        (as Keras autocasts), so a float64 layer in a float32 model works."""
+        return a if a.dtype == self.dtype else np.ascontiguousarray(a, dtype=self.dtype)
 
     def __call__(self, x, training=False):
         x = np.ascontiguousarray(x, dtype=self.dtype)
@@ -137,13 +235,12 @@ class Layer:
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
-    # buffers reused between calls with the same batch size, so the
-    # per-batch path does not allocate every step
+    def _new(self, shape, dtype=None):
+        """A new output array.  Layers never hand out a shared buffer: results
+        a learner keeps stay valid, and predict/evaluate may run in several
+        threads at once (see docs/threads_and_files.md)."""
+        return np.empty(shape, dtype=np.dtype(dtype or self.dtype))
+
+    # (older name, kept for layer code written against it: a fresh array too)
     def _buffer(self, key, shape, dtype=None):
-        bufs = self.__dict__.setdefault("_buffers", {})
-        dtype = np.dtype(dtype or self.dtype)
-        buf = bufs.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = np.empty(shape, dtype=dtype)
-            bufs[key] = buf
-        return buf
+        return self._new(shape, dtype)

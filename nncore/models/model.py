@@ -10,14 +10,23 @@ The training loop, step by step (``_train_step``, the per-batch path):
     4. regularization penalties join the loss, their gradients the grads
     5. the optimizer updates every trainable weight in place
 
-``fit`` runs that per batch for teaching and for anything unusual, and hands
-whole runs of steps to the compiled loop (``nncore.models.fused``) when the
-model is a plain stack the loop understands: same kernels, same order of
-operations, same results, without returning to Python between steps.
+``fit`` describes that step once as a step plan (``nncore.models.plan``) and
+runs chunks of steps through ``kernels().run_steps`` -- the compiled loop, or
+its NumPy twin under ``set_backend('numpy')`` -- without returning to Python
+between steps.  A model the plan cannot describe trains here, one batch at a
+time: same kernels, same order of operations, same results.  Both go through
+one epoch driver (``nncore.models.loop``).
+
+Thread safety: ``predict``, ``evaluate``, ``test_on_batch`` and calling the
+model may run in several threads at once (layers return new arrays and keep
+their per-call state per thread); ``fit`` and ``train_on_batch`` change the
+weights and are refused while another thread trains the same model.
 """
 import math
 import numbers
+import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -27,11 +36,22 @@ from nncore import naming
 from nncore import optimizers as nn_optimizers
 from nncore import random as nn_random
 from nncore.models import data as D
-from nncore.models.interrupt import DeferredInterrupt
 
 
 class Model:
+    """The base of nncore's models: compile / fit / evaluate / predict.
+
+    Build models with ``Sequential([...])`` (a stack of layers).  Subclassing
+    ``Model`` with your own ``call()`` is not supported: nncore's training
+    loop needs the layer stack it can plan and run backwards.
+    """
+
     def __init__(self, name=None, **kwargs):
+        if not hasattr(self, "_forward"):
+            raise TypeError(
+                f"{type(self).__name__}: nncore cannot run a Model without a layer graph "
+                "(subclassing keras.Model with call() is not supported yet); build it "
+                "with keras.Sequential([...])")
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected argument(s) {', '.join(kwargs)}")
         self.name = name or naming.unique_name(naming.to_snake_case(type(self).__name__))
@@ -43,7 +63,10 @@ class Model:
         self._metric_specs = []
         self._weighted_metric_specs = []
         self._metrics = None
-        self.use_fused = True        # let fit() use the compiled loop when it can
+        self.use_fused = True        # let fit() use the step plan when it can
+        self._compile_generation = 0  # bumped by compile(): fit re-plans when it changes
+        self._training_lock = threading.Lock()
+        self._observers = []         # step observers (nncore.utils.trace): see observe()
 
     # ------------------------------------------------------------- compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -73,6 +96,7 @@ class Model:
         self._weighted_metric_specs = list(weighted_metrics)
         self._metrics = None
         self.compiled = True
+        self._compile_generation = self.__dict__.get("_compile_generation", 0) + 1
 
     def _require_compiled(self, what):
         if not self.compiled:
@@ -136,20 +160,56 @@ class Model:
         path = self._loss_path()
         values = self._forward(xb, training=training, logits_last=(path == "logits"))
         n = xb.shape[0]
-        grad = self._buffer("grad", values.shape) if want_grad else None
-        probs = self._buffer("probs", values.shape) if path != "probs" else None
+        grad = np.empty(values.shape, values.dtype) if want_grad else None
+        probs = np.empty(values.shape, values.dtype) if path != "probs" else None
         loss_sum = self.loss.compute(tb, values, path, grad, self.loss.scale(n), swb, probs)
         preds = probs if path == "logits" else values
         return loss_sum, preds, grad, path
 
-    def _train_step(self, xb, tb, swb):
-        """One optimizer step on one batch; returns (batch loss, predictions)."""
-        loss_sum, preds, grad, path = self._step_forward_loss(xb, tb, swb, True, True)
+    def _gradient_step(self, xb, tb, swb, training=True):
+        """Forward, loss, backward and regularization of one batch: every
+        ``layer.grads`` filled, no weight changed.  Returns (batch loss,
+        predictions, dL/d(output or logits))."""
+        for ob in self._observers:
+            ob.on_step_begin(self, xb, tb)
+        loss_sum, preds, grad, path = self._step_forward_loss(xb, tb, swb, training, True)
+        for ob in self._observers:
+            ob.on_loss(self, grad, path)
         self._backward(grad, from_logits=(path == "logits"))
         reg = self._regularization(add_grads=True)
+        loss = loss_sum * self.loss.scale(xb.shape[0]) + reg
+        for ob in self._observers:
+            ob.on_gradients(self, loss, preds, reg)
+        return loss, preds, grad
+
+    def _train_step(self, xb, tb, swb):
+        """One optimizer step on one batch; returns (batch loss, predictions)."""
+        loss, preds, _ = self._gradient_step(xb, tb, swb)
         variables, grads = self._trainable_pairs()
         self.optimizer.apply(grads, variables)
-        return loss_sum * self.loss.scale(xb.shape[0]) + reg, preds
+        return loss, preds
+
+    # ------------------------------------------------------------- observers
+    def observe(self, observer):
+        """Context manager: call ``observer``'s hooks during the steps run on
+        the per-batch path inside the block (``nncore.utils.trace`` uses it).
+
+        Hooks (all optional): ``on_step_begin(model, x, y)``,
+        ``on_layer_forward(model, index, layer, inputs, output, kwargs)``,
+        ``on_loss(model, grad, path)``,
+        ``on_layer_backward(model, index, layer, grad_output, grad_input, kwargs)``,
+        ``on_gradients(model, loss, predictions, regularization)`` (every
+        ``layer.grads`` final, before the optimizer runs)."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def scope():
+            self._observers.append(_Observer(observer))
+            try:
+                yield observer
+            finally:
+                self._observers.pop()
+        return scope()
 
     def _count_metrics(self, metrics, tb, preds, swb):
         n = float(tb.shape[0])
@@ -194,6 +254,27 @@ class Model:
         steps_per_epoch = D.check_positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
         validation_steps = D.check_positive_int(validation_steps, "validation_steps", allow_none=True)
 
+        if validation_batch_size is not None:
+            validation_batch_size = D.check_positive_int(validation_batch_size,
+                                                         "validation_batch_size")
+        if not self._training_lock.acquire(blocking=False):
+            raise RuntimeError(f"fit: model '{self.name}' is already being trained in "
+                               "another thread; train one model from one thread at a time")
+        try:
+            return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                             validation_data, shuffle, class_weight, sample_weight,
+                             initial_epoch, steps_per_epoch, validation_steps,
+                             validation_batch_size, validation_freq)
+        finally:
+            self._training_lock.release()
+
+    def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+             validation_data, shuffle, class_weight, sample_weight, initial_epoch,
+             steps_per_epoch, validation_steps, validation_batch_size, validation_freq):
+        from nncore.callbacks import CallbackList
+        from nncore.models import loop
+
+        _sync_threads()
         x, t, sw = self._prepare(x, y, sample_weight, class_weight)
         val = None
         if validation_data is not None:
@@ -210,33 +291,48 @@ class Model:
                                  f"training or validation set for {x.shape[0]} samples")
             val = (x[split_at:], t[split_at:], None if sw is None else sw[split_at:])
             x, t, sw = x[:split_at], t[:split_at], None if sw is None else sw[:split_at]
-        val_bs = D.check_positive_int(validation_batch_size or batch_size, "validation_batch_size")
+        val_bs = validation_batch_size or batch_size
 
-        metrics = self._resolve_metrics()
+        self._resolve_metrics()
         variables, _ = self._trainable_pairs()
         if not self.optimizer.built:
             self.optimizer.build(variables)
+        self.optimizer.check_variables(variables)   # before any kernel touches a slot
         n = x.shape[0]
-        steps = steps_per_epoch or math.ceil(n / batch_size)
+        batches = math.ceil(n / batch_size)
+        # Keras 3: with steps_per_epoch, an epoch takes that many batches and
+        # the next epoch goes on where it stopped, reshuffling only when the
+        # data is used up; asking for more batches than the data holds runs
+        # what there is, with a warning.
+        steps = steps_per_epoch or batches
+        if steps > batches:
+            warnings.warn(f"fit: steps_per_epoch={steps_per_epoch} but the data holds "
+                          f"{batches} batches of {batch_size}; each epoch runs {batches} "
+                          "steps (your input ran out of data)", stacklevel=3)
         cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
-                           model=self, verbose=verbose, epochs=epochs, steps=steps)
+                           model=self, verbose=verbose, epochs=epochs,
+                           steps=min(steps, batches))
         self.stop_training = False
-        runner = self._epoch_runner(x, t, sw, batch_size, cbs)
-        logs = {}
+        stepper, generation = None, None
+        cursor, order = 0, None
+        logs, warned = {}, False
         cbs.on_train_begin()
         try:
             for epoch in range(initial_epoch, epochs):
-                for m in metrics:
+                if generation != self._compile_generation:     # first epoch, or recompiled
+                    stepper = loop.make_stepper(self, x, t, sw, batch_size)
+                    generation = self._compile_generation
+                for m in stepper.metrics:
                     m.reset_state()
                 cbs.on_epoch_begin(epoch)
-                if shuffle is True:
-                    order = nn_random.generator().permutation(n)
-                elif shuffle == "batch":
-                    starts = nn_random.generator().permutation(steps) * batch_size
-                    order = np.concatenate([np.arange(s, min(s + batch_size, n)) for s in starts])
-                else:
-                    order = np.arange(n)
-                logs = runner(order, steps, metrics)
+                if cursor == 0:
+                    order = self._epoch_order(n, batch_size, batches, shuffle)
+                run = min(steps, batches - cursor)
+                logs = loop.run_epoch(self, stepper, order[cursor * batch_size:], run, cbs)
+                cursor = (cursor + run) % batches if steps_per_epoch else 0
+                if not warned and not np.isfinite(logs.get("loss", 0.0)):
+                    warned = True
+                    self._warn_nonfinite(epoch, x)
                 if val is not None and (epoch + 1) % validation_freq == 0:
                     val_logs = self._evaluate_arrays(*val, val_bs, cbs, verbose=0,
                                                      steps=validation_steps)
@@ -249,45 +345,24 @@ class Model:
             cbs.on_train_end(logs)
         return self.history
 
-    def _epoch_runner(self, x, t, sw, batch_size, cbs):
-        """The function that runs one epoch: compiled when possible."""
-        if self.use_fused and not cbs.needs_batch_hooks():
-            from nncore.models import fused
-            runner = fused.make_epoch_runner(self, x, t, sw, batch_size, cbs)
-            if runner is not None:
-                return runner
-        return lambda order, steps, metrics: self._train_epoch_python(
-            x, t, sw, order, batch_size, steps, metrics, cbs)
+    @staticmethod
+    def _epoch_order(n, batch_size, batches, shuffle):
+        if shuffle is True:
+            return nn_random.generator().permutation(n)
+        if shuffle == "batch":
+            starts = nn_random.generator().permutation(batches) * batch_size
+            return np.concatenate([np.arange(s, min(s + batch_size, n)) for s in starts])
+        return np.arange(n)
 
-    def _train_epoch_python(self, x, t, sw, order, batch_size, steps, metrics, cbs):
-        hooks = cbs.needs_batch_hooks()
-        totals = [0.0, 0]          # loss sum, samples
-        progress = _Throttle()
-        with DeferredInterrupt() as interrupt:
-            for step in range(steps):
-                interrupt.raise_if_pending()
-                self._python_step(x, t, sw, order, batch_size, step, steps, metrics, cbs,
-                                  hooks, progress, totals)
-                if self.stop_training:
-                    break
-        return self._logs(totals[0], totals[1], metrics)
-
-    def _python_step(self, x, t, sw, order, batch_size, step, steps, metrics, cbs, hooks,
-                     progress, totals):
-        """One step of the per-batch path, with its callbacks and running totals."""
-        idx = order[(step * batch_size) % x.shape[0]:][:batch_size]
-        xb, tb = x[idx], t[idx]
-        swb = None if sw is None else sw[idx]
-        if hooks:
-            cbs.on_train_batch_begin(step)
-        batch_loss, preds = self._train_step(xb, tb, swb)
-        totals[0] += batch_loss * xb.shape[0]
-        totals[1] += xb.shape[0]
-        self._count_metrics(metrics, tb, preds, swb)
-        if hooks:
-            cbs.on_train_batch_end(step, self._logs(totals[0], totals[1], metrics))
-        elif progress.due() or step == steps - 1:
-            cbs.update_progress(step + 1, self._logs(totals[0], totals[1], metrics))
+    def _warn_nonfinite(self, epoch, x):
+        """The loss overflowed: say so once, and what probably caused it.
+        Training goes on, as in Keras (``TerminateOnNaN`` stops it)."""
+        big = float(np.max(np.abs(x))) if x.size else 0.0
+        hint = (f"; the inputs reach |x| = {big:.3g}: scale them (e.g. x / 255.0)"
+                if big > 1e6 else "; try a smaller learning rate")
+        warnings.warn(f"fit: the loss became NaN or inf in epoch {epoch + 1}{hint}. Add "
+                      "keras.callbacks.TerminateOnNaN() to stop training when this "
+                      "happens", RuntimeWarning, stacklevel=4)
 
     # ------------------------------------------------------------- evaluate
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
@@ -299,6 +374,7 @@ class Model:
         batch_size = D.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
         steps = D.check_positive_int(steps, "steps", allow_none=True)
         verbose = _verbosity(verbose)
+        _sync_threads()
         x, t, sw = self._prepare(x, y, sample_weight)
         self._resolve_metrics()
         n_steps = math.ceil(x.shape[0] / batch_size)
@@ -356,6 +432,7 @@ class Model:
         batch_size = D.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
         verbose = _verbosity(verbose)
         steps = D.check_positive_int(steps, "steps", allow_none=True)
+        _sync_threads()
         x = self._prepare_x(x)
         n = x.shape[0] if steps is None else min(x.shape[0], steps * batch_size)
         n_steps = math.ceil(n / batch_size)
@@ -391,12 +468,20 @@ class Model:
         """One optimizer step on exactly this batch; returns that batch's loss
         (and metrics), as Keras 3 does (per batch, not a running mean)."""
         self._require_compiled("train_on_batch")
+        _sync_threads()
         x, t, sw = self._prepare(x, y, sample_weight, class_weight)
         variables, _ = self._trainable_pairs()
         if not self.optimizer.built:
             self.optimizer.build(variables)
+        self.optimizer.check_variables(variables)
         metrics = self._fresh_metrics()
-        batch_loss, preds = self._train_step(x, t, sw)
+        if not self._training_lock.acquire(blocking=False):
+            raise RuntimeError(f"train_on_batch: model '{self.name}' is already being "
+                               "trained in another thread")
+        try:
+            batch_loss, preds = self._train_step(x, t, sw)
+        finally:
+            self._training_lock.release()
         self._count_metrics(metrics, t, preds, sw)
         st = {"loss": batch_loss * x.shape[0], "count": x.shape[0], "metrics": metrics}
         return self._batch_result(st, return_dict)
@@ -421,11 +506,6 @@ class Model:
     def predict_on_batch(self, x):
         return self(x)
 
-    def trace_step(self, x, y, apply=False):
-        """Record one training step layer by layer (see nncore.utils.trace)."""
-        from nncore.utils.teaching import trace
-        return trace(self, x, y, apply=apply)
-
     # ------------------------------------------------------------- saving
     def save(self, filepath, overwrite=True):
         from nncore.saving import save_model
@@ -438,6 +518,28 @@ class Model:
     def load_weights(self, filepath):
         from nncore.saving import load_weights
         load_weights(self, filepath)
+
+
+class _Observer:
+    """A step observer with every hook (the missing ones do nothing)."""
+    HOOKS = ("on_step_begin", "on_layer_forward", "on_loss", "on_layer_backward",
+             "on_gradients")
+
+    def __init__(self, target):
+        for name in self.HOOKS:
+            setattr(self, name, getattr(target, name, None) or _ignore)
+
+
+def _ignore(*args, **kwargs):
+    pass
+
+
+def _sync_threads():
+    """Apply nncore.set_num_threads to the calling thread (OpenMP keeps the
+    setting per thread: a fit run from a worker thread would otherwise use
+    the default, whatever the main thread asked for)."""
+    from nncore._info import sync_threads
+    sync_threads()
 
 
 class _Throttle:

@@ -137,6 +137,7 @@ class Sequential(Model):
 
     @property
     def dtype(self):
+        """The dtype inputs are converted to: the first weighted layer's."""
         for layer in self._layers:
             if layer.weights:
                 return layer.weights[0].dtype
@@ -200,14 +201,18 @@ class Sequential(Model):
         return variables, grads
 
     # ------------------------------------------------------------- maths
+    # Every layer takes the same keywords (see nncore/layers/layer.py), so
+    # the stack is run without asking what kind each layer is.
     def _forward(self, x, training=False, logits_last=False):
         a = x
         last = len(self._layers) - 1
+        observers = self._observers
         for i, layer in enumerate(self._layers):
-            if i == last and logits_last:
-                a = layer.forward(a, training=training, logits=True)
-            else:
-                a = layer.forward(a, training=training)
+            kwargs = {"training": training, "logits": i == last and logits_last}
+            out = layer.forward(a, **kwargs)
+            for ob in observers:
+                ob.on_layer_forward(self, i, layer, a, out, kwargs)
+            a = out
         return a
 
     def _first_trainable_index(self):
@@ -219,26 +224,17 @@ class Sequential(Model):
     def _backward(self, grad, from_logits=False):
         first = self._first_trainable_index()
         last = len(self._layers) - 1
+        observers = self._observers
         for i in range(last, first - 1, -1):
             layer = self._layers[i]
-            kwargs = {}
-            if i == last and from_logits:
-                kwargs["from_logits"] = True
-            if layer.weights:
-                kwargs["need_input_grad"] = i > first
-            grad = layer.backward(grad, **kwargs)
+            kwargs = {"from_logits": i == last and from_logits, "need_input_grad": i > first}
+            out = layer.backward(grad, **kwargs)
+            for ob in observers:
+                ob.on_layer_backward(self, i, layer, grad, out, kwargs)
+            grad = out
 
     def _regularization(self, add_grads):
-        return sum(l.regularization(add_grads) for l in self._layers
-                   if hasattr(l, "regularization"))
-
-    def _buffer(self, key, shape):
-        bufs = self.__dict__.setdefault("_buffers", {})
-        buf = bufs.get(key)
-        if buf is None or buf.shape != tuple(shape):
-            buf = np.empty(shape, dtype=self.dtype)
-            bufs[key] = buf
-        return buf
+        return sum(l.regularization(add_grads) for l in self._layers)
 
     # ------------------------------------------------------------- config
     def get_config(self):

@@ -8,7 +8,7 @@ class Adagrad(Optimizer):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.initial_accumulator_value = self._check_range(
             "Adagrad", "initial_accumulator_value", initial_accumulator_value, 0, float("inf"))
-        self.epsilon = self._check_range("Adagrad", "epsilon", epsilon, 0, float("inf"))
+        self.epsilon = self._check_positive("Adagrad", "epsilon", epsilon)
 
     def slot_names(self):
         return ["accumulator"]

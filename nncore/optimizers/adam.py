@@ -8,7 +8,7 @@ class Adam(Optimizer):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta_1 = self._check_range("Adam", "beta_1", beta_1, 0, 1)
         self.beta_2 = self._check_range("Adam", "beta_2", beta_2, 0, 1)
-        self.epsilon = self._check_range("Adam", "epsilon", epsilon, 0, float("inf"))
+        self.epsilon = self._check_positive("Adam", "epsilon", epsilon)
         self.amsgrad = bool(amsgrad)
 
     def slot_names(self):

@@ -32,6 +32,17 @@ class Optimizer:
             raise TypeError(f"{type(self).__name__}: unexpected argument(s) {', '.join(kwargs)}")
         if sum(v is not None for v in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("Only one of clipnorm, clipvalue and global_clipnorm can be set")
+        owner = type(self).__name__
+        # Keras does not check these; a negative or NaN value there only shows
+        # up later as NaN weights, so refuse it here, naming the argument.
+        if weight_decay is not None:
+            weight_decay = self._check_range(owner, "weight_decay", weight_decay, 0,
+                                             float("inf"))
+        clipnorm = None if clipnorm is None else self._check_positive(owner, "clipnorm", clipnorm)
+        clipvalue = None if clipvalue is None else self._check_positive(owner, "clipvalue",
+                                                                         clipvalue)
+        global_clipnorm = (None if global_clipnorm is None else
+                           self._check_positive(owner, "global_clipnorm", global_clipnorm))
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
@@ -69,14 +80,60 @@ class Optimizer:
                              f"got {value!r}")
         return float(value)
 
+    @staticmethod
+    def _check_positive(owner, name, value):
+        """A hyper-parameter that must be a finite number > 0 (an epsilon of
+        0 divides 0 by 0 for every weight whose gradient is 0)."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+                not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{owner}: {name} must be a finite number > 0, got {value!r}")
+        return float(value)
+
     def _slot_init(self, name):
         return 0.0
 
     def build(self, variables):
+        """Create the slots of these variables.  The optimizer then belongs to
+        them: slots are found by the variable's identity, never by position,
+        so a frozen layer (fewer variables) or another order is fine, and a
+        variable it was not built for is refused (see ``slots_for``)."""
         self._variables = list(variables)
+        self._slot_index = {id(v): i for i, v in enumerate(self._variables)}
         self.slots = [{s: np.full(v.shape, self._slot_init(s), dtype=v.dtype)
                        for s in self.slot_names()} for v in self._variables]
         self.built = True
+
+    def _index(self, var):
+        """The position of var's slots; a clear error for a stranger."""
+        i = self.__dict__.get("_slot_index", {}).get(id(var))
+        if i is None or self._variables[i] is not var:
+            known = getattr(self._variables[0], "path", None) if self._variables else None
+            path = getattr(var, "path", f"array of shape {np.shape(var)}")
+            raise ValueError(
+                f"{type(self).__name__}: variable '{path}' is not one this optimizer was "
+                f"built for (it holds state for {len(self._variables)} other variables"
+                + (f", e.g. '{known}'" if known else "") + "). An optimizer instance "
+                "belongs to the variables of the model it first trained: for another "
+                "model, or after replacing layers, compile with a new optimizer, e.g. "
+                "model.compile(optimizer='adam', ...)")
+        return i
+
+    def check_variables(self, variables):
+        """Raise ValueError unless every variable has slots here that fit it
+        (same shape and dtype) -- checked before any kernel touches them."""
+        for v in variables:
+            i = self._index(v)
+            for name, arr in self.slots[i].items():
+                if arr.shape != v.shape or arr.dtype != v.dtype:
+                    raise ValueError(
+                        f"{type(self).__name__}: slot '{name}' of variable "
+                        f"'{getattr(v, 'path', 'array')}' has "
+                        f"shape {arr.shape} {arr.dtype}, the variable {v.shape} {v.dtype}; "
+                        "compile with a new optimizer")
+
+    def slots_for(self, var):
+        """(s1, s2, s3) of ``var`` as the kernels take them (None where unused)."""
+        return self.slot_triplet(self._index(var))
 
     @property
     def variables(self):
@@ -126,12 +183,14 @@ class Optimizer:
             raise ValueError(f"{len(grads)} gradients for {len(variables)} variables")
         if not self.built:
             self.build(variables)
+        self.check_variables(variables)
         grads = self._clip(grads)
         K = kernels()
-        for i, (g, v) in enumerate(zip(grads, variables)):
+        for k, (g, v) in enumerate(zip(grads, variables)):
             w = v.value if hasattr(v, "value") else v
             if g.shape != w.shape:
-                raise ValueError(f"gradient {i} has shape {g.shape}, variable {w.shape}")
+                raise ValueError(f"gradient {k} has shape {g.shape}, variable {w.shape}")
+            i = self._index(v)
             if self.weight_decay:
                 w -= w * w.dtype.type(self.weight_decay * self.learning_rate)
             g = np.ascontiguousarray(g, dtype=w.dtype)

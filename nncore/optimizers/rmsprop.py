@@ -8,7 +8,7 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho = self._check_range("RMSprop", "rho", rho, 0, 1)
         self.momentum = self._check_range("RMSprop", "momentum", momentum, 0, 1, hi_open=False)
-        self.epsilon = self._check_range("RMSprop", "epsilon", epsilon, 0, float("inf"))
+        self.epsilon = self._check_positive("RMSprop", "epsilon", epsilon)
         self.centered = bool(centered)
 
     def slot_names(self):

@@ -560,6 +560,39 @@ def _copy(a):
     return None if a is None else np.array(a, copy=True)
 
 
+class _StepRecorder:
+    """Copies what a training step computes, as the model reports it through
+    its step-observer hooks (``Model.observe``): nothing is patched."""
+
+    def __init__(self, rec, traces, captured):
+        self.rec, self.traces, self.captured = rec, traces, captured
+
+    def on_step_begin(self, model, x, y):
+        self.rec.weights_before = model.get_weights()
+        self.captured["xy"] = (x, y)
+
+    def on_layer_forward(self, model, index, layer, inputs, output, kwargs):
+        lt = self.traces[index]
+        lt.forward_input, lt.forward_kwargs = _copy(inputs), dict(kwargs)
+        lt.weights = {v.name: v.numpy() for v in layer.weights}
+        lt.forward_output = _copy(output)
+
+    def on_loss(self, model, grad, path):
+        self.captured["grad"] = _copy(grad)
+
+    def on_layer_backward(self, model, index, layer, grad_output, grad_input, kwargs):
+        lt = self.traces[index]
+        lt.grad_output, lt.backward_kwargs = _copy(grad_output), dict(kwargs)
+        lt.grad_input = _copy(grad_input)
+
+    def on_gradients(self, model, loss, predictions, regularization):
+        # the weight gradients are final before the optimizer runs: copy them now
+        for layer, lt in zip(model.layers, self.traces):
+            if lt.grad_output is not None:
+                lt.grads = {v.name: g.copy() for v, g in zip(layer.weights, layer.grads)}
+        self.captured.update(loss=loss, preds=_copy(predictions), reg=regularization)
+
+
 def trace(model, x, y, apply=False, sample_weight=None):
     """Record one training step, layer by layer.
 
@@ -585,82 +618,24 @@ def trace(model, x, y, apply=False, sample_weight=None):
     traces = [LayerTrace(i, l) for i, l in enumerate(layers)]
     drop = _dropout_layers(model)
     steps0 = [l.step for l in drop]
-
-    def wrap(layer, lt):
-        fwd, bwd = layer.forward, layer.backward
-
-        def forward(a, **kw):
-            lt.forward_input, lt.forward_kwargs = _copy(a), dict(kw)
-            lt.weights = {v.name: v.numpy() for v in layer.weights}
-            out = fwd(a, **kw)
-            lt.forward_output = _copy(out)
-            return out
-
-        def backward(g, **kw):
-            lt.grad_output, lt.backward_kwargs = _copy(g), dict(kw)
-            out = bwd(g, **kw)
-            lt.grad_input = _copy(out)
-            return out
-
-        layer.forward, layer.backward = forward, backward
-
     captured = {}
-
-    def capture_compute(targets, values, path, grad, scale, sample_weight=None, probs=None):
-        total = loss_compute(targets, values, path, grad, scale, sample_weight, probs)
-        captured["grad"] = grad
-        return total
-
-    loss_obj = model.loss
-    loss_compute = loss_obj.compute
-    for layer, lt in zip(layers, traces):
-        wrap(layer, lt)
-    loss_obj.compute = capture_compute
+    recorder = _StepRecorder(rec, traces, captured)
     try:
         if apply:
-            train_step = model._train_step
-
-            def step(xb, tb, swb):
-                rec.weights_before = model.get_weights()
-                captured["xy"] = (xb, tb)
-                loss_sum_reg, preds = train_step(xb, tb, swb)
-                # the weight gradients are final before the optimizer runs,
-                # and the optimizer does not touch them: copy them now
-                for layer, lt in zip(layers, traces):
-                    if lt.grad_output is not None:
-                        lt.grads = {v.name: g.copy() for v, g in zip(layer.weights, layer.grads)}
-                captured["loss"] = loss_sum_reg
-                captured["preds"] = _copy(preds)
-                return loss_sum_reg, preds
-
-            model._train_step = step
-            try:
+            # the step is train_on_batch's own: identical to calling it
+            with model.observe(recorder):
                 model.train_on_batch(x, y, sample_weight=sample_weight)
-            finally:
-                del model._train_step
             rec.applied = True
             rec.weights_after = model.get_weights()
             rec.optimizer = model.optimizer.name
             rec.regularization = _reg_value(model, rec.weights_before)
         else:
             xb, tb, swb = model._prepare(x, y, sample_weight)
-            captured["xy"] = (xb, tb)
-            rec.weights_before = model.get_weights()
-            loss_sum, preds, grad, path = model._step_forward_loss(xb, tb, swb, True, True)
-            model._backward(grad, from_logits=(path == "logits"))
-            reg = model._regularization(add_grads=True)
-            captured["loss"] = loss_sum * model.loss.scale(xb.shape[0]) + reg
-            captured["preds"] = _copy(preds)
-            rec.regularization = float(reg)
-            for layer, lt in zip(layers, traces):
-                if lt.grad_output is not None:
-                    lt.grads = {v.name: g.copy() for v, g in zip(layer.weights, layer.grads)}
+            with model.observe(recorder):
+                model._gradient_step(xb, tb, swb)
+            rec.regularization = float(captured["reg"])
             rec.weights_after = [w.copy() for w in rec.weights_before]
     finally:
-        loss_obj.__dict__.pop("compute", None)
-        for layer in layers:
-            layer.__dict__.pop("forward", None)
-            layer.__dict__.pop("backward", None)
         if not apply:
             for l, s in zip(drop, steps0):
                 l.step = s

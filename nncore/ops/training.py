@@ -1,0 +1,235 @@
+"""The fused training loop, in NumPy (twin of ``src_cython/training.pyx``).
+
+``run_steps(plan, ...)`` runs a chunk of optimizer steps of a step plan
+(``nncore/models/plan.py``: one entry per computing layer, holding the live
+weight, gradient and optimizer-slot arrays).  Each step is the recipe every
+path shares, spelled out with the other NumPy twins::
+
+    gather      xb = x[order[start:start + batch]]   (labels, targets, weights too)
+    forward     Dense:      z = xb . W  (gemm);  a = f(z + b)  (bias_act_forward)
+                Dropout:    a = x * mask / (1 - rate)           (dropout_forward)
+                Activation: a = f(x)                            (bias_act_forward)
+    loss        sum_i loss_i, and g = dL/d(output) -- or dL/dz = (p - y) / batch
+                when the loss starts from the last layer's logits (losses)
+    backward    from the top down to the lowest trained Dense:
+                Dense:      dz = g * f'(z) (act_backward);  dW = x^T . dz;
+                            db = sum_rows dz (bias_grad);  g = dz . W^T (if needed)
+                Dropout:    g = g * mask / (1 - rate)           (dropout_backward)
+                Activation: g = g * f'(z)                       (act_backward)
+    penalty     + l1 |W| + l2 W^2 of every regularized weight, gradients added
+    update      every trained weight, in the optimizer's formula (optimizers)
+    sums        loss * batch, batch size, and each metric's correct count
+
+These are the same kernel calls, in the same order, as the per-batch path
+(``Model._train_step`` with ``set_backend('numpy')``), so the two give bitwise
+the same weights; the compiled loop gives the same to float rounding (its
+GEMM sums in another order).  There are no threads here: ``max_threads`` is
+accepted for the same signature and ignored.
+"""
+import numpy as np
+
+from nncore.ops import activations as A
+from nncore.ops import dropout as D
+from nncore.ops import gemm as G
+from nncore.ops import losses as LS
+from nncore.ops import metrics as MT
+from nncore.ops import optimizers as O
+
+__all__ = ["FusedPlan", "run_steps"]
+
+# loss kind -> (kernel, does it also write probabilities?)
+_LOSSES = {
+    "softmax_sparse": (LS.softmax_crossentropy_sparse, True),
+    "softmax_dense": (LS.softmax_crossentropy, True),
+    "sigmoid_bce": (LS.sigmoid_binary_crossentropy, True),
+    "probs_sparse": (LS.crossentropy_sparse_from_probs, False),
+    "probs_dense": (LS.crossentropy_from_probs, False),
+    "probs_bce": (LS.binary_crossentropy_from_probs, False),
+    "mse": (LS.mean_squared_error, False),
+}
+_METRICS = {"sparse": MT.count_correct_sparse, "onehot": MT.count_correct_onehot,
+            "binary": MT.count_correct_binary}
+
+
+class FusedPlan:
+    """A step plan ready to run: the entries, the loss and metric kinds and
+    the optimizer's parameters (same constructor as the compiled FusedPlan)."""
+
+    def __init__(self, layers, opt, loss_kind, metrics, max_batch, n_features, n_outputs,
+                 is_double, sparse_labels, has_sample_weight):
+        if loss_kind not in _LOSSES:
+            raise ValueError(f"fused loop: unknown loss kind {loss_kind!r}")
+        dt = np.dtype(np.float64 if is_double else np.float32)
+        for e in layers:
+            for key in ("W", "dW", "b", "db"):
+                a = e.get(key)
+                if a is not None and a.dtype != dt:
+                    raise ValueError(f"fused loop: an array of dtype {a.dtype} in a {dt} plan")
+        self.layers = [dict(e) for e in layers]       # own copies: steps change 'step'
+        self.opt = dict(opt)
+        self.loss_kind, self.metrics = loss_kind, list(metrics)
+        self.max_batch, self.n_features, self.n_outputs = max_batch, n_features, n_outputs
+        self.dtype, self.sparse = dt, sparse_labels
+
+    def layout(self, batch):
+        return {"threads": 1, "head": None}
+
+    def reserve_team(self, nth):
+        pass
+
+    def set_learning_rate(self, lr):
+        self.opt["lr"] = float(lr)
+
+    def dropout_steps(self):
+        return [e.get("step", 0) for e in self.layers]
+
+    # ------------------------------------------------------------------ one step
+    def _forward(self, xb, training=True):
+        """Every entry's forward pass; returns (inputs, outputs) per entry."""
+        inputs, outputs = [], []
+        a = xb
+        for e in self.layers:
+            inputs.append(a)
+            kind = e["kind"]
+            if kind == "dense":
+                z = np.empty((a.shape[0], e["n_out"]), self.dtype)
+                G.gemm(a, e["W"], z)
+                A.bias_act_forward(z, e["b"], "linear" if e["logits"] else e["act"])
+                a = z
+            elif kind == "dropout":
+                out = np.empty_like(a)
+                e["mask"] = np.empty(a.size, np.uint8)
+                D.dropout_forward(a.reshape(-1), out.reshape(-1), e["mask"], e["rate"],
+                                  e["seed"], e["step"])
+                e["step"] += 1
+                a = out
+            elif not (e["logits"] or e["act"] == "linear"):       # activation
+                out = a.copy()
+                A.bias_act_forward(out, None, e["act"])
+                a = out
+            outputs.append(a)
+        return inputs, outputs
+
+    def _backward(self, grad, inputs, outputs):
+        """From the top entry down to the lowest trained Dense."""
+        first = next(i for i, e in enumerate(self.layers)
+                     if e["kind"] == "dense" and (e["train_W"] or e["train_b"]))
+        for i in range(len(self.layers) - 1, first - 1, -1):
+            e = self.layers[i]
+            if e["kind"] == "dense":
+                if e["logits"] or e["act"] == "linear":
+                    dz = grad
+                else:
+                    dz = np.empty_like(grad)
+                    A.act_backward(grad, outputs[i], e["act"], dz)
+                G.gemm(inputs[i], dz, e["dW"], trans_a=True)
+                if e["b"] is not None:
+                    A.bias_grad(dz, e["db"])
+                if e["need_dx"]:
+                    grad = np.empty_like(inputs[i])
+                    G.gemm(dz, e["W"], grad, trans_b=True)
+            elif e["kind"] == "dropout":
+                dx = np.empty_like(grad)
+                D.dropout_backward(grad.reshape(-1), e["mask"], e["rate"], dx.reshape(-1))
+                grad = dx
+            elif not (e["logits"] or e["act"] == "linear"):
+                dx = np.empty_like(grad)
+                A.act_backward(grad, outputs[i], e["act"], dx)
+                grad = dx
+
+    def _penalty(self):
+        """Regularization: the penalty, and its gradient added into dW / db."""
+        total = 0
+        for e in self.layers:
+            if e["kind"] != "dense":
+                continue
+            pen = 0.0
+            if e["reg_W"]:
+                pen += O.l1_l2_penalty_and_grad(e["W"].reshape(-1), e["dW"].reshape(-1),
+                                                e["l1_W"], e["l2_W"])
+            if e["reg_b"] and e["b"] is not None:
+                pen += O.l1_l2_penalty_and_grad(e["b"].reshape(-1), e["db"].reshape(-1),
+                                                e["l1_b"], e["l2_b"])
+            total += pen
+        return total
+
+    def _update(self, step_number):
+        """The optimizer's formula on every trained weight (kernel, then bias)."""
+        o = self.opt
+        for e in self.layers:
+            if e["kind"] != "dense":
+                continue
+            for w, g, s, trained in ((e["W"], e["dW"], e["sW"], e["train_W"]),
+                                     (e["b"], e["db"], e["sb"], e["train_b"])):
+                if not trained:
+                    continue
+                w, g = w.reshape(-1), g.reshape(-1)
+                s = [None if a is None else a.reshape(-1) for a in s]
+                if o["kind"] == "sgd":
+                    O.sgd_update(w, g, s[0], o["lr"], o["momentum"], o["nesterov"])
+                elif o["kind"] == "adagrad":
+                    O.adagrad_update(w, g, s[0], o["lr"], o["epsilon"])
+                elif o["kind"] == "rmsprop":
+                    O.rmsprop_update(w, g, s[0], s[1], s[2], o["lr"], o["rho"],
+                                     o["momentum"], o["epsilon"])
+                else:
+                    O.adam_update(w, g, s[0], s[1], s[2], o["lr"], o["beta_1"],
+                                  o["beta_2"], o["epsilon"], step_number)
+
+    def run(self, x, labels, targets, sample_weight, order, first_step, n_steps,
+            batch_size, iterations, sums, max_threads=0):
+        """Steps [first_step, first_step + n_steps) of the epoch ``order``.
+
+        sums (in/out): [loss_total, count, correct_0, weight_0, correct_1, ...]
+        Returns the number of optimizer steps taken (fewer when the epoch's
+        samples run out)."""
+        x = x.reshape(x.shape[0], -1)
+        if x.shape[1] != self.n_features or x.dtype != self.dtype:
+            raise ValueError("fused loop: inconsistent shapes")
+        n = len(order)
+        loss_fn, writes_probs = _LOSSES[self.loss_kind]
+        done = 0
+        for s in range(first_step, first_step + n_steps):
+            start = s * batch_size
+            if start >= n:
+                break
+            idx = order[start:start + batch_size]
+            nb = len(idx)
+            xb = x[idx]
+            tb = labels[idx] if labels is not None else targets[idx]
+            swb = None if sample_weight is None else sample_weight[idx]
+            scale = 1.0 / nb
+            inputs, outputs = self._forward(xb)
+            values = outputs[-1]
+            grad = np.empty_like(values)
+            if writes_probs:
+                probs = np.empty_like(values)
+                loss_sum = loss_fn(values, tb, probs, grad, scale, swb)
+            else:
+                probs = None
+                loss_sum = loss_fn(values, tb, grad, scale, swb)
+            self._backward(grad, inputs, outputs)
+            reg = self._penalty()
+            self._update(iterations + done + 1)
+            done += 1
+            sums[0] += (loss_sum * scale + reg) * nb
+            sums[1] += nb
+            preds = probs if self.layers[-1].get("logits") else values
+            wsum = float(nb) if swb is None else float(swb.astype(np.float64).sum())
+            for j, (kind, threshold, weighted) in enumerate(self.metrics):
+                w = swb if weighted else None
+                if kind == "binary":
+                    correct = MT.count_correct_binary(preds, tb, w, threshold)
+                else:
+                    correct = _METRICS[kind](preds, tb, w)
+                sums[2 + 2 * j] += correct
+                sums[3 + 2 * j] += wsum if weighted else float(nb)
+        return done
+
+
+def run_steps(plan, x, labels, targets, sample_weight, order, first_step, n_steps,
+              batch_size, iterations, sums, max_threads=0):
+    """Run a chunk of training steps of ``plan`` (a FusedPlan); see the module
+    docstring for what one step does.  Returns the number of steps taken."""
+    return plan.run(x, labels, targets, sample_weight, order, first_step, n_steps,
+                    batch_size, iterations, sums, max_threads)
