@@ -94,6 +94,8 @@ class _Context:
     def slots(self, var):
         if var is None or id(var) not in self._trained:
             return None
+        if not self.model.optimizer.built:       # explain() before the first fit
+            return (None, None, None)
         return self.model.optimizer.slots_for(var)
 
 
@@ -150,8 +152,6 @@ def make_plan(model):
         raise Unsupported("no trained Dense layer")
     for i, e in enumerate(entries):
         e["need_dx"] = int(e["kind"] == "dense" and i > first)
-    # an identity-only model ends on layers that pass values through: the
-    # loop reads the last computing layer's output, which must be the model's
     n_features = entries[0]["n_in"]
     return StepPlan(layers, entries, loss_kind, path, loss.target_kind == "sparse",
                     [(METRIC_KINDS[type(m)], getattr(m, "threshold", 0.5), bool(m.weighted))
