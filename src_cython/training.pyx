@@ -71,6 +71,20 @@ ACTIVATIONS = {"linear": ACT_LINEAR, "relu": ACT_RELU, "sigmoid": ACT_SIGMOID,
 __all__ = ["FusedPlan", "run_steps"]
 
 
+def required_slots(dict opt):
+    """Which of the three slot pointers the update of ``opt`` dereferences
+    (a trained weight without them would make the kernel read NULL)."""
+    kind = opt["kind"]
+    if kind == "sgd":
+        return (0,) if opt.get("momentum", 0.0) else ()
+    if kind == "adagrad":
+        return (0,)
+    if kind == "rmsprop":
+        return (0,) + ((1,) if opt.get("centered") else ()) + \
+            ((2,) if opt.get("momentum", 0.0) else ())
+    return (0, 1) + ((2,) if opt.get("amsgrad") else ())
+
+
 def run_steps(plan, x, labels, targets, sample_weight, order, long first_step,
               long n_steps, long batch_size, long iterations, sums, int max_threads=0):
     """Run steps [first_step, first_step + n_steps) of the epoch ``order``
@@ -203,14 +217,29 @@ cdef class FusedPlan:
         self.c.row_loss = <double *>malloc(max_batch * sizeof(double))
         if self.c.layers == NULL or self.c.row_loss == NULL:
             raise MemoryError()
+        if opt.get("kind") not in OPTIMIZER_KINDS:
+            raise ValueError(f"fused loop: unknown optimizer kind {opt.get('kind')!r}")
+        needed = required_slots(opt)
+        for spec in layers:
+            for flag, slots in (("train_W", "sW"), ("train_b", "sb")):
+                if spec.get(flag) and any(spec[slots][k] is None for k in needed):
+                    raise ValueError(f"fused loop: a trained weight has no {opt['kind']} "
+                                     "slots (build the optimizer first)")
         for i, spec in enumerate(layers):
             L = &self.c.layers[i]
+            if spec.get("kind") not in LAYER_KINDS:
+                raise ValueError(f"fused loop: unknown layer kind {spec.get('kind')!r}")
             L.kind = LAYER_KINDS[spec["kind"]]
             L.n_in, L.n_out = spec["n_in"], spec["n_out"]
-            L.act = ACTIVATIONS[spec.get("act", "linear")]
+            act = spec.get("act", "linear")
+            if act not in ACTIVATIONS:
+                raise ValueError(f"fused loop: unknown activation {act!r}")
+            L.act = ACTIVATIONS[act]
             L.logits = spec.get("logits", 0)
             L.need_dx = spec.get("need_dx", 0)
             L.rate = spec.get("rate", 0.0)
+            if not 0.0 <= L.rate < 1.0:
+                raise ValueError(f"fused loop: Dropout rate {L.rate!r} outside [0, 1)")
             L.seed = spec.get("seed", 0)
             L.step = spec.get("step", 0)
             L.out = self._ptr(np.empty((max_batch, L.n_out), dt))

@@ -72,7 +72,8 @@ def check_dtype(dtype, owner):
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in SUPPORTED_DTYPES:
+    # (dt None must not reach the `in`: numpy compares None equal to float64)
+    if dt is None or dt not in SUPPORTED_DTYPES:
         raise ValueError(f"{owner}: dtype {dtype!r} is not supported; nncore's kernels "
                          "compute in 'float32' (the default) or 'float64'")
     return dt

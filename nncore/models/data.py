@@ -39,6 +39,9 @@ def as_features(x, dtype, what="x"):
 
 
 def check_same_length(x, y, xname="x", yname="y"):
+    if np.ndim(y) == 0:
+        raise ValueError(f"{yname} is a single value ({y!r}); expected one target per "
+                         f"sample: an array of length {x.shape[0]}")
     ny = len(y)
     if ny != x.shape[0]:
         raise ValueError(f"{xname} and {yname} have different numbers of samples: "
@@ -53,11 +56,15 @@ def check_positive_int(value, what, allow_none=False):
     return int(value)
 
 
-def sample_weights(sample_weight, class_weight, y_labels, n, dtype):
+def sample_weights(sample_weight, class_weight, y_labels, n, dtype, n_classes=None):
     """Per-sample weights from sample_weight and/or class_weight (or None)."""
     w = None
     if sample_weight is not None:
-        w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        raw = np.asarray(sample_weight)
+        if raw.dtype.kind not in "biuf":
+            raise TypeError(f"sample_weight must hold numbers (one weight per sample); got "
+                            f"dtype {raw.dtype}")
+        w = raw.astype(np.float64).reshape(-1)
         if w.shape[0] != n:
             raise ValueError(f"sample_weight has {w.shape[0]} entries for {n} samples")
         bad = ~np.isfinite(w) | (w < 0)
@@ -71,11 +78,16 @@ def sample_weights(sample_weight, class_weight, y_labels, n, dtype):
         if labels.ndim == 2:
             labels = labels.argmax(axis=1) if labels.shape[1] > 1 else (labels[:, 0] > 0.5)
         labels = labels.astype(np.int64)
+        # one output unit is a binary model: classes 0 and 1
+        classes = max(2, n_classes or 0) if n_classes is not None else None
         cw = np.ones(int(labels.max()) + 1 if labels.size else 1)
         for k, v in class_weight.items():
             if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
                 raise TypeError(f"class_weight keys must be class indices (integers >= 0); "
                                 f"got {k!r}")
+            if classes is not None and k >= classes:
+                raise ValueError(f"class_weight key {k} is not a class of this model: it has "
+                                 f"{classes} classes (0..{classes - 1})")
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < 0:
                 raise ValueError(f"class_weight[{k}] must be a finite number >= 0; got {v!r}")
             if int(k) >= cw.shape[0]:
@@ -83,4 +95,12 @@ def sample_weights(sample_weight, class_weight, y_labels, n, dtype):
             cw[int(k)] = float(v)
         cwv = cw[labels]
         w = cwv if w is None else w * cwv
-    return None if w is None else np.ascontiguousarray(w, dtype=dtype)
+    if w is None:
+        return None
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(w, dtype=dtype)
+    if not np.isfinite(out).all():
+        i = int(np.argmax(~np.isfinite(out)))
+        raise ValueError(f"sample_weight/class_weight: weight {w[i]:g} at index {i} does not "
+                         f"fit in {np.dtype(dtype)}; use weights of a sensible size (e.g. <= 1e6)")
+    return out

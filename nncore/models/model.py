@@ -148,7 +148,8 @@ class Model:
             raise ValueError(f"{what}y is None: training and evaluation need targets")
         D.check_same_length(x, y, f"{what}x", f"{what}y")
         t = self.loss.prepare_targets(y, self.output_units, self.dtype, what=f"{what}y")
-        sw = D.sample_weights(sample_weight, class_weight, np.asarray(t), x.shape[0], self.dtype)
+        sw = D.sample_weights(sample_weight, class_weight, np.asarray(t), x.shape[0], self.dtype,
+                              self.output_units)
         return x, t, sw
 
     # ------------------------------------------------------------- one step
@@ -165,6 +166,19 @@ class Model:
         loss_sum = self.loss.compute(tb, values, path, grad, self.loss.scale(n), swb, probs)
         preds = probs if path == "logits" else values
         return loss_sum, preds, grad, path
+
+    def _build_optimizer(self):
+        """Slots for the trainable variables, checked before any kernel
+        touches them.  An optimizer that has not taken a step yet, or holds
+        no variables, has no state worth keeping, so it is (re)built for the
+        variables trained now (e.g. after ``model.trainable`` went back to
+        True)."""
+        variables, _ = self._trainable_pairs()
+        opt = self.optimizer
+        if not opt.built or ((opt.iterations == 0 or not opt._variables) and
+                             [id(v) for v in opt._variables] != [id(v) for v in variables]):
+            opt.build(variables)
+        opt.check_variables(variables)
 
     def _gradient_step(self, xb, tb, swb, training=True):
         """Forward, loss, backward and regularization of one batch: every
@@ -294,10 +308,7 @@ class Model:
         val_bs = validation_batch_size or batch_size
 
         self._resolve_metrics()
-        variables, _ = self._trainable_pairs()
-        if not self.optimizer.built:
-            self.optimizer.build(variables)
-        self.optimizer.check_variables(variables)   # before any kernel touches a slot
+        self._build_optimizer()
         n = x.shape[0]
         batches = math.ceil(n / batch_size)
         # Keras 3: with steps_per_epoch, an epoch takes that many batches and
@@ -320,6 +331,7 @@ class Model:
         try:
             for epoch in range(initial_epoch, epochs):
                 if generation != self._compile_generation:     # first epoch, or recompiled
+                    self._build_optimizer()
                     stepper = loop.make_stepper(self, x, t, sw, batch_size)
                     generation = self._compile_generation
                 for m in stepper.metrics:
@@ -470,10 +482,7 @@ class Model:
         self._require_compiled("train_on_batch")
         _sync_threads()
         x, t, sw = self._prepare(x, y, sample_weight, class_weight)
-        variables, _ = self._trainable_pairs()
-        if not self.optimizer.built:
-            self.optimizer.build(variables)
-        self.optimizer.check_variables(variables)
+        self._build_optimizer()
         metrics = self._fresh_metrics()
         if not self._training_lock.acquire(blocking=False):
             raise RuntimeError(f"train_on_batch: model '{self.name}' is already being "

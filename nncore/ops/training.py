@@ -51,6 +51,21 @@ _METRICS = {"sparse": MT.count_correct_sparse, "onehot": MT.count_correct_onehot
             "binary": MT.count_correct_binary}
 
 
+def _required_slots(opt):
+    """The slots each optimizer's update uses (as in the compiled twin)."""
+    kind = opt["kind"]
+    if kind == "sgd":
+        return (0,) if opt.get("momentum", 0.0) else ()
+    if kind == "adagrad":
+        return (0,)
+    if kind == "rmsprop":
+        return (0,) + ((1,) if opt.get("centered") else ()) + \
+            ((2,) if opt.get("momentum", 0.0) else ())
+    if kind == "adam":
+        return (0, 1) + ((2,) if opt.get("amsgrad") else ())
+    raise ValueError(f"fused loop: unknown optimizer kind {kind!r}")
+
+
 class FusedPlan:
     """A step plan ready to run: the entries, the loss and metric kinds and
     the optimizer's parameters (same constructor as the compiled FusedPlan)."""
@@ -61,10 +76,20 @@ class FusedPlan:
             raise ValueError(f"fused loop: unknown loss kind {loss_kind!r}")
         dt = np.dtype(np.float64 if is_double else np.float32)
         for e in layers:
+            if e.get("kind") not in ("dense", "dropout", "activation"):
+                raise ValueError(f"fused loop: unknown layer kind {e.get('kind')!r}")
+            if e.get("act", "linear") not in ("linear", "relu", "sigmoid", "tanh", "softmax"):
+                raise ValueError(f"fused loop: unknown activation {e['act']!r}")
+            if not 0.0 <= e.get("rate", 0.0) < 1.0:
+                raise ValueError(f"fused loop: Dropout rate {e['rate']!r} outside [0, 1)")
             for key in ("W", "dW", "b", "db"):
                 a = e.get(key)
                 if a is not None and a.dtype != dt:
                     raise ValueError(f"fused loop: an array of dtype {a.dtype} in a {dt} plan")
+            for flag, slots in (("train_W", "sW"), ("train_b", "sb")):
+                if e.get(flag) and any(e[slots][k] is None for k in _required_slots(opt)):
+                    raise ValueError(f"fused loop: a trained weight has no {opt['kind']} "
+                                     "slots (build the optimizer first)")
         self.layers = [dict(e) for e in layers]       # own copies: steps change 'step'
         self.opt = dict(opt)
         self.loss_kind, self.metrics = loss_kind, list(metrics)
