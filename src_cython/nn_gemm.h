@@ -35,6 +35,16 @@
  *
  * Every thread that runs it sets flush-to-zero / denormals-are-zero for the
  * duration of the call (see nn_fpu.h) and restores its previous mode.
+ *
+ * Files: this header holds what both element types share (block sizes,
+ * thread and workspace policy) and includes the code twice:
+ *   nn_gemm_impl.h     packing, strip widths, task / block / threaded drivers,
+ *                      written once over NN_T with names made by NN_SFX();
+ *   nn_gemm_ukernel.h  one microkernel, included once per variant by
+ *                      nn_gemm_impl.h (its parameters are macros so the
+ *                      strides of a packed A stay compile-time constants).
+ * Every line is plain C, so compiler messages, debuggers and sanitizers point
+ * at the line that matters.
  */
 #ifndef NN_GEMM_H
 #define NN_GEMM_H
@@ -55,10 +65,14 @@
 #define NN_MR 4
 #endif
 
+/* GCC/Clang vector extensions, or the portable scalar microkernel.  Building
+ * with -DNN_HAVE_VEC=0 forces the scalar one (to test it on GCC). */
+#ifndef NN_HAVE_VEC
 #if defined(__GNUC__) || defined(__clang__)
 #define NN_HAVE_VEC 1
 #else
 #define NN_HAVE_VEC 0
+#endif
 #endif
 
 /* Block sizes (elements).  KC x NR strip of B ~ L1, MC x KC block of A ~ L2. */
@@ -123,22 +137,7 @@ static inline void *nn_gemm_workspace(size_t bytes)
 
 /* Bytes of packing workspace one task needs: an MC x KC block of A and a
  * KC x NC block of B (plus a strip of slack for the ragged edge). */
-#define NN_GEMM_WS_BYTES(T) \
-    (sizeof(T) * (size_t)NN_KC * (NN_MC + NN_NC + 2 * 2 * (NN_VBYTES / sizeof(T))))
-
-/*
- * NN_DEFINE_GEMM(T, SUFFIX) instantiates the packing routines, the
- * microkernel and the driver for one element type.
- */
-#if NN_HAVE_VEC
-#define NN_VEC_TYPES(T, SUFFIX)                                                   \
-    typedef T nn_v##SUFFIX __attribute__((vector_size(NN_VBYTES), aligned(NN_VBYTES))); \
-    typedef T nn_vu##SUFFIX __attribute__((vector_size(NN_VBYTES), aligned(sizeof(T)))); \
-    typedef T nn_h##SUFFIX __attribute__((vector_size(NN_VBYTES / 2), aligned(NN_VBYTES / 2))); \
-    typedef T nn_hu##SUFFIX __attribute__((vector_size(NN_VBYTES / 2), aligned(sizeof(T))));
-#else
-#define NN_VEC_TYPES(T, SUFFIX)
-#endif
+#define NN_GEMM_WS_BYTES(T) (sizeof(T) * (size_t)NN_KC * (NN_MC + NN_NC + 2 * 2 * (NN_VBYTES / sizeof(T))))
 
 /* Half-vector edge strips (e.g. 8 float32 columns with AVX-512): N = 100 is
  * 6 vectors and 4 columns, computed as 6.5 vectors instead of 7.  A
@@ -149,310 +148,19 @@ static inline void *nn_gemm_workspace(size_t bytes)
 #else
 #define NN_HALF 0
 #endif
-#if NN_HALF
-#define NN_HALF_CALL(NAME, SUFFIX, ...) nn_##NAME##h_##SUFFIX(__VA_ARGS__)
-#else
-#define NN_HALF_CALL(NAME, SUFFIX, ...) ((void)0)   /* never reached */
-#endif
 
-#if NN_HAVE_VEC
-/* Microkernel: an MR x (NV vectors) tile of C,
- *     acc[i][:] = sum_k a[k][i] * b[k][:]      (a: packed MR-row strip,
- *                                              b: NV*VW columns, rows ldbk apart)
- * then written (or added) into C.  NV = 2 is the main kernel; NV = 1 and the
- * half-vector kernels serve a narrow right edge (see nn_strip_w).
- * b rows are loaded with unaligned loads: they come either from a packed,
- * aligned strip (ldbk = width) or straight from a row-major B (ldbk = ldb). */
-#define NN_MICROKERNEL_V(T, SUFFIX, NV, NAME, ASK, ASI, VT, VUT, VB, TAG)         \
-static inline void nn_##NAME##TAG##_##SUFFIX(long kc, const T *restrict a,        \
-        long ask, long asi, const T *restrict b, long ldbk, T *restrict c,       \
-        long ldc, int accumulate, long mr, long nr)                              \
-{                                                                                \
-    enum { VW = (VB) / sizeof(T), W = NV * ((VB) / sizeof(T)) };                \
-    VT acc[NV][NN_MR];                                                           \
-    _Pragma("GCC unroll 8")                                                      \
-    for (int i = 0; i < NN_MR; i++)                                              \
-        for (int v = 0; v < NV; v++) acc[v][i] = (VT){0};                        \
-    for (long k = 0; k < kc; k++) {                                              \
-        VT bv[NV];                                                               \
-        for (int v = 0; v < NV; v++)                                             \
-            bv[v] = *(const VUT *)(b + k * ldbk + v * VW);                       \
-        const T *ak = a + k * (ASK);                                             \
-        _Pragma("GCC unroll 8")                                                  \
-        for (int i = 0; i < NN_MR; i++)                                          \
-            for (int v = 0; v < NV; v++) acc[v][i] += ak[i * (ASI)] * bv[v];     \
-    }                                                                            \
-    if (mr == NN_MR && nr == W) {                                                \
-        _Pragma("GCC unroll 8")                                                  \
-        for (int i = 0; i < NN_MR; i++)                                          \
-            for (int v = 0; v < NV; v++) {                                       \
-                VUT *cp = (VUT *)(c + i * ldc + v * VW);                         \
-                if (accumulate) *cp += acc[v][i]; else *cp = acc[v][i];          \
-            }                                                                    \
-    } else {                                                                     \
-        T tile[NN_MR * W] __attribute__((aligned(NN_VBYTES)));                   \
-        for (int i = 0; i < NN_MR; i++)                                          \
-            for (int v = 0; v < NV; v++)                                         \
-                *(VT *)(tile + i * W + v * VW) = acc[v][i];                      \
-        for (long i = 0; i < mr; i++)                                            \
-            for (long j = 0; j < nr; j++) {                                      \
-                if (accumulate) c[i * ldc + j] += tile[i * W + j];               \
-                else c[i * ldc + j] = tile[i * W + j];                           \
-            }                                                                    \
-    }                                                                            \
-}
-/* NV full vectors (tag 1 or 2), or one half vector (tag h). */
-#define NN_MICROKERNEL(T, SUFFIX, NV, NAME, ASK, ASI)                             \
-    NN_MICROKERNEL_V(T, SUFFIX, NV, NAME, ASK, ASI, nn_v##SUFFIX, nn_vu##SUFFIX, \
-                     NN_VBYTES, NV)
-#define NN_MICROKERNEL_HALF(T, SUFFIX, NAME, ASK, ASI)                            \
-    NN_MICROKERNEL_V(T, SUFFIX, 1, NAME, ASK, ASI, nn_h##SUFFIX, nn_hu##SUFFIX,  \
-                     NN_VBYTES / 2, h)
-#else
-/* Portable scalar microkernel for compilers without vector extensions. */
-#define NN_MICROKERNEL(T, SUFFIX, NV, NAME, ASK, ASI)                             \
-static inline void nn_##NAME##NV##_##SUFFIX(long kc, const T *a, long ask,        \
-        long asi, const T *b, long ldbk, T *c, long ldc, int accumulate,         \
-        long mr, long nr)                                                        \
-{                                                                                \
-    enum { W = NV * (NN_VBYTES / sizeof(T)) };                                   \
-    T tile[NN_MR * W];                                                           \
-    memset(tile, 0, sizeof(tile));                                               \
-    for (long k = 0; k < kc; k++)                                                \
-        for (int i = 0; i < NN_MR; i++)                                          \
-            for (int j = 0; j < W; j++)                                          \
-                tile[i * W + j] += a[k * (ASK) + i * (ASI)] * b[k * ldbk + j];   \
-    for (long i = 0; i < mr; i++)                                                \
-        for (long j = 0; j < nr; j++) {                                          \
-            if (accumulate) c[i * ldc + j] += tile[i * W + j];                   \
-            else c[i * ldc + j] = tile[i * W + j];                               \
-        }                                                                        \
-}
-#endif
+/* One instantiation per element type: NN_T is the type, NN_SFX(name) makes
+ * the public name (nn_gemm_f32, nn_gemm_block_f64, ...). */
+#define NN_T float
+#define NN_SFX(name) name##_f32
+#include "nn_gemm_impl.h"
+#undef NN_T
+#undef NN_SFX
 
-#define NN_DEFINE_GEMM(T, SUFFIX)                                                 \
-NN_VEC_TYPES(T, SUFFIX)                                                          \
-/* uk: A packed (strides MR, 1: compile-time).  ud: A read in place through   \
- * runtime strides (k: ask, row: asi) -- A itself, or its transpose. */        \
-NN_MICROKERNEL(T, SUFFIX, 1, uk, NN_MR, 1)                                       \
-NN_MICROKERNEL(T, SUFFIX, 2, uk, NN_MR, 1)                                       \
-NN_MICROKERNEL(T, SUFFIX, 1, ud, ask, asi)                                       \
-NN_MICROKERNEL(T, SUFFIX, 2, ud, ask, asi)                                       \
-NN_MICROKERNEL_HALF(T, SUFFIX, uk, NN_MR, 1)                                     \
-NN_MICROKERNEL_HALF(T, SUFFIX, ud, ask, asi)                                     \
-/* Pack op(A)[i0:i0+mc, p0:p0+kc] into MR-row strips: dst[strip][k][r]. */       \
-static inline void nn_pack_a_##SUFFIX(const T *A, long lda, int transA,          \
-        long i0, long mc, long p0, long kc, T *dst)                              \
-{                                                                                \
-    for (long is = 0; is < mc; is += NN_MR) {                                    \
-        long mr = mc - is < NN_MR ? mc - is : NN_MR;                             \
-        T *d = dst + is * kc;                                                    \
-        if (!transA) {                                                           \
-            for (long k = 0; k < kc; k++) {                                      \
-                for (long r = 0; r < mr; r++)                                    \
-                    d[k * NN_MR + r] = A[(i0 + is + r) * lda + p0 + k];          \
-                for (long r = mr; r < NN_MR; r++) d[k * NN_MR + r] = 0;          \
-            }                                                                    \
-        } else {                                                                 \
-            for (long k = 0; k < kc; k++) {                                      \
-                const T *src = A + (p0 + k) * lda + i0 + is;                     \
-                for (long r = 0; r < mr; r++) d[k * NN_MR + r] = src[r];         \
-                for (long r = mr; r < NN_MR; r++) d[k * NN_MR + r] = 0;          \
-            }                                                                    \
-        }                                                                        \
-    }                                                                            \
-}                                                                                \
-/* Width of the strip starting at column js of an nc-wide block: NR (two     \
- * vectors), or at the right edge the narrowest of one vector / one vector    \
- * and a half / half a vector that covers what is left (e.g. 20 float32       \
- * columns: 16 + 8, not 32).  Strips follow each other, so js advances by    \
- * the width returned. */                                                       \
-static inline long nn_strip_w_##SUFFIX(long nc, long js)                         \
-{                                                                                \
-    enum { VW = NN_VBYTES / sizeof(T) };                                         \
-    long left = nc - js;                                                         \
-    if (left > VW + (NN_HALF ? VW / 2 : 0)) return 2 * VW;                       \
-    if (NN_HALF && left <= VW / 2) return VW / 2;                                \
-    return VW;                                                                   \
-}                                                                                \
-/* Pack op(B)[p0:p0+kc, j0:j0+nc] into column strips: dst[strip][k][c], each    \
- * strip NR wide but for narrower ones at the right edge, zero padded. */       \
-static inline void nn_pack_b_##SUFFIX(const T *B, long ldb, int transB,          \
-        long p0, long kc, long j0, long nc, T *dst)                              \
-{                                                                                \
-    long w;                                                                      \
-    for (long js = 0; js < nc; js += w) {                                        \
-        w = nn_strip_w_##SUFFIX(nc, js);                                         \
-        long nr = nc - js < w ? nc - js : w;                                     \
-        T *d = dst + js * kc;                                                    \
-        if (!transB) {                                                           \
-            for (long k = 0; k < kc; k++) {                                      \
-                const T *src = B + (p0 + k) * ldb + j0 + js;                     \
-                for (long c = 0; c < nr; c++) d[k * w + c] = src[c];             \
-                for (long c = nr; c < w; c++) d[k * w + c] = 0;                  \
-            }                                                                    \
-        } else {                                                                 \
-            for (long c = 0; c < nr; c++) {                                      \
-                const T *src = B + (j0 + js + c) * ldb + p0;                     \
-                for (long k = 0; k < kc; k++) d[k * w + c] = src[k];             \
-            }                                                                    \
-            for (long c = nr; c < w; c++)                                        \
-                for (long k = 0; k < kc; k++) d[k * w + c] = 0;                  \
-        }                                                                        \
-    }                                                                            \
-}                                                                                \
-/* One task: C[i0:i0+mc, j0:j0+nc] (+)= op(A) . op(B), nc <= NC (mc may span  \
- * several MC row blocks: each KC x nc block of B is packed once and used by  \
- * all of them, the Goto/BLIS loop order).                                     \
- * direct_b: read full-width strips of a row-major B in place instead of       \
- * packing them (pays when few MR strips reuse each B strip, i.e. small M).    \
- * direct_a: likewise full MR-row strips of A.                                  \
- * Returns 0, or -1 when the workspace could not be allocated. */               \
-static inline int nn_gemm_task_##SUFFIX(int transA, int transB, long K,          \
-        const T *A, long lda, const T *B, long ldb, T *C, long ldc,              \
-        int accumulate, long i0, long mc, long j0, long nc, int direct_b,        \
-        int direct_a)                                                            \
-{                                                                                \
-    enum { NR = 2 * (NN_VBYTES / sizeof(T)) };                                   \
-    T *ws = (T *)nn_gemm_workspace(NN_GEMM_WS_BYTES(T));                         \
-    if (!ws) return -1;                                                          \
-    T *Ap = ws, *Bp = ws + (size_t)NN_KC * NN_MC;                                \
-    long full = direct_b ? nc / NR * NR : 0;  /* columns read in place */       \
-    long ask = transA ? lda : 1, asi = transA ? 1 : lda;                        \
-    if (K == 0) {                                                                \
-        if (!accumulate)                                                         \
-            for (long i = 0; i < mc; i++)                                        \
-                memset(C + (i0 + i) * ldc + j0, 0, sizeof(T) * nc);              \
-        return 0;                                                                \
-    }                                                                            \
-    for (long p0 = 0; p0 < K; p0 += NN_KC) {                                     \
-        long kc = K - p0 < NN_KC ? K - p0 : NN_KC;                               \
-        int acc = accumulate || p0 > 0;                                          \
-        if (full < nc)                                                           \
-            nn_pack_b_##SUFFIX(B, ldb, transB, p0, kc, j0 + full, nc - full, Bp); \
-        for (long ib = i0; ib < i0 + mc; ib += NN_MC) {                          \
-            long mb = i0 + mc - ib < NN_MC ? i0 + mc - ib : NN_MC;               \
-            long afull = direct_a ? mb / NN_MR * NN_MR : 0;  /* rows read in place */ \
-            if (afull < mb)                                                      \
-                nn_pack_a_##SUFFIX(A, lda, transA, ib + afull, mb - afull, p0, kc, Ap); \
-            long w;                                                              \
-            for (long js = 0; js < nc; js += w) {                                \
-                const T *bp;                                                     \
-                long ldbk;                                                       \
-                if (js < full) {                                                 \
-                    bp = B + p0 * ldb + j0 + js; w = NR; ldbk = ldb;             \
-                } else {                                                         \
-                    w = nn_strip_w_##SUFFIX(nc - full, js - full);               \
-                    bp = Bp + (js - full) * kc; ldbk = w;                        \
-                }                                                                \
-                long nr = nc - js < w ? nc - js : w;                             \
-                for (long is = 0; is < mb; is += NN_MR) {                        \
-                    long mr = mb - is < NN_MR ? mb - is : NN_MR;                 \
-                    T *cp = C + (ib + is) * ldc + j0 + js;                       \
-                    if (is < afull) {                                            \
-                        const T *ap = transA ? A + p0 * lda + ib + is            \
-                                             : A + (ib + is) * lda + p0;         \
-                        if (w == NR)                                             \
-                            nn_ud2_##SUFFIX(kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
-                        else if (w == NR / 2)                                    \
-                            nn_ud1_##SUFFIX(kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
-                        else                                                     \
-                            NN_HALF_CALL(ud, SUFFIX, kc, ap, ask, asi, bp, ldbk, cp, ldc, acc, mr, nr); \
-                    } else {                                                     \
-                        const T *ap = Ap + (is - afull) * kc;                    \
-                        if (w == NR)                                             \
-                            nn_uk2_##SUFFIX(kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
-                        else if (w == NR / 2)                                    \
-                            nn_uk1_##SUFFIX(kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
-                        else                                                     \
-                            NN_HALF_CALL(uk, SUFFIX, kc, ap, 0, 0, bp, ldbk, cp, ldc, acc, mr, nr); \
-                    }                                                            \
-                }                                                                \
-            }                                                                    \
-        }                                                                        \
-    }                                                                            \
-    return 0;                                                                    \
-}                                                                                \
-/* Task t of the output grid: rows [ib*MC, +MC), columns [jb*ncb, +ncb). */     \
-static inline int nn_gemm_tile_##SUFFIX(long t, long nt, long ncb, int transA,   \
-        int transB, long M, long N, long K, const T *A, long lda, const T *B,    \
-        long ldb, T *C, long ldc, int accumulate, int direct_b, int direct_a)    \
-{                                                                                \
-    long i0 = t / nt * NN_MC, j0 = t % nt * ncb;                                 \
-    long mc = M - i0 < NN_MC ? M - i0 : NN_MC;                                   \
-    long nc = N - j0 < ncb ? N - j0 : ncb;                                       \
-    return nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb, C, ldc,      \
-                                 accumulate, i0, mc, j0, nc, direct_b, direct_a); \
-}                                                                                \
-/* C[i_lo:i_hi, j_lo:j_hi] (+)= (op(A) . op(B)) restricted to that block, on   \
- * the calling thread only: one thread's share of a product in the fused      \
- * training loop's team (training.pyx), which splits a batch's rows, or a     \
- * kernel gradient's rows, between its threads.  Block bounds decide only who \
- * computes an element, never the order of its sum (fixed by KC), so any     \
- * partition gives bitwise the C of nn_gemm.  The caller sets FTZ/DAZ.        \
- * Returns 0, or -1 if the workspace could not be allocated. */                 \
-static inline int nn_gemm_block_##SUFFIX(int transA, int transB, long K,         \
-        const T *A, long lda, const T *B, long ldb, T *C, long ldc,              \
-        int accumulate, long i_lo, long i_hi, long j_lo, long j_hi)              \
-{                                                                                \
-    long m = i_hi - i_lo, n = j_hi - j_lo;                                       \
-    int direct_b = nn_direct_b(transB, m, n, K);                                 \
-    int direct_a = n <= NN_DIRECT_A_MAX_N;                                       \
-    if (m <= 0 || n <= 0) return 0;                                              \
-    for (long j0 = j_lo; j0 < j_hi; j0 += NN_NC)                                 \
-        if (nn_gemm_task_##SUFFIX(transA, transB, K, A, lda, B, ldb, C, ldc,     \
-                accumulate, i_lo, m, j0, j_hi - j0 < NN_NC ? j_hi - j0 : NN_NC, \
-                direct_b, direct_a))                                            \
-            return -1;                                                           \
-    return 0;                                                                    \
-}                                                                                \
-/* Allocate this thread's packing workspace now (a thread team does this      \
- * before its first step, so that no product can fail half-way through one). \
- * Returns 0, or -1 if out of memory. */                                        \
-static inline int nn_gemm_reserve_##SUFFIX(void)                                 \
-{                                                                                \
-    return nn_gemm_workspace(NN_GEMM_WS_BYTES(T)) ? 0 : -1;                      \
-}                                                                                \
-/* The driver.  Returns 0 on success, -1 if a workspace allocation failed. */    \
-static inline int nn_gemm_##SUFFIX(int transA, int transB, long M, long N,       \
-        long K, const T *A, long lda, const T *B, long ldb, T *C, long ldc,      \
-        int accumulate, int nthreads)                                            \
-{                                                                                \
-    enum { NR = 2 * (NN_VBYTES / sizeof(T)) };                                   \
-    int nth = nn_gemm_threads(M, N, K, nthreads);                                \
-    /* Task sizes only decide which thread computes a C element, never the    \
-     * order of its sum (that is fixed by KC), so shrinking NC to give every   \
-     * thread work keeps results bitwise identical for any thread count. */    \
-    long ncb = NN_NC;                                                            \
-    while (nth > 1 && ncb > 2 * NR &&                                            \
-           ((M + NN_MC - 1) / NN_MC) * ((N + ncb - 1) / ncb) < 2 * nth)          \
-        ncb /= 2;                                                                \
-    long mt = (M + NN_MC - 1) / NN_MC, nt = (N + ncb - 1) / ncb;                 \
-    long ntasks = mt * nt;                                                       \
-    int failed = 0;                                                              \
-    int direct_b = nn_direct_b(transB, M, N, K);                                 \
-    int direct_a = N <= NN_DIRECT_A_MAX_N;                                       \
-    if (M <= 0 || N <= 0) return 0;                                              \
-    if (nth <= 1) {                                                              \
-        unsigned int fpu = nn_ftz_enter();                                       \
-        failed = nn_gemm_block_##SUFFIX(transA, transB, K, A, lda, B, ldb, C, ldc, \
-                                        accumulate, 0, M, 0, N);                \
-        nn_ftz_exit(fpu);                                                        \
-        return failed;                                                           \
-    }                                                                            \
-    NN_OMP_PRAGMA(omp parallel num_threads(nth) reduction(|:failed))            \
-    {                                                                            \
-        unsigned int fpu = nn_ftz_enter();                                       \
-        NN_OMP_PRAGMA(omp for schedule(static))                                  \
-        for (long t = 0; t < ntasks; t++)                                        \
-            failed |= nn_gemm_tile_##SUFFIX(t, nt, ncb, transA, transB, M, N, K, A, \
-                          lda, B, ldb, C, ldc, accumulate, direct_b, direct_a);  \
-        nn_ftz_exit(fpu);                                                        \
-    }                                                                            \
-    return failed ? -1 : 0;                                                      \
-}
-
-NN_DEFINE_GEMM(float, f32)
-NN_DEFINE_GEMM(double, f64)
+#define NN_T double
+#define NN_SFX(name) name##_f64
+#include "nn_gemm_impl.h"
+#undef NN_T
+#undef NN_SFX
 
 #endif /* NN_GEMM_H */
