@@ -72,7 +72,9 @@ else
     for t in tests/test_kernels.py tests/test_gradcheck_ops.py tests/test_backend_equivalence.py \
              tests/test_golden.py tests/test_fused.py tests/test_fused_team.py tests/test_model_api.py \
              tests/test_bad_input.py tests/test_saving.py tests/test_fuzz_files.py \
-             tests/test_faults.py; do
+             tests/test_faults.py tests/test_step_plan.py tests/test_hostile.py \
+             tests/test_save_safety.py tests/test_keras_files.py tests/test_conv.py \
+             tests/test_wrappers.py; do
         [[ -f "$t" ]] && TESTS+=("$t")
     done
 fi

@@ -68,7 +68,8 @@ def run_child(code, env_extra=None, timeout=90):
     env = child_env(OPENBLAS_NUM_THREADS="1", **(env_extra or {}))
 
     def limit():
-        if IS_POSIX:
+        # (not under ASan: its shadow memory alone reserves terabytes of addresses)
+        if IS_POSIX and not os.environ.get("NNCORE_UNDER_ASAN"):
             import resource
             resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
