@@ -27,6 +27,7 @@ A weights file (``model.save_weights('x.weights.npz')``) has the same
 container with kind "weights" and only the weights manifest and arrays.
 """
 import os
+import warnings
 
 import numpy as np
 
@@ -308,14 +309,26 @@ def _restore_optimizer(model, reader, state):
                 f"{type(opt).__name__} has {opt.slot_names()}")
         variables.append(var)
         slot_keys.append(slots)
-    values = []
+    # The optimizer must be built on the variables it will train, in the
+    # order training hands them over: the kernels index slots by position, so
+    # slots built in the file's order (a crafted file listing them reversed)
+    # would pair a weight with another weight's slots -- a crash or a hang in
+    # the nogil update.  So the file's entries are matched to the model's
+    # trainable weights by identity and placed in the model's order.
+    trainable = model._trainable_pairs()[0]
+    if {id(v) for v in variables} != {id(v) for v in trainable}:
+        warnings.warn(f"{reader.path!r}: the saved optimizer state covers {len(variables)} "
+                      f"weight(s), the model trains {len(trainable)}; the optimizer "
+                      "starts fresh", stacklevel=3)
+        return
+    by_id = {}
     for var, slots in zip(variables, slot_keys):
-        values.append({name: reader.array(key, var.shape, {var.dtype},
-                                          f"optimizer slot {name!r} of {var.path}")
-                       for name, key in slots.items()})
-    opt.build(variables)
-    for i, vals in enumerate(values):
-        for name, arr in vals.items():
+        by_id[id(var)] = {name: reader.array(key, var.shape, {var.dtype},
+                                             f"optimizer slot {name!r} of {var.path}")
+                          for name, key in slots.items()}
+    opt.build(trainable)
+    for i, var in enumerate(trainable):
+        for name, arr in by_id[id(var)].items():
             opt.slots[i][name][...] = arr
     opt.iterations = it
 
