@@ -337,7 +337,8 @@ def _metric_specs(value, source):
             m = m.get("config")
         if isinstance(m, dict) and m.get("class_name") == "MeanMetricWrapper":
             cfg = m.get("config") or {}
-            m = cfg.get("fn") if cfg.get("fn") in metrics.ALL else cfg.get("name")
+            name = cfg.get("name")      # the name the logs show ('accuracy')
+            m = name if name in ("accuracy", "acc") or name in metrics.ALL else cfg.get("fn")
         if isinstance(m, str):
             if m not in ("accuracy", "acc") and m not in metrics.ALL:
                 raise FormatError(f"{source}: metric {m!r} is not supported by nncore; "
@@ -396,7 +397,7 @@ class H5Reader:
 
     def path(self, group, path, kind, what):
         parts = [p for p in path.split("/") if p]
-        if not parts or any(p in (".", "..") for p in parts):
+        if not parts or path.startswith("/") or any(p in (".", "..") for p in parts):
             raise FormatError(f"{self.source}: {what}: invalid HDF5 path {path!r}")
         for p in parts[:-1]:
             group = self.child(group, p, "group", what)
