@@ -454,3 +454,48 @@ def test_zip_bomb_refused_without_memory(tmp_path):
     lines = out.stdout.split()
     assert lines[0] == "refused", out.stderr
     assert int(lines[1]) < 50, f"peak RSS grew by {lines[1]} MB"
+
+
+def test_book_chapter7_file_names_unchanged(tmp_path, monkeypatch):
+    """The book's chapter-7 lines, file names as printed (a small slice of data)."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    train_scaled = rng.random((120, 28, 28)).astype("float32")
+    train_target = rng.integers(0, 10, 120)
+    val_scaled, val_target = train_scaled[:30], train_target[:30]
+
+    def model_fn(a_layer=None):
+        model = keras.Sequential()
+        model.add(keras.Input(shape=(28, 28)))
+        model.add(L.Flatten())
+        model.add(L.Dense(100, activation="relu"))
+        if a_layer:
+            model.add(a_layer)
+        model.add(L.Dense(10, activation="softmax"))
+        return model
+    model = model_fn(L.Dropout(0.3))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(train_scaled, train_target, epochs=2, verbose=0,
+              validation_data=(val_scaled, val_target))
+    model.save_weights("model.weights.h5")
+    model.save("model-whole.keras")
+    model2 = model_fn(L.Dropout(0.3))
+    model2.load_weights("model.weights.h5")
+    val_labels = np.argmax(model2.predict(val_scaled, verbose=0), axis=-1)
+    assert np.array_equal(val_labels, np.argmax(model.predict(val_scaled, verbose=0), -1))
+    model3 = keras.models.load_model("model-whole.keras")
+    assert model3.evaluate(val_scaled, val_target, verbose=0) == \
+        model.evaluate(val_scaled, val_target, verbose=0)
+    model = model_fn(L.Dropout(0.3))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    checkpoint_cb = keras.callbacks.ModelCheckpoint("best-model.keras", save_best_only=True)
+    early_stopping_cb = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+    model.fit(train_scaled, train_target, epochs=3, verbose=0,
+              validation_data=(val_scaled, val_target),
+              callbacks=[checkpoint_cb, early_stopping_cb])
+    model = keras.models.load_model("best-model.keras")
+    assert len(model.evaluate(val_scaled, val_target, verbose=0)) == 2
+    assert sorted(os.listdir(tmp_path)) == ["best-model.keras", "model-whole.keras",
+                                            "model.weights.h5"]
