@@ -281,12 +281,18 @@ def test_sigint_at_random_moments_never_damages_file(tmp_path):
     models[0].save(path)
     rng = random.Random(0)
     interrupts = bad = 0
+    fired = []
+    def fire():
+        os.kill(os.getpid(), signal.SIGINT)
+        fired.append(1)
     for i in range(25):
-        t = threading.Timer(rng.uniform(0, 0.01), os.kill, (os.getpid(), signal.SIGINT))
-        t.start()
+        t = threading.Timer(rng.uniform(0, 0.01), fire)
         try:
+            t.start()
             models[i % 2].save(path)
-            time.sleep(0.012)        # a late signal lands here, outside save
+            while len(fired) <= i:    # a late signal lands here, outside save
+                time.sleep(0.0005)
+            time.sleep(0.005)
         except KeyboardInterrupt:
             interrupts += 1
         t.join()
