@@ -239,8 +239,12 @@ def model_from_keras_config(entry, source, max_params):
                  "trainable": config.get("trainable", True),
                  "input_shape": None if input_shape is None else list(input_shape),
                  "layers": nn_entries}
+    # the converters' own classes, ahead of anything registered under the
+    # same name: a Keras 'Dense' is always nncore's Dense
+    classes = {k.nn_class.__name__: k.nn_class for k in KL.CONVERTERS.values()}
     with S.isolated_rng():
-        model = S.sequential_from_config(model_cfg, max_params=max_params)
+        model = S.sequential_from_config(model_cfg, custom_objects=classes,
+                                         max_params=max_params)
     if not model.built and nn_entries:
         raise FormatError(f"{source}: the model's input shape is not recorded; nncore "
                           "needs it to load the weights")
