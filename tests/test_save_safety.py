@@ -107,6 +107,16 @@ def test_overwrite_false_sees_through_links(tmp_path):
         _model().save(tmp_path / "link.npz", overwrite=False)
 
 
+@pytest.mark.skipif(not IS_POSIX, reason="FIFOs need POSIX")
+def test_link_to_special_file_refused(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    os.symlink(tmp_path / "fifo", tmp_path / "m.npz")
+    with pytest.raises(OSError, match="not a regular file"):
+        _model().save(tmp_path / "m.npz")
+    assert stat.S_ISFIFO(os.stat(tmp_path / "fifo").st_mode)
+    assert _leftovers(tmp_path) == []
+
+
 def test_directory_target_refused(tmp_path):
     (tmp_path / "m.npz").mkdir()
     with pytest.raises(IsADirectoryError):
@@ -144,6 +154,20 @@ def test_mode_through_symlink_is_the_targets(tmp_path):
     os.symlink(tmp_path / "real.npz", tmp_path / "link.npz")
     _model(seed=5).save(tmp_path / "link.npz")
     assert stat.S_IMODE(os.stat(tmp_path / "real.npz").st_mode) == 0o600
+
+
+@pytest.mark.skipif(not IS_POSIX, reason="POSIX owners")
+def test_owner_kept_where_allowed(tmp_path):
+    path = tmp_path / "m.npz"
+    _model().save(path)
+    if os.geteuid() == 0:
+        os.chown(path, 65534, 65534)            # root: the owner is put back
+        expected = (65534, 65534)
+    else:                                       # others: a rewrite is ours, as always
+        expected = (os.geteuid(), os.stat(path).st_gid)
+    _model(seed=7).save(path)
+    st = os.stat(path)
+    assert (st.st_uid, st.st_gid) == expected
 
 
 def test_unwritable_folder_clear_error_old_file_intact(tmp_path, monkeypatch):

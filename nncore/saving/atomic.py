@@ -107,10 +107,14 @@ def atomic_write(path, write, overwrite=True, what="save"):
         old = os.stat(dest)
     except FileNotFoundError:
         old = None
+    if old is not None and not stat.S_ISREG(old.st_mode):
+        # a link to /dev/null, a FIFO or a socket: renaming over it would
+        # replace a system object with a model file
+        raise OSError(f"{what}: cannot save to {path!r}: {dest!r} is not a regular file")
     with _deferred_interrupt():
         fd, tmp = _open_temp(folder, os.path.basename(dest))
         try:
-            if old is not None and stat.S_ISREG(old.st_mode):
+            if old is not None:
                 _copy_mode_and_owner(fd, old)
             with os.fdopen(fd, "wb") as f:
                 write(f)
