@@ -376,13 +376,13 @@ def test_checkpoint_weights_only(tmp_path):
 
 
 @pytest.mark.parametrize("path,weights_only,match", [
-    ("m.h5", False, r"nncore saves whole models as `\.npz`"),
-    ("m.keras", False, r"nncore saves whole models as `\.npz`"),
+    ("m.h5", False, r"not legacy `\.h5`"),
     ("m.txt", False, r"must end in `\.npz`"),
     ("m.weights.npz", False, "save_weights_only=True"),
-    ("m.weights.h5", True, r"must end in `\.weights\.npz`"),
+    ("m.weights.h5", False, "save_weights_only=True"),
     ("m.npz", True, r"must end in `\.weights\.npz`"),
-    ("m.keras", True, r"\.weights\.npz"),
+    ("m.keras", True, r"\.weights\.h5"),
+    ("m.h5", True, r"\.weights\.h5"),
 ])
 def test_checkpoint_extension_checks(path, weights_only, match):
     with pytest.raises(ValueError, match=match):

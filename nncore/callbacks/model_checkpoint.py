@@ -1,9 +1,9 @@
 """``ModelCheckpoint``: save the model (or its weights) during training.
 
-File formats differ from Keras: nncore writes whole models as ``.npz``
-(``model.save``) and weights as ``.weights.npz`` (``model.save_weights``); the
-constructor rejects other extensions with a ``ValueError`` (Keras wants
-``.keras``/``.h5`` and ``.weights.h5``).
+The suffix chooses the format: whole models as ``.npz`` (nncore's own) or
+``.keras`` (Keras 3), weights as ``.weights.npz`` or ``.weights.h5``; the
+constructor rejects other extensions with a ``ValueError`` (legacy ``.h5`` whole
+models are read by ``load_model`` but not written).
 
 The path is ``filepath.format(epoch=epoch + 1, **logs)`` (with ``batch=batch + 1``
 too when saving every N batches), so ``"ckpt-{epoch:02d}-{val_loss:.2f}.npz"``
@@ -30,29 +30,25 @@ from nncore.callbacks.monitor import MonitorCallback
 def _check_extension(filepath, save_weights_only):
     path = filepath.lower()
     if save_weights_only:
-        if path.endswith(".weights.npz"):
+        if path.endswith((".weights.npz", ".weights.h5")):
             return
-        hint = ""
-        if path.endswith((".weights.h5", ".h5", ".keras")):
-            hint = " nncore does not write Keras's .h5/.keras formats; it saves weights as NumPy `.npz` archives."
         raise ValueError(
             "When using `save_weights_only=True` in `ModelCheckpoint`, the filepath "
-            "provided must end in `.weights.npz` (nncore weights format)."
-            f"{hint} Received: filepath={filepath}")
-    if path.endswith(".weights.npz"):
+            "provided must end in `.weights.npz` (nncore weights format) or "
+            f"`.weights.h5` (Keras weights format). Received: filepath={filepath}")
+    if path.endswith((".weights.npz", ".weights.h5")):
         raise ValueError(
-            "A filepath ending in `.weights.npz` is for weights only: pass "
-            "`save_weights_only=True`, or use a path ending in `.npz` to save the whole "
-            f"model. Received: filepath={filepath}")
-    if path.endswith(".npz"):
+            "A filepath ending in `.weights.npz`/`.weights.h5` is for weights only: pass "
+            "`save_weights_only=True`, or use a path ending in `.npz` or `.keras` to save "
+            f"the whole model. Received: filepath={filepath}")
+    if path.endswith((".npz", ".keras")):
         return
     hint = ""
-    if path.endswith((".keras", ".h5")):
-        hint = (" nncore saves whole models as `.npz` files, not in Keras's .keras/.h5 "
-                "formats (e.g. use 'best_model.npz').")
+    if path.endswith(".h5"):
+        hint = " nncore writes whole Keras models as `.keras`, not legacy `.h5` (e.g. use 'best_model.keras')."
     raise ValueError(
         "The filepath provided to `ModelCheckpoint` must end in `.npz` (nncore model "
-        f"format).{hint} Received: filepath={filepath}")
+        f"format) or `.keras` (Keras model format).{hint} Received: filepath={filepath}")
 
 
 class ModelCheckpoint(MonitorCallback):

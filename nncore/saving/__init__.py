@@ -1,4 +1,9 @@
-"""Saving and loading models, as ``keras.saving`` -- in nncore's own ``.npz`` format.
+"""Saving and loading models, as ``keras.saving``.
+
+The file suffix chooses the format: nncore's own ``.npz`` (the default, below)
+or Keras's ``.keras`` / ``.weights.h5`` / legacy ``.h5`` (``keras_files``; needs
+h5py).  How files are written (atomically, through symlinks, keeping the
+target's mode) and read (safely) is in docs/saving.md.
 
     model.save("model.npz")                        # everything, one file
     model = nncore.models.load_model("model.npz")  # compiled, ready to resume

@@ -9,10 +9,11 @@ Members (all written by ``write_npz``, all read with ``allow_pickle=False``):
     o0_0, o0_1, ...   optimizer slots (variable 0 slot 0, ...), named in the
                       metadata's optimizer_state
 
-Writing is atomic: the archive is written to a temporary file in the target's
-folder, flushed and fsync'ed, then renamed over the target with
-``os.replace``; on any error the temporary file is removed and an existing
-target is left untouched.
+Writing is atomic (``nncore.saving.atomic``): the archive is written to a
+temporary file in the target's folder, flushed and fsync'ed, then renamed over
+the target with ``os.replace``; on any error the temporary file is removed and
+an existing target is left untouched.  Symlinks are written through and the
+target's permission bits are kept.
 
 Reading never trusts the file: every member's ``.npy`` header is parsed and
 checked (dtype, shape, declared size against the member's real size) before
@@ -23,18 +24,22 @@ than the file itself holds, unpickle anything, or crash with anything but a
 import json
 import math
 import os
-import secrets
 import struct
 import zipfile
 import zlib
 
 import numpy as np
 
+from nncore.saving import safe_zip
+from nncore.saving.atomic import atomic_write
+
 FORMAT_NAME = "nncore"
 FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 
 MAX_MEMBERS = 100_000
+#: the members of one file may declare at most this many bytes in all
+MAX_TOTAL_BYTES = 2 ** 34
 MAX_METADATA_BYTES = 64 * 2 ** 20
 MAX_JSON_DEPTH = 64
 #: dtypes a member may have; anything else (objects, structs, strings) is refused
@@ -55,55 +60,10 @@ def _write_arrays(fileobj, arrays):
     np.savez(fileobj, **arrays)
 
 
-def _fsync_dir(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _open_temp(folder, base):
-    """A new file in ``folder`` (created with O_EXCL, so the umask applies as
-    for any new file); returns (fd, path)."""
-    for _ in range(100):
-        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                         0o666)
-        except FileExistsError:
-            continue
-        return fd, tmp
-    raise OSError(f"could not create a temporary file in {folder!r}")
-
-
 def write_npz(path, arrays, overwrite=True):
-    """Atomically write ``arrays`` (name -> ndarray) to ``path``."""
-    path = os.fspath(path)
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"{path!r} exists and overwrite=False")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot save to {path!r}: folder {folder!r} does not exist")
-    fd, tmp = _open_temp(folder, os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_arrays(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(folder)
+    """Atomically write ``arrays`` (name -> ndarray) to ``path`` (see
+    ``nncore.saving.atomic`` for symlinks, permissions and Ctrl-C)."""
+    atomic_write(path, lambda f: _write_arrays(f, arrays), overwrite=overwrite)
 
 
 def json_default(obj):
@@ -209,9 +169,12 @@ class NpzReader:
                               f"(damaged, truncated or not an .npz archive): {e}") from None
 
     def _index(self):
-        infos = self._zip.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise FormatError(f"{self.path!r}: too many members ({len(infos)})")
+        # declared sizes are checked against what the file can hold before
+        # anything (a header, an architecture priced by them) is read
+        try:
+            infos = safe_zip.check_members(self._zip, self.path, MAX_TOTAL_BYTES).values()
+        except safe_zip.ArchiveError as e:
+            raise FormatError(str(e)) from None
         self.members = {}
         for zi in infos:
             name = zi.filename

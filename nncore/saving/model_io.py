@@ -27,9 +27,11 @@ A weights file (``model.save_weights('x.weights.npz')``) has the same
 container with kind "weights" and only the weights manifest and arrays.
 """
 import os
+import warnings
 
 import numpy as np
 
+from nncore.saving import keras_files
 from nncore.saving import serialization as S
 from nncore.saving.format import (FLOAT_DTYPES, FORMAT_NAME, FORMAT_VERSION, FormatError,
                                   NpzReader, json_array, write_npz)
@@ -80,6 +82,23 @@ def _check_load_path(path, what):
     hint = _foreign_suffix_hint(path)
     if hint and not path.lower().endswith(".npz"):
         raise ValueError(f"{what}: cannot read {path!r}.{hint}.npz")
+
+
+def _keras_kind(path, what):
+    """Which Keras format a path's suffix asks for (None: nncore's .npz);
+    a Keras suffix the operation cannot write is refused here."""
+    kind = keras_files.kind_of_path(path)
+    if what == "save_model" and kind in ("h5", "weights_h5"):
+        base = path[:path.lower().rfind(".weights.h5" if kind == "weights_h5" else ".")]
+        raise ValueError(f"save_model: nncore writes Keras models as .keras files (or its "
+                         f"own .npz), not as legacy/weights HDF5 ({path!r}): use "
+                         f"{base}.keras" + (", or model.save_weights() for weights"
+                                            if kind == "weights_h5" else ""))
+    if what == "save_weights" and kind in ("h5", "keras"):
+        base = path[:path.lower().rfind(".")]
+        raise ValueError(f"save_weights: Keras weights files end in .weights.h5 (got "
+                         f"{path!r}): use e.g. {base}.weights.h5, or {base}.weights.npz")
+    return kind
 
 
 def _require_sequential(model, what):
@@ -153,6 +172,9 @@ def save_model(model, filepath, overwrite=True, **kwargs):
     if kwargs:
         raise TypeError(f"save_model: unexpected argument(s) {', '.join(kwargs)}")
     path = _path(filepath, "save_model")
+    if _keras_kind(path, "save_model") == "keras":
+        _require_sequential(model, "save_model")
+        return keras_files.save_keras_model(model, path, overwrite=overwrite)
     _check_model_path(path)
     _require_sequential(model, "save_model")
     arrays = {"format_version": np.array(FORMAT_VERSION, dtype=np.int64)}
@@ -168,6 +190,9 @@ def save_model(model, filepath, overwrite=True, **kwargs):
 def save_weights(model, filepath, overwrite=True):
     """Write the model's weights (by layer, in order) to ``*.weights.npz``."""
     path = _path(filepath, "save_weights")
+    if _keras_kind(path, "save_weights") == "weights_h5":
+        _require_sequential(model, "save_weights")
+        return keras_files.save_keras_weights(model, path, overwrite=overwrite)
     _check_weights_path(path)
     _require_sequential(model, "save_weights")
     arrays = {"format_version": np.array(FORMAT_VERSION, dtype=np.int64)}
@@ -308,14 +333,26 @@ def _restore_optimizer(model, reader, state):
                 f"{type(opt).__name__} has {opt.slot_names()}")
         variables.append(var)
         slot_keys.append(slots)
-    values = []
+    # The optimizer must be built on the variables it will train, in the
+    # order training hands them over: the kernels index slots by position, so
+    # slots built in the file's order (a crafted file listing them reversed)
+    # would pair a weight with another weight's slots -- a crash or a hang in
+    # the nogil update.  So the file's entries are matched to the model's
+    # trainable weights by identity and placed in the model's order.
+    trainable = model._trainable_pairs()[0]
+    if {id(v) for v in variables} != {id(v) for v in trainable}:
+        warnings.warn(f"{reader.path!r}: the saved optimizer state covers {len(variables)} "
+                      f"weight(s), the model trains {len(trainable)}; the optimizer "
+                      "starts fresh", stacklevel=3)
+        return
+    by_id = {}
     for var, slots in zip(variables, slot_keys):
-        values.append({name: reader.array(key, var.shape, {var.dtype},
-                                          f"optimizer slot {name!r} of {var.path}")
-                       for name, key in slots.items()})
-    opt.build(variables)
-    for i, vals in enumerate(values):
-        for name, arr in vals.items():
+        by_id[id(var)] = {name: reader.array(key, var.shape, {var.dtype},
+                                             f"optimizer slot {name!r} of {var.path}")
+                          for name, key in slots.items()}
+    opt.build(trainable)
+    for i, var in enumerate(trainable):
+        for name, arr in by_id[id(var)].items():
             opt.slots[i][name][...] = arr
     opt.iterations = it
 
@@ -328,8 +365,13 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     ``custom_objects={'Name': cls}`` or registered with
     ``@nncore.saving.register``; nothing named in the file is ever imported."""
     path = _path(filepath, "load_model")
-    _check_load_path(path, "load_model")
     S._check_custom_objects(custom_objects)
+    kind = _keras_kind(path, "load_model")
+    if kind == "keras":
+        return keras_files.load_keras_model(path, compile=compile)
+    if kind is not None:
+        return keras_files.load_legacy_h5_model(path, compile=compile)
+    _check_load_path(path, "load_model")
     with NpzReader(path) as reader:
         meta = reader.metadata()
         kind = meta.get("kind")
@@ -360,7 +402,8 @@ def load_weights(model, filepath, skip_mismatch=False):
     file) into ``model``: by layer name when the names match, else by order;
     every shape is checked before anything is assigned."""
     path = _path(filepath, "load_weights")
-    _check_load_path(path, "load_weights")
+    if _keras_kind(path, "load_weights") is None:
+        _check_load_path(path, "load_weights")
     _require_sequential(model, "load_weights")
     if not model.built:
         if model.input_shape is None or not model.layers:
@@ -368,6 +411,8 @@ def load_weights(model, filepath, skip_mismatch=False):
                              "(or call model.build(input_shape)) before loading weights")
         with S.isolated_rng():
             model.build(model.input_shape)
+    if _keras_kind(path, "load_weights") is not None:
+        return keras_files.load_weights_into(model, path)
     with NpzReader(path) as reader:
         meta = reader.metadata()
         if meta.get("kind") not in ("weights", "model"):
