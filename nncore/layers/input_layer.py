@@ -1,7 +1,8 @@
 """Input: declares the shape of one sample, e.g. ``Input(shape=(28, 28))``.
 
-In Keras ``Input`` returns a symbolic tensor; in nncore it returns an
-``InputLayer`` that ``Sequential`` reads its input shape from.
+As in Keras, ``Input`` returns a symbolic tensor (``KerasTensor``) made by
+an ``InputLayer``: put it first in a ``Sequential``, or call layers on it and
+pass it to ``keras.Model(inputs, outputs)``.
 """
 import numbers
 
@@ -40,6 +41,22 @@ class InputLayer(Layer):
                 "dtype": str(self.dtype), "name": self.name}
 
 
+    @property
+    def output(self):
+        """The symbolic tensor this input layer feeds (a KerasTensor)."""
+        t = self.__dict__.get("_tensor")
+        if t is None:
+            from nncore.layers.symbolic import KerasTensor
+            t = self._tensor = KerasTensor(self.shape, self.dtype, layer=self, name=self.name)
+        return t
+
+
 def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
-    """The input of a model: ``Sequential([Input(shape=(784,)), Dense(10)])``."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)
+    """The input of a model, as a symbolic tensor (``KerasTensor``)::
+
+        model = Sequential([Input(shape=(784,)), Dense(10)])
+        inputs = Input(shape=(784,)); outputs = Dense(10)(inputs)
+        model = Model(inputs, outputs)
+    """
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name,
+                      **kwargs).output

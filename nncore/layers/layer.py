@@ -217,9 +217,44 @@ class Layer:
         return a if a.dtype == self.dtype else np.ascontiguousarray(a, dtype=self.dtype)
 
     def __call__(self, x, training=False):
+        from nncore.layers.symbolic import KerasTensor
+        if isinstance(x, KerasTensor):
+            return self._call_symbolic(x)
         x = np.ascontiguousarray(x, dtype=self.dtype)
         self._ensure_built(x)
         return np.array(self.forward(x, training=training), copy=True)
+
+    def _call_symbolic(self, x):
+        """Layer on a KerasTensor: build for its shape (or check it), and
+        return the KerasTensor of the output, remembering where it came from."""
+        from nncore.layers.symbolic import KerasTensor
+        if not self.built:
+            self.build(x.shape)
+        elif self.input_shape is not None and tuple(self.input_shape[1:]) != tuple(x.shape[1:]):
+            raise ValueError(f"Layer '{self.name}' was built for inputs {self.input_shape} "
+                             f"but is called on {x.shape}")
+        out = KerasTensor(self.output_shape, self.dtype, layer=self, parent=x)
+        self.__dict__["_input_tensor"], self.__dict__["_output_tensor"] = x, out
+        return out
+
+    @property
+    def output(self):
+        """The KerasTensor this layer last produced in a model definition
+        (a Sequential's layers get one when the model is built)."""
+        t = self.__dict__.get("_output_tensor")
+        if t is None:
+            raise AttributeError(f"Layer '{self.name}' has never been called on a symbolic "
+                                 "input, so it has no output yet (build the model first)")
+        return t
+
+    @property
+    def input(self):
+        """The KerasTensor this layer was last called on in a model definition."""
+        t = self.__dict__.get("_input_tensor")
+        if t is None:
+            raise AttributeError(f"Layer '{self.name}' has never been called on a symbolic "
+                                 "input, so it has no input yet (build the model first)")
+        return t
 
     # ----------------------------------------------------------- config
     def get_config(self):

@@ -41,17 +41,26 @@ from nncore.models import data as D
 class Model:
     """The base of nncore's models: compile / fit / evaluate / predict.
 
-    Build models with ``Sequential([...])`` (a stack of layers).  Subclassing
-    ``Model`` with your own ``call()`` is not supported: nncore's training
-    loop needs the layer stack it can plan and run backwards.
+    Build models with ``Sequential([...])`` (a stack of layers) or
+    ``Model(inputs, outputs)`` from symbolic tensors (``nncore.models.
+    functional``).  Subclassing ``Model`` with your own ``call()`` is not
+    supported: nncore's training loop needs the layer graph it can plan and
+    run backwards.
     """
+
+    def __new__(cls, *args, **kwargs):
+        # keras.Model(inputs, outputs): the functional API builds the model
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from nncore.models.functional import Functional
+            return super().__new__(Functional)
+        return super().__new__(cls)
 
     def __init__(self, name=None, **kwargs):
         if not hasattr(self, "_forward"):
             raise TypeError(
                 f"{type(self).__name__}: nncore cannot run a Model without a layer graph "
                 "(subclassing keras.Model with call() is not supported yet); build it "
-                "with keras.Sequential([...])")
+                "with keras.Sequential([...]) or keras.Model(inputs, outputs)")
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected argument(s) {', '.join(kwargs)}")
         self.name = name or naming.unique_name(naming.to_snake_case(type(self).__name__))

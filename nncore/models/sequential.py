@@ -27,12 +27,19 @@ class Sequential(Model):
 
     # ------------------------------------------------------------- layers
     def add(self, layer):
+        from nncore.layers.symbolic import KerasTensor
+        if isinstance(layer, KerasTensor):          # keras.Input(...) as the first entry
+            if layer.parent is not None or not isinstance(layer.layer, InputLayer):
+                raise TypeError("Sequential.add: a symbolic tensor can only be the model's "
+                                "Input; add layers, not their outputs")
+            layer = layer.layer
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add: expected a layer, got {type(layer).__name__}")
         if isinstance(layer, InputLayer):
             if self._layers:
                 raise ValueError("Sequential: an Input must come before every other layer")
             self._input_shape = layer.shape
+            self._input_layer = layer
             return
         if any(l.name == layer.name for l in self._layers):
             raise ValueError(f"Sequential: there is already a layer named {layer.name!r}; "
@@ -96,6 +103,46 @@ class Sequential(Model):
                                  f"{layer.input_shape} but receives {shape}")
             shape = layer.output_shape
         self.built = bool(self._layers)
+        if self.built:
+            self._make_graph()
+
+    def _make_graph(self):
+        """The symbolic history of the stack -- ``model.inputs``,
+        ``layer.output`` for each layer, ``model.outputs`` -- so that parts
+        of the model can be taken out as models of their own."""
+        from nncore.layers.input_layer import InputLayer as _Input
+        inp = self.__dict__.get("_input_layer")
+        if inp is None or tuple(inp.shape) != tuple(self._input_shape):
+            inp = self._input_layer = _Input(shape=self._input_shape[1:], dtype=self.dtype)
+        t = inp.output
+        for layer in self._layers:
+            t = layer._call_symbolic(t)
+        self._graph = ([inp.output], [t])
+
+    @property
+    def inputs(self):
+        """[the model's input KerasTensor] (the model must be built)."""
+        return list(self._graph_or_raise()[0])
+
+    @property
+    def outputs(self):
+        """[the model's output KerasTensor] (the model must be built)."""
+        return list(self._graph_or_raise()[1])
+
+    @property
+    def input(self):
+        return self.inputs[0]
+
+    @property
+    def output(self):
+        return self.outputs[0]
+
+    def _graph_or_raise(self):
+        graph = self.__dict__.get("_graph")
+        if graph is None or not self.built:
+            raise AttributeError(f"model '{self.name}' is not built yet, so it has no inputs "
+                                 "or outputs: give it an Input or call it on data first")
+        return graph
 
     def _ensure_built_for(self, x):
         if not self._layers:
