@@ -77,7 +77,7 @@ class ThreadChooser:
         return best
 
     def record(self, threads, seconds, steps):
-        if steps <= 0 or seconds < self.MIN_SECONDS:
+        if steps <= 0 or seconds < self.MIN_SECONDS or threads not in self.timings:
             return
         if self.trial:
             self.retries += 1
