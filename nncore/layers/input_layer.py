@@ -3,12 +3,22 @@
 In Keras ``Input`` returns a symbolic tensor; in nncore it returns an
 ``InputLayer`` that ``Sequential`` reads its input shape from.
 """
+from __future__ import annotations
+
 import numbers
 
 from nncore.layers.layer import Layer
 
 
 class InputLayer(Layer):
+    """The layer :func:`Input` returns: it holds the shape of one sample.
+
+    Args:
+        shape: shape of one sample, without the batch dimension, e.g. ``(28, 28)``.
+        batch_size: optional fixed batch size (informational).
+        dtype: input dtype (default float32).
+        name: the layer's name.
+    """
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, **kwargs):
         if shape is None:
             shape = kwargs.pop("input_shape", None)
@@ -27,9 +37,11 @@ class InputLayer(Layer):
         self.build(self.shape)
 
     def forward(self, x, training=False):
+        """The input itself."""
         return x
 
     def backward(self, grad):
+        """The gradient itself."""
         return grad
 
     def get_config(self):
@@ -37,6 +49,22 @@ class InputLayer(Layer):
                 "dtype": str(self.dtype), "name": self.name}
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
-    """The input of a model: ``Sequential([Input(shape=(784,)), Dense(10)])``."""
+def Input(shape: tuple[int | None, ...] | int | None = None, batch_size: int | None = None,
+          dtype: str | None = None, name: str | None = None, **kwargs) -> InputLayer:
+    """Declare the shape of one input sample: the first entry of a Sequential.
+
+    In Keras ``Input`` returns a symbolic tensor; in nncore it returns an
+    ``InputLayer`` that ``Sequential`` reads its input shape from, so the
+    weights are created (and ``summary()`` works) before any data is seen.
+
+    Args:
+        shape: shape of one sample without the batch dimension, e.g. ``(28, 28)``
+            for Fashion-MNIST images or ``(784,)`` for flat vectors.
+        batch_size, dtype, name: optional, as in Keras.
+
+    Example::
+
+        model = keras.Sequential([keras.Input(shape=(784,)),
+                                  keras.layers.Dense(10, activation="softmax")])
+    """
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, **kwargs)

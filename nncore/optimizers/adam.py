@@ -3,6 +3,30 @@ from nncore.optimizers.optimizer import Optimizer
 
 
 class Adam(Optimizer):
+    """Adam: momentum and a per-weight step size, from running averages of g and g².
+
+    With step count ``t`` (from 1) and ``m``, ``v`` starting at 0::
+
+        m <- beta_1 * m + (1 - beta_1) * g
+        v <- beta_2 * v + (1 - beta_2) * g²
+        w <- w - lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)
+
+    (the square-root factor corrects the bias of averages that start at 0).
+    AMSGrad uses the running maximum of ``v`` instead of ``v``.
+
+    Args:
+        learning_rate: step size (default 0.001).
+        beta_1: decay of the gradient average (default 0.9).
+        beta_2: decay of the squared-gradient average (default 0.999).
+        epsilon: keeps the division finite (default 1e-7).
+        amsgrad: use AMSGrad (default False).
+        **kwargs: ``weight_decay``, ``clipnorm``, ... (see :class:`Optimizer`).
+
+    Example::
+
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    """
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)

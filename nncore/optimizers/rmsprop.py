@@ -3,6 +3,30 @@ from nncore.optimizers.optimizer import Optimizer
 
 
 class RMSprop(Optimizer):
+    """RMSprop: divide each step by a running root-mean-square of the gradient.
+
+    With ``a`` starting at 0::
+
+        a <- rho * a + (1 - rho) * g²
+        w <- w - lr * g / sqrt(a + epsilon)
+
+    Weights with large gradients take smaller steps.  ``centered=True`` also
+    tracks the mean gradient and divides by an estimate of the variance;
+    ``momentum > 0`` adds a velocity as in SGD.  Keras's default optimizer.
+
+    Args:
+        learning_rate: step size (default 0.001).
+        rho: decay of the average (default 0.9).
+        momentum: default 0.0.
+        epsilon: default 1e-7.
+        centered: default False.
+        **kwargs: ``weight_decay``, ``clipnorm``, ... (see :class:`Optimizer`).
+
+    Example::
+
+        model.compile(optimizer=keras.optimizers.RMSprop(),
+                      loss="sparse_categorical_crossentropy")
+    """
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
                  centered=False, **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
