@@ -103,11 +103,11 @@ class Optimizer:
     # learning_rate is a plain float (callbacks read and assign it)
     @property
     def learning_rate(self):
+        """The step size, a float >= 0 (assignable, e.g. by a scheduler)."""
         return self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value):
-        """The step size, a float >= 0 (assignable, e.g. by a scheduler)."""
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"{type(self).__name__}: learning_rate must be a number, "
                             f"got {value!r}")
