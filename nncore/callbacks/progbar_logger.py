@@ -71,6 +71,9 @@ class ProgbarLogger(Callback):
         self._in_validation = False
 
     def on_train_end(self, logs=None):
+        """End an unfinished bar line (fit calls this also after Ctrl-C)."""
+        if self.progbar is not None:
+            self.progbar.end_line()
         self._called_in_fit = False
         self._in_validation = False
 
