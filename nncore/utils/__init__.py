@@ -65,7 +65,7 @@ def clear_session():
 
 
 def plot_history(history, metrics=("loss",), ax=None):
-    """Plot training and validation curves of a History (needs matplotlib: ``nncore[plot]``).
+    """Plot training and validation curves of a History (needs matplotlib: ``pip install matplotlib``).
 
     Args:
         history: what ``model.fit`` returned (or its ``.history`` dict).
