@@ -47,17 +47,23 @@ def as_features(x, dtype, what="x"):
 
 
 def _is_stream(x):
-    """True for data nncore cannot take: generators, iterators, datasets of batches."""
+    """True for data nncore cannot take: generators, iterators, and dataset
+    objects that hand out batches (tf.data, PyDataset/Sequence, DataLoader).
+
+    Checked before ``np.asarray``: NumPy would iterate such an object forever
+    (a PyDataset's ``__getitem__`` never raises IndexError) or wrap it in an
+    object array."""
     import inspect
-    if isinstance(x, (np.ndarray, list, tuple, numbers.Number)):
-        return False
+    if isinstance(x, (np.ndarray, list, tuple, numbers.Number, str, bytes, dict, set)):
+        return False            # arrays, or mistakes the checks below explain
+    if hasattr(x, "__array__") or hasattr(x, "__array_interface__"):
+        return False            # array-likes (pandas, torch tensors...) convert fine
     if inspect.isgenerator(x) or hasattr(x, "__next__"):
         return True
     name = type(x).__name__
-    # tf.data.Dataset, keras.utils.PyDataset / Sequence, torch DataLoader
-    return hasattr(x, "__iter__") and not hasattr(x, "__array__") and (
-        not hasattr(x, "__len__") or "Dataset" in name or "Sequence" in name
-        or "Loader" in name)
+    if any(k in name for k in ("Dataset", "Sequence", "Loader")):
+        return True
+    return hasattr(x, "__iter__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__"))
 
 
 def missing_batch_hint(sample_shape, x_shape):
