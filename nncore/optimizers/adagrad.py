@@ -1,4 +1,6 @@
 """Adagrad: ``a += g^2; w -= lr * g / sqrt(a + eps)``, a starting at 0.1."""
+from __future__ import annotations
+
 from nncore.optimizers.optimizer import Optimizer
 
 
@@ -20,8 +22,9 @@ class Adagrad(Optimizer):
 
         model.compile(optimizer=keras.optimizers.Adagrad(), loss="mse")
     """
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1,
-                 epsilon=1e-7, **kwargs):
+    def __init__(self, learning_rate: float = 0.001,
+                 initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
+                 **kwargs) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.initial_accumulator_value = self._check_range(
             "Adagrad", "initial_accumulator_value", initial_accumulator_value, 0, float("inf"))

@@ -1,4 +1,6 @@
 """Adam: running means of g and g^2 with bias correction (see nncore.ops.optimizers)."""
+from __future__ import annotations
+
 from nncore.optimizers.optimizer import Optimizer
 
 
@@ -27,8 +29,9 @@ class Adam(Optimizer):
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     """
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, **kwargs):
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
+                 **kwargs) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta_1 = self._check_range("Adam", "beta_1", beta_1, 0, 1)
         self.beta_2 = self._check_range("Adam", "beta_2", beta_2, 0, 1)

@@ -9,6 +9,8 @@
 Slots (momentum, running averages, ...) are created on the first call, one
 per variable and slot name, zero-initialised unless the subclass says not.
 """
+from __future__ import annotations
+
 import math
 import numbers
 
@@ -81,8 +83,10 @@ class Optimizer:
         """Names of the per-weight state arrays (e.g. ``["m", "v"]`` for Adam)."""
         return []
 
-    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+    def __init__(self, learning_rate: float = 0.001, weight_decay: float | None = None,
+                 clipnorm: float | None = None, clipvalue: float | None = None,
+                 global_clipnorm: float | None = None, name: str | None = None,
+                 **kwargs) -> None:
         for k in ("use_ema", "ema_momentum", "ema_overwrite_frequency",
                   "loss_scale_factor", "gradient_accumulation_steps"):
             if kwargs.pop(k, None) not in (None, False, 0.99):

@@ -1,4 +1,6 @@
 """RMSprop: divide the step by a running RMS of the gradient (see nncore.ops.optimizers)."""
+from __future__ import annotations
+
 from nncore.optimizers.optimizer import Optimizer
 
 
@@ -27,8 +29,9 @@ class RMSprop(Optimizer):
         model.compile(optimizer=keras.optimizers.RMSprop(),
                       loss="sparse_categorical_crossentropy")
     """
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
-                 centered=False, **kwargs):
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9,
+                 momentum: float = 0.0, epsilon: float = 1e-7, centered: bool = False,
+                 **kwargs) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho = self._check_range("RMSprop", "rho", rho, 0, 1)
         self.momentum = self._check_range("RMSprop", "momentum", momentum, 0, 1, hi_open=False)

@@ -1,5 +1,7 @@
 """SGD: ``w -= lr * g``; with momentum ``m = momentum*m - lr*g; w += m``
 (Nesterov: ``w += momentum*m - lr*g``).  Formulas: nncore.ops.optimizers."""
+from __future__ import annotations
+
 from nncore.optimizers.optimizer import Optimizer
 
 
@@ -23,7 +25,8 @@ class SGD(Optimizer):
         sgd = keras.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
         model.compile(optimizer=sgd, loss="sparse_categorical_crossentropy")
     """
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, **kwargs) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.momentum = self._check_range("SGD", "momentum", momentum, 0, 1, hi_open=False)
         self.nesterov = bool(nesterov)

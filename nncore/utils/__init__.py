@@ -1,12 +1,14 @@
 """Utilities, as ``keras.utils``: seeding, one-hot labels, plotting, and the
 teaching tools (gradient check, backprop trace)."""
+from __future__ import annotations
+
 import numpy as np
 
 from nncore import naming
 from nncore import random as nn_random
 
 
-def set_random_seed(seed):
+def set_random_seed(seed: int) -> None:
     """Seed everything nncore draws at random, so a run can be repeated exactly.
 
     Covers initial weights, shuffling and dropout masks -- and Python's and
@@ -26,7 +28,7 @@ def set_random_seed(seed):
     np.random.seed(seed)
 
 
-def to_categorical(x, num_classes=None):
+def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
     """Integer labels -> one-hot rows (float32): label ``k`` becomes a row of zeros
     with a 1 in column ``k``.
 
@@ -57,7 +59,7 @@ def to_categorical(x, num_classes=None):
     return out
 
 
-def clear_session():
+def clear_session() -> None:
     """Restart automatic layer names (``dense``, ``dense_1``, ...) as Keras's
     ``clear_session`` does, e.g. between notebook experiments.
     """
