@@ -66,15 +66,18 @@ def executed(tmp_path_factory):
         d.mkdir(parents=True)
     # a kernel running this interpreter and importing the same nncore as the tests
     env = child_env(NNCORE_DATA_DIR=str(data), NNCORE_NOTEBOOK_OUT=str(out),
-                    NNCORE_HOME=str(home))
+                    NNCORE_HOME=str(home), IPYTHONDIR=str(tmp / "ipython"))
     keep = ("PYTHONPATH", "PYTHONSAFEPATH", "NNCORE_DATA_DIR", "NNCORE_NOTEBOOK_OUT",
-            "NNCORE_HOME", "OMP_NUM_THREADS")
+            "NNCORE_HOME", "OMP_NUM_THREADS", "IPYTHONDIR")
     (kernels / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "nncore test", "language": "python",
         "env": {k: env[k] for k in keep if k in env}}))
-    old = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = str(tmp / "jupyter")
+    # the kernel spec above, and connection files kept out of the user's home
+    jupyter_env = {"JUPYTER_PATH": str(tmp / "jupyter"),
+                   "JUPYTER_RUNTIME_DIR": str(tmp / "runtime")}
+    old = {k: os.environ.get(k) for k in jupyter_env}
+    os.environ.update(jupyter_env)
     try:
         nb = nbformat.read(str(NOTEBOOK), as_version=4)
         client = nbclient.NotebookClient(nb, kernel_name="nncore-test", timeout=300,
@@ -83,10 +86,11 @@ def executed(tmp_path_factory):
         client.execute()
         seconds = time.perf_counter() - t0
     finally:
-        if old is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return nb, seconds, cwd, out
 
 
