@@ -13,10 +13,14 @@ Environment variables (used by the test suite to run this on a slice):
     NNCORE_EXAMPLE_SAMPLES   use only the first N training images (default: all 60,000)
     NNCORE_EXAMPLE_EPOCHS    epochs for every fit (default: the book's 5 / 20)
     NNCORE_EXAMPLE_VERBOSE   fit/evaluate verbosity (default 1: progress bars)
+    NNCORE_EXAMPLE_OUT       folder for the files it saves (default: a new
+                             temporary folder; never the current folder)
 
 Run:  python examples/ch7_fashion_mnist.py
+(the same chapter cell by cell, as a notebook: examples/chapter7.ipynb)
 """
 import os
+import tempfile
 
 import numpy as np
 
@@ -25,6 +29,11 @@ import nncore as keras
 SAMPLES = int(os.environ.get("NNCORE_EXAMPLE_SAMPLES", "0")) or None
 EPOCHS = int(os.environ.get("NNCORE_EXAMPLE_EPOCHS", "0")) or None
 VERBOSE = int(os.environ.get("NNCORE_EXAMPLE_VERBOSE", "1"))
+# Saved models and plots go here, not into the folder the script is run from
+# (running it from a checkout must not leave files in the repository).
+OUT = os.environ.get("NNCORE_EXAMPLE_OUT") or tempfile.mkdtemp(prefix="nncore-ch7-")
+os.makedirs(OUT, exist_ok=True)
+print("saving files to", OUT)
 
 
 def epochs(book_value):
@@ -133,7 +142,8 @@ model = model_fn(keras.layers.Dropout(0.3))
 model.summary()
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
               metrics=["accuracy"])
-checkpoint_cb = keras.callbacks.ModelCheckpoint("best-model.npz", save_best_only=True)
+best_path = os.path.join(OUT, "best-model.npz")
+checkpoint_cb = keras.callbacks.ModelCheckpoint(best_path, save_best_only=True)
 early_stopping_cb = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
 history = model.fit(train_scaled, train_target, epochs=epochs(20), verbose=VERBOSE,
                     validation_data=(val_scaled, val_target),
@@ -151,13 +161,13 @@ except ImportError:
     print("(matplotlib is not installed: skipping the loss plot)")
 else:
     fig = keras.utils.plot_history(history, metrics=("loss", "accuracy"))
-    fig.savefig("ch7_loss_curves.png")
-    print("loss curves saved to ch7_loss_curves.png")
+    fig.savefig(os.path.join(OUT, "ch7_loss_curves.png"))
+    print("loss curves saved to", os.path.join(OUT, "ch7_loss_curves.png"))
 
 report("7-3 dropout", model, val_scaled, val_target, "validation")
 
 # The best model (lowest val_loss) was saved by the checkpoint callback.
-model = keras.models.load_model("best-model.npz")
+model = keras.models.load_model(best_path)
 report("7-3 best-model.npz", model, val_scaled, val_target, "validation")
 
 # Predictions: class probabilities -> the most likely class.

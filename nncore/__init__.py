@@ -27,8 +27,10 @@ def _check_built():
         here = os.path.dirname(os.path.abspath(__file__))
         raise ImportError(
             f"nncore's compiled kernels are missing in {here}. This is an unbuilt "
-            "source checkout: install it (pip install .) and run from another folder, "
-            "or build in place with: python setup.py build_ext --inplace")
+            "source checkout (run from the repository root, it hides an installed "
+            "nncore): install it (pip install .) and run from another folder, or "
+            "build in place with: pip install cython setuptools && "
+            "python setup.py build_ext --inplace (see README.md)")
 
 
 _check_built()

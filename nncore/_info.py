@@ -29,16 +29,28 @@ def max_threads_allowed():
     return max(64, 8 * (os.cpu_count() or 1))
 
 
-def get_num_threads():
-    """Threads the kernels may use (OMP_NUM_THREADS is respected at start-up)."""
+def get_num_threads() -> int:
+    """Threads the kernels may use (``OMP_NUM_THREADS`` is respected at start-up).
+
+    Example::
+
+        keras.get_num_threads()        # e.g. 2 on a two-core machine
+    """
     from nncore._ext import config
     sync_threads()
     return config.get_num_threads()
 
 
-def set_num_threads(n):
-    """Let the kernels use up to n threads (they still use one for small work),
-    in every thread of this process that calls nncore's model API."""
+def set_num_threads(n: int) -> None:
+    """Let the kernels use up to ``n`` threads (they still use one for small work).
+
+    Applies to every thread of this process that calls nncore's model API;
+    results are bitwise the same for any thread count.
+
+    Example::
+
+        keras.set_num_threads(1)       # e.g. inside each of several parallel jobs
+    """
     import numbers
     from nncore._ext import config
     global _requested
@@ -58,12 +70,15 @@ def sync_threads():
             config.set_num_threads(_requested)
 
 
-def config_dict():
+def config_dict() -> dict:
+    """What :func:`show_config` prints, as a dict."""
     from nncore import __version__, backend
     from nncore._ext import config, gemm
     info = _build_info()
     return {
         "nncore": __version__,
+        # learners coming from Colab look for a GPU line: there is none to find
+        "device": "CPU only (nncore has no GPU support; it uses the CPU cores below)",
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "platform": platform.platform(),
@@ -82,8 +97,21 @@ def config_dict():
     }
 
 
-def show_config():
-    """Print how this nncore was built and what it will use (and return it)."""
+def show_config() -> dict:
+    """Print how this nncore was built and what it will use, and return it as a dict.
+
+    nncore runs on the CPU only (there is no GPU code): the report says so,
+    then gives the version, the OpenMP thread count, the compile flags, the
+    SIMD level and the NumPy version.
+
+    Example::
+
+        keras.show_config()
+        # nncore configuration:
+        #   nncore  : 0.1.0
+        #   device  : CPU only (nncore has no GPU support; ...)
+        #   ...
+    """
     c = config_dict()
     width = max(len(k) for k in c)
     lines = ["nncore configuration:"]

@@ -36,22 +36,48 @@ def test_example_runs(script, tmp_path):
     if data is None:
         pytest.skip(f"Fashion-MNIST files not found in {DATA} (or $NNCORE_DATA_DIR); "
                     "the examples need the real data set")
+    out_dir, cwd = tmp_path / "out", tmp_path / "cwd"
+    cwd.mkdir()
     env = child_env(NNCORE_DATA_DIR=str(data), NNCORE_EXAMPLE_SAMPLES="2000",
                     NNCORE_EXAMPLE_EPOCHS="2", NNCORE_EXAMPLE_VERBOSE="0",
-                    NNCORE_HOME=str(tmp_path / "home"), MPLBACKEND="Agg")
-    # run from tmp_path: checkpoints and plots land there, not in the repo
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                    NNCORE_HOME=str(tmp_path / "home"), MPLBACKEND="Agg",
+                    NNCORE_EXAMPLE_OUT=str(out_dir))
+    proc = subprocess.run([sys.executable, str(script)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     accs = [float(a) for a in ACCURACY.findall(proc.stdout)]
     assert accs, f"no 'accuracy: <number>' line printed:\n{proc.stdout[-2000:]}"
     assert all(0.5 < a <= 1.0 for a in accs), accs
-    assert not list(REPO.glob("best-model*.npz"))
+    # the script writes only into its output folder, never where it is run from
+    assert list(cwd.iterdir()) == []
     if script.name == "ch7_fashion_mnist.py":
-        assert (tmp_path / "best-model.npz").exists()
+        assert (out_dir / "best-model.npz").exists()
+        assert (out_dir / "ch7_loss_curves.png").exists()
         tags = set(re.findall(r"^\[(7-\d)", proc.stdout, re.M))
         assert tags == {"7-1", "7-2", "7-3"}
     if script.name == "walkthrough_backprop.py":
         m = re.search(r"max \|weight difference\| between the two: (\S+)", proc.stdout)
         assert m and float(m.group(1)) < 1e-4
+
+
+def test_ch7_example_defaults_to_a_temporary_folder(tmp_path):
+    """Without NNCORE_EXAMPLE_OUT the files go to a fresh temporary folder
+    (checked on the first lines the script prints, then stopped)."""
+    data = _data_dir()
+    if data is None:
+        pytest.skip(f"Fashion-MNIST files not found in {DATA} (or $NNCORE_DATA_DIR)")
+    env = child_env(NNCORE_DATA_DIR=str(data), NNCORE_EXAMPLE_SAMPLES="600",
+                    NNCORE_EXAMPLE_EPOCHS="1", NNCORE_EXAMPLE_VERBOSE="0",
+                    NNCORE_HOME=str(tmp_path / "home"), MPLBACKEND="Agg",
+                    TMPDIR=str(tmp_path / "tmp"))
+    env.pop("NNCORE_EXAMPLE_OUT", None)
+    (tmp_path / "tmp").mkdir()
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "ch7_fashion_mnist.py")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = re.search(r"^saving files to (.+)$", proc.stdout, re.M)
+    assert m and pathlib.Path(m.group(1)).parent == tmp_path / "tmp"
+    assert (pathlib.Path(m.group(1)) / "best-model.npz").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "tmp"] or \
+        sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]

@@ -45,5 +45,5 @@ def test_plot_history_unknown_metric_is_a_clear_error():
 
 def test_plot_history_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match=r"nncore\[plot\]"):
+    with pytest.raises(ImportError, match=r"nncore-keras\[plot\]"):
         keras.utils.plot_history({"loss": [1.0]})

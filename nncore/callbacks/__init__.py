@@ -19,3 +19,9 @@ from nncore.callbacks.terminate_on_nan import TerminateOnNaN
 __all__ = ["Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History",
            "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "MonitorCallback",
            "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN"]
+
+
+def __getattr__(name):
+    # keras.callbacks.TensorBoard & co.: say they are not in nncore yet
+    from nncore import _not_yet
+    raise _not_yet.attribute_error("nncore.callbacks", name, _not_yet.CALLBACKS, __all__)

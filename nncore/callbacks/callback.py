@@ -36,20 +36,37 @@ def overrides_hook(callback, name):
 
 
 class Callback:
-    """Base class of all callbacks: subclass it and override the hooks you need."""
+    """Base class of all callbacks: subclass it and override the hooks you need.
+
+    ``fit``/``evaluate``/``predict`` call the hooks at fixed points; ``logs`` is a
+    dict such as ``{"loss": 0.41, "accuracy": 0.85, "val_loss": 0.45}``, and
+    ``self.model`` is the model being trained (set ``self.model.stop_training =
+    True`` to stop after this epoch).
+
+    Example::
+
+        class PrintValLoss(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                print(epoch, logs["val_loss"])
+
+        model.fit(x, y, validation_split=0.2, callbacks=[PrintValLoss()])
+    """
 
     def __init__(self):
         self.params = {}
         self._model = None
 
     def set_params(self, params):
+        """Receive ``{"verbose": v, "epochs": n, "steps": steps_per_epoch}`` from the model."""
         self.params = params
 
     def set_model(self, model):
+        """Receive the model this callback will watch (``self.model``)."""
         self._model = model
 
     @property
     def model(self):
+        """The model being trained / evaluated (None before ``set_model``)."""
         return self._model
 
     def needs_batch_hooks(self, mode="train"):

@@ -85,13 +85,16 @@ class CallbackList(Callback):
 
     @property
     def history(self):
+        """The History callback in the list (None if there is none)."""
         return self._history
 
     @property
     def progbar(self):
+        """The ProgbarLogger in the list (None if there is none)."""
         return self._progbar
 
     def append(self, callback):
+        """Add a callback (or a list of them) at the end."""
         self.callbacks.extend(_flatten([callback]))
 
     def __iter__(self):
@@ -101,11 +104,13 @@ class CallbackList(Callback):
         return len(self.callbacks)
 
     def set_params(self, params):
+        """Give ``params`` to every callback."""
         self.params = params
         for cb in self.callbacks:
             cb.set_params(params)
 
     def set_model(self, model):
+        """Give the model to every callback."""
         super().set_model(model)
         if self._history is not None:
             model.history = self._history
@@ -114,15 +119,19 @@ class CallbackList(Callback):
 
     # ------------------------------------------------------------ fast-path queries
     def needs_batch_hooks(self, mode="train"):
+        """True if any callback must see every training batch."""
         return any(cb.needs_batch_hooks(mode) for cb in self.callbacks)
 
     def needs_test_hooks(self):
+        """True if any callback must see every evaluation batch."""
         return self.needs_batch_hooks("test")
 
     def needs_predict_hooks(self):
+        """True if any callback must see every prediction batch."""
         return self.needs_batch_hooks("predict")
 
     def update_progress(self, step, logs=None):
+        """Forward progress (``step`` batches done, running ``logs``) to the progress bar."""
         for cb in self.callbacks:
             update = getattr(cb, "update_progress", None)
             if update is not None:

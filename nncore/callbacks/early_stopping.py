@@ -29,6 +29,14 @@ class EarlyStopping(MonitorCallback):
 
     After training: ``stopped_epoch`` (0-based epoch that stopped it, 0 if none),
     ``best``, ``best_epoch``, ``wait``.
+
+    Example::
+
+        early_stopping_cb = keras.callbacks.EarlyStopping(patience=2,
+                                                          restore_best_weights=True)
+        model.fit(x, y, epochs=20, validation_data=(x_val, y_val),
+                  callbacks=[early_stopping_cb])
+        early_stopping_cb.stopped_epoch        # e.g. 9: stopped after epoch 10
     """
 
     _missing_message = ("Early stopping conditioned on metric `{monitor}` which is not "
@@ -92,4 +100,5 @@ class EarlyStopping(MonitorCallback):
 
     # Keras name
     def get_monitor_value(self, logs):
+        """The monitored value in ``logs`` (None, with a warning, if absent)."""
         return self._get_monitor_value(logs)

@@ -65,6 +65,14 @@ class ModelCheckpoint(MonitorCallback):
         mode: ``"auto"``, ``"min"`` or ``"max"``.
         save_freq: ``"epoch"`` or a positive int (every N batches).
         initial_value_threshold: starting best value for ``save_best_only``.
+
+    Example::
+
+        checkpoint_cb = keras.callbacks.ModelCheckpoint("best-model.npz",
+                                                        save_best_only=True)
+        model.fit(x, y, epochs=20, validation_data=(x_val, y_val),
+                  callbacks=[checkpoint_cb])
+        model = keras.models.load_model("best-model.npz")
     """
 
     _missing_message = "Can save best model only with {monitor} available."

@@ -59,6 +59,12 @@ class ProgbarLogger(Callback):
         return False                # fed by update_progress()
 
     def set_params(self, params):
+        """Read ``verbose``, ``epochs`` and ``steps`` from the model's params.
+
+        ``verbose="auto"`` means the progress bar (1), as in Keras 3, which
+        picks 2 only under a TensorFlow ParameterServerStrategy (nncore has
+        none).  In a notebook the bar is redrawn in place; in a log file it
+        prints plain lines (see ``nncore.utils.progbar``)."""
         super().set_params(params)
         verbose = params.get("verbose", 1)
         self.verbose = 1 if verbose == "auto" else verbose
@@ -71,6 +77,9 @@ class ProgbarLogger(Callback):
         self._in_validation = False
 
     def on_train_end(self, logs=None):
+        """End an unfinished bar line (fit calls this also after Ctrl-C)."""
+        if self.progbar is not None:
+            self.progbar.end_line()
         self._called_in_fit = False
         self._in_validation = False
 

@@ -56,6 +56,7 @@ class ReduceLROnPlateau(MonitorCallback):
         self._resolve_direction()
 
     def in_cooldown(self):
+        """True while the cooldown after a reduction is still running."""
         return self.cooldown_counter > 0
 
     def on_epoch_end(self, epoch, logs=None):

@@ -344,8 +344,10 @@ def fetch(
                           "deleting it and downloading again", RuntimeWarning, stacklevel=3)
             os.remove(cached)
 
-        # 3. The mirrors.
+        # 3. The mirrors.  A failed attempt must not leave an empty cache
+        # folder behind (~/.nncore/datasets/... appearing after an offline run).
         failures: List[str] = []
+        created = _missing_dirs(cache) if download else []
         if download:
             for base in mirrors:
                 url = urllib.parse.urljoin(base, rf.name)
@@ -364,5 +366,28 @@ def fetch(
             if not mirrors:
                 failures.append("(no mirrors configured)")
         if rf.name not in paths:
+            _remove_if_empty(created)
             raise DatasetUnavailableError(_unavailable_message(spec, rf.name, failures))
     return paths
+
+
+def _missing_dirs(folder: str) -> List[str]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    out = []
+    folder = os.path.abspath(folder)
+    while not os.path.exists(folder):
+        out.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return out
+
+
+def _remove_if_empty(folders: List[str]) -> None:
+    """Remove the folders this call created, if nothing was put in them."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)          # only succeeds when empty
+        except OSError:
+            return

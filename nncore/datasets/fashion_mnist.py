@@ -96,6 +96,12 @@ def load_data(
         DatasetUnavailableError: the files are not on disk and cannot be
             downloaded; the message says where to put them.
         ValueError: a file is malformed.
+
+    Example::
+
+        (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
+        x_train = x_train / 255.0                  # pixels 0..255 -> 0..1
+        keras.datasets.fashion_mnist.CLASS_NAMES[y_train[0]]    # 'Ankle boot'
     """
     if sample:
         return load_sample()

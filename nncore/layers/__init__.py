@@ -7,3 +7,9 @@ from nncore.layers.input_layer import Input, InputLayer
 from nncore.layers.layer import Layer
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer"]
+
+
+def __getattr__(name):
+    # keras.layers.BatchNormalization & co.: say they are not in nncore yet
+    from nncore import _not_yet
+    raise _not_yet.attribute_error("nncore.layers", name, _not_yet.LAYERS, __all__)

@@ -1,6 +1,8 @@
 """Activation: apply an activation function as a layer of its own
 (``Dense(10) + Activation('softmax')`` is the same model as
 ``Dense(10, activation='softmax')``)."""
+from __future__ import annotations
+
 from nncore import activations
 import numpy as np
 
@@ -9,11 +11,26 @@ from nncore.layers.layer import Layer, Unsupported
 
 
 class Activation(Layer):
-    def __init__(self, activation, **kwargs):
+    """Apply an activation function as a layer of its own.
+
+    ``Dense(10) + Activation("softmax")`` is the same model as
+    ``Dense(10, activation="softmax")``.
+
+    Args:
+        activation: ``"relu"`` (``max(z, 0)``), ``"sigmoid"`` (``1/(1+e^-z)``),
+            ``"tanh"``, ``"softmax"`` (``e^z_j / sum_k e^z_k``), ``"linear"``...
+        name: the layer's name.
+
+    Example::
+
+        keras.layers.Activation("relu")(np.array([[-1.0, 2.0]]))    # [[0., 2.]]
+    """
+    def __init__(self, activation: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
     def forward(self, x, training=False, logits=False):
+        """``f(x)`` (with ``logits=True``: ``x`` unchanged, the loss applies f)."""
         if logits or self.activation == "linear":
             return x
         x = self._in_dtype(x)
@@ -25,6 +42,7 @@ class Activation(Layer):
         return out
 
     def backward(self, grad, from_logits=False, need_input_grad=True):
+        """``grad * f'(x)`` (softmax: the full Jacobian-vector product)."""
         if from_logits or self.activation == "linear":
             return grad
         grad = np.ascontiguousarray(self._in_dtype(grad))

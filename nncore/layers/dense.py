@@ -18,7 +18,11 @@ When the loss kernel already produced dL/dz (softmax + cross-entropy give
 ``p - y``), the model calls ``backward(dz, from_logits=True)`` and the
 activation step is skipped.
 """
+from __future__ import annotations
+
 import numbers
+
+import numpy as np
 
 from nncore import activations, initializers, regularizers
 from nncore.backend import kernels
@@ -26,9 +30,41 @@ from nncore.layers.layer import Layer, Unsupported
 
 
 class Dense(Layer):
-    def __init__(self, units, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+    """A fully connected layer: ``output = activation(x @ kernel + bias)``.
+
+    Every output unit is a weighted sum of every input plus a bias, passed
+    through the activation.  For inputs of shape ``(batch, n)`` the kernel is
+    ``(n, units)`` and the bias ``(units,)``: ``n * units + units`` weights.
+
+    Args:
+        units: number of outputs (neurons), a positive integer.
+        activation: ``None``/``"linear"`` (default), ``"relu"``, ``"sigmoid"``,
+            ``"tanh"``, ``"softmax"``, ...
+        use_bias: add the bias vector (default True).
+        kernel_initializer: how the kernel starts (default ``"glorot_uniform"``:
+            uniform in ``±sqrt(6 / (n + units))``).
+        bias_initializer: default ``"zeros"``.
+        kernel_regularizer, bias_regularizer: e.g. ``keras.regularizers.l2(1e-4)``;
+            the penalty is added to the loss.
+        name, trainable, dtype, input_shape: see :class:`~nncore.layers.Layer`.
+
+    Input must be 2-D ``(batch, features)``: put a ``Flatten()`` before it for
+    images.  Backward, given ``g = dL/da``::
+
+        dz = g * f'(z)      dW = x^T @ dz      db = sum(dz, axis=0)      dx = dz @ W^T
+
+    Example::
+
+        layer = keras.layers.Dense(100, activation="relu")
+        model = keras.Sequential([keras.Input(shape=(784,)), layer,
+                                  keras.layers.Dense(10, activation="softmax")])
+        layer.count_params()          # 784 * 100 + 100 = 78500
+    """
+    def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
+                 kernel_initializer: str | object = "glorot_uniform",
+                 bias_initializer: str | object = "zeros",
+                 kernel_regularizer: str | object | None = None,
+                 bias_regularizer: str | object | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
@@ -42,6 +78,7 @@ class Dense(Layer):
         self.kernel = self.bias = None
 
     def build(self, input_shape):
+        """Create the kernel ``(features, units)`` and bias ``(units,)`` for 2-D inputs."""
         input_shape = tuple(input_shape)
         if len(input_shape) != 2:
             raise ValueError(
@@ -57,9 +94,11 @@ class Dense(Layer):
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
+        """``(batch, units)`` for inputs ``(batch, features)``."""
         return tuple(input_shape[:-1]) + (self.units,)
 
     def check_input(self, x):
+        """Raise a ValueError (with a Flatten hint for images) if ``x`` does not fit."""
         expected = self.input_shape[-1]
         if x.ndim != 2 or x.shape[1] != expected:
             hint = " Add a Flatten() layer first." if x.ndim > 2 else ""
@@ -68,7 +107,7 @@ class Dense(Layer):
                 f"expected shape (None, {expected}), received shape "
                 f"{(None,) + tuple(x.shape[1:])}.{hint}")
 
-    def forward(self, x, training=False, logits=False):
+    def forward(self, x: np.ndarray, training: bool = False, logits: bool = False) -> np.ndarray:
         """a = f(x . W + b); with logits=True stop before f (return z + b)."""
         x = self._in_dtype(x)
         self.check_input(x)
@@ -81,7 +120,8 @@ class Dense(Layer):
         st.x, st.out = x, z
         return z
 
-    def backward(self, grad, from_logits=False, need_input_grad=True):
+    def backward(self, grad: np.ndarray, from_logits: bool = False,
+                 need_input_grad: bool = True) -> np.ndarray | None:
         """Fill self.grads = [dW, db] and return dx (None if not needed)."""
         K = kernels()
         grad = self._in_dtype(grad)

@@ -5,6 +5,8 @@ The mask for call number ``step`` comes from a counter-based generator keyed
 by (seed, step, element index) -- see ``nncore.ops.dropout`` -- so it is the
 same for any thread count and for the per-batch and fused training loops.
 """
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
@@ -15,7 +17,31 @@ from nncore.layers.layer import Layer
 
 
 class Dropout(Layer):
-    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+    """Randomly silence inputs while training, to reduce overfitting.
+
+    While training, each input is set to 0 with probability ``rate`` and the
+    others are multiplied by ``1 / (1 - rate)``, so the expected value of every
+    output equals its input.  At inference (evaluate, predict) the layer passes
+    its input through unchanged.  No weights.
+
+    Args:
+        rate: fraction of inputs to drop, in [0, 1) (e.g. 0.3).
+        noise_shape: not supported (must be None).
+        seed: seed of this layer's mask stream (default: drawn from
+            ``keras.utils.set_random_seed``'s state).
+        name: the layer's name.
+
+    Example::
+
+        model = keras.Sequential([
+            keras.Input(shape=(28, 28)), keras.layers.Flatten(),
+            keras.layers.Dense(100, activation="relu"),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+    """
+    def __init__(self, rate: float, noise_shape: None = None, seed: int | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
             raise ValueError(f"Dropout: rate must be a number in [0, 1), got {rate!r}")
@@ -29,6 +55,9 @@ class Dropout(Layer):
         self.step = 0      # masks drawn so far; part of the RNG key
 
     def forward(self, x, training=False, logits=False):
+        """With ``training=True``: ``out = x * mask / (1 - rate)``, mask ~ Bernoulli(1 - rate);
+        otherwise ``x`` itself.
+        """
         st = self._state
         st.training = bool(training) and self.rate > 0
         if not st.training:
@@ -44,6 +73,7 @@ class Dropout(Layer):
         return out
 
     def backward(self, grad, from_logits=False, need_input_grad=True):
+        """``dx = grad * mask / (1 - rate)``: dropped inputs get no gradient."""
         st = self._state
         if not getattr(st, "training", False):
             return grad

@@ -4,12 +4,22 @@ As in Keras, ``Input`` returns a symbolic tensor (``KerasTensor``) made by
 an ``InputLayer``: put it first in a ``Sequential``, or call layers on it and
 pass it to ``keras.Model(inputs, outputs)``.
 """
+from __future__ import annotations
+
 import numbers
 
 from nncore.layers.layer import Layer
 
 
 class InputLayer(Layer):
+    """The layer :func:`Input` returns: it holds the shape of one sample.
+
+    Args:
+        shape: shape of one sample, without the batch dimension, e.g. ``(28, 28)``.
+        batch_size: optional fixed batch size (informational).
+        dtype: input dtype (default float32).
+        name: the layer's name.
+    """
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, **kwargs):
         if shape is None:
             shape = kwargs.pop("input_shape", None)
@@ -28,9 +38,11 @@ class InputLayer(Layer):
         self.build(self.shape)
 
     def forward(self, x, training=False, logits=False):
+        """The input itself."""
         return x
 
     def backward(self, grad, from_logits=False, need_input_grad=True):
+        """The gradient itself."""
         return grad
 
     def plan_entry(self, ctx):
@@ -51,12 +63,27 @@ class InputLayer(Layer):
         return t
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None, **kwargs):
-    """The input of a model, as a symbolic tensor (``KerasTensor``)::
+def Input(shape: tuple[int | None, ...] | int | None = None, batch_size: int | None = None,
+          dtype: str | None = None, name: str | None = None, **kwargs):
+    """Declare the shape of one input sample; returns a symbolic tensor.
 
-        model = Sequential([Input(shape=(784,)), Dense(10)])
-        inputs = Input(shape=(784,)); outputs = Dense(10)(inputs)
-        model = Model(inputs, outputs)
+    As in Keras, ``Input`` returns a ``KerasTensor`` (made by an
+    ``InputLayer``): put it first in a Sequential, so the weights are created
+    (and ``summary()`` works) before any data is seen, or call layers on it
+    and pass it to ``keras.Model(inputs, outputs)``.
+
+    Args:
+        shape: shape of one sample without the batch dimension, e.g. ``(28, 28)``
+            for Fashion-MNIST images or ``(784,)`` for flat vectors.
+        batch_size, dtype, name: optional, as in Keras.
+
+    Example::
+
+        model = keras.Sequential([keras.Input(shape=(784,)),
+                                  keras.layers.Dense(10, activation="softmax")])
+        inputs = keras.Input(shape=(784,))
+        outputs = keras.layers.Dense(10, activation="softmax")(inputs)
+        model = keras.Model(inputs, outputs)
     """
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name,
                       **kwargs).output

@@ -80,6 +80,26 @@ def check_dtype(dtype, owner):
 
 
 class Layer:
+    """The base class of every layer: its weights and its forward / backward passes.
+
+    A layer can be used by hand on NumPy arrays, which is how backpropagation is
+    best learned::
+
+        out = layer.forward(x, training=True)     # remembers what backward needs
+        dx = layer.backward(dL_dout)              # fills layer.grads, returns dL/dx
+
+    Args:
+        name: the layer's name (default: from the class, ``dense``, ``dense_1``...).
+        trainable: False freezes the layer's weights.
+        dtype: the weights' dtype (default float32, ``keras.config.floatx()``).
+        input_shape: shape of one sample, for the first layer of a Sequential
+            (``keras.Input(shape=...)`` is the preferred way).
+
+    Subclasses implement ``build`` (create weights with ``add_weight``),
+    ``compute_output_shape``, ``forward`` and ``backward`` -- the protocol in
+    this module's docstring -- and, to run in the compiled loop, ``plan_entry``.
+    """
+
     def __init_subclass__(cls, **kwargs):
         # A layer written against the older, shorter protocol -- forward(x,
         # training=False), backward(grad) -- still works: the keywords it does
@@ -90,6 +110,7 @@ class Layer:
             fn = cls.__dict__.get(name)
             if fn is not None and not getattr(fn, "_nncore_protocol", False):
                 setattr(cls, name, _accept_protocol(fn, neutral))
+
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  batch_input_shape=None, **kwargs):
         if kwargs:
@@ -113,9 +134,13 @@ class Layer:
     # ----------------------------------------------------------- weights
     @property
     def dtype(self):
+        """The dtype of this layer's weights and outputs (float32 by default)."""
         return self._dtype or config.float_dtype()
 
     def add_weight(self, name, shape, initializer, trainable=True):
+        """Create a weight Variable of ``shape`` filled by ``initializer``, with a
+        gradient array of the same shape in ``layer.grads``.
+        """
         value = initializer(tuple(shape), dtype=self.dtype)
         var = Variable(value, name=name, trainable=trainable, path=f"{self.name}/{name}")
         self._weights.append(var)
@@ -124,20 +149,27 @@ class Layer:
 
     @property
     def weights(self):
+        """Every weight Variable of the layer (e.g. ``[kernel, bias]`` for Dense)."""
         return list(self._weights)
 
     @property
     def trainable_weights(self):
+        """The weights the optimizer updates (none when ``trainable`` is False)."""
         return [w for w in self._weights if self.trainable and w.trainable]
 
     @property
     def non_trainable_weights(self):
+        """The weights the optimizer leaves alone."""
         return [w for w in self._weights if not (self.trainable and w.trainable)]
 
     def get_weights(self):
+        """Copies of the weights as NumPy arrays, e.g. ``kernel, bias = dense.get_weights()``."""
         return [w.numpy() for w in self._weights]
 
     def set_weights(self, weights):
+        """Replace the weights from a list of arrays of the same shapes (checked first:
+        a refused call changes nothing).
+        """
         weights = self._check_weights(weights)
         for var, value in zip(self._weights, weights):
             var.assign(value)
@@ -169,6 +201,7 @@ class Layer:
         return out
 
     def count_params(self):
+        """Number of weights (scalars) in the layer."""
         return int(sum(w.value.size for w in self._weights))
 
     # ----------------------------------------------------------- building
@@ -179,6 +212,7 @@ class Layer:
         self.built = True
 
     def compute_output_shape(self, input_shape):
+        """The output shape for inputs of ``input_shape`` (batch dimension first)."""
         return tuple(input_shape)
 
     def _ensure_built(self, x):
@@ -187,9 +221,17 @@ class Layer:
 
     # ----------------------------------------------------------- computing
     def forward(self, x, training=False, logits=False):
+        """Compute the layer's output for the batch ``x`` and remember what
+        ``backward`` needs.  ``training=True`` turns on training-only behaviour
+        (Dropout); ``logits=True`` stops before the activation.
+        """
         raise NotImplementedError
 
     def backward(self, grad, from_logits=False, need_input_grad=True):
+        """Given ``grad`` = dL/d(output) of the last ``forward``, fill ``self.grads``
+        (dL/d(each weight)) and return dL/d(input) for the layer below (None
+        when ``need_input_grad`` is False).
+        """
         raise NotImplementedError
 
     def regularization(self, add_grads):
@@ -258,6 +300,7 @@ class Layer:
 
     # ----------------------------------------------------------- config
     def get_config(self):
+        """The constructor arguments as a dict (``from_config`` rebuilds the layer)."""
         config_ = {"name": self.name, "trainable": self.trainable,
                    "dtype": str(self.dtype)}
         if self._input_shape_arg is not None:
@@ -266,6 +309,7 @@ class Layer:
 
     @classmethod
     def from_config(cls, config_):
+        """A new layer from a ``get_config()`` dict (fresh weights)."""
         return cls(**config_)
 
     def __repr__(self):

@@ -18,6 +18,21 @@ REDUCTIONS = ("sum_over_batch_size", "sum")
 
 class Loss:
     #: the output activation whose pre-activation this loss can start from
+    """Base class of the losses: how wrong a batch of predictions is.
+
+    ``fit`` minimises the mean over the batch of a per-sample loss
+    (``reduction="sum_over_batch_size"``; ``"sum"`` adds them up instead).
+
+    Args:
+        name: the loss's name in logs.
+        reduction: ``"sum_over_batch_size"`` (default, the mean) or ``"sum"``.
+        from_logits: the model outputs raw scores rather than probabilities.
+
+    Calling a loss object gives the reduced loss of ``(y_true, y_pred)``::
+
+        keras.losses.SparseCategoricalCrossentropy()([0, 1], [[0.9, 0.1], [0.2, 0.8]])
+        # mean(-log 0.9, -log 0.8) = 0.164...
+    """
     natural_activation = None
     #: 'sparse' (integer labels) or 'dense' (targets shaped like the output)
     target_kind = "dense"
@@ -32,8 +47,7 @@ class Loss:
 
     # -- the two ways to compute: from logits (fused) or from outputs ------
     def path(self, output_activation):
-        """'logits' when the loss starts from the output layer's pre-activation,
-        'output_logits' when the output itself is logits, else 'probs'."""
+        """``"logits"``, ``"output_logits"`` or ``"probs"``: where the loss starts computing."""
         if self.natural_activation and output_activation == self.natural_activation:
             return "logits"
         if self.from_logits:
@@ -41,6 +55,7 @@ class Loss:
         return "probs"
 
     def scale(self, batch_size):
+        """The factor turning the summed loss into the reported one (1/batch for a mean)."""
         return 1.0 / batch_size if self.reduction == "sum_over_batch_size" else 1.0
 
     def compute(self, targets, values, path, grad, scale, sample_weight=None, probs=None):
@@ -75,16 +90,34 @@ class Loss:
         return total * self.scale(n)
 
     def get_config(self):
+        """The constructor arguments as a dict."""
         return {"name": self.name, "reduction": self.reduction,
                 "from_logits": self.from_logits}
 
     @classmethod
     def from_config(cls, config):
+        """A new loss from a ``get_config()`` dict."""
         return cls(**config)
 
 
 class SparseCategoricalCrossentropy(Loss):
-    """Cross-entropy with integer labels: loss = -log p[label]."""
+    """Cross-entropy with integer labels: ``loss = -log p[label]``.
+
+    The loss of chapter 7: labels are class indices ``0..9`` (no one-hot needed)
+    and the model ends in ``Dense(10, activation="softmax")``.  Together with
+    softmax, the gradient with respect to the last layer's pre-activation is
+    simply ``p - onehot(label)`` (divided by the batch size).
+
+    Args:
+        from_logits: the model outputs raw scores (no softmax); default False.
+        ignore_class: a label whose samples count zero.
+        reduction, name: see :class:`Loss`.
+
+    Example::
+
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        keras.losses.SparseCategoricalCrossentropy()([2], [[0.1, 0.2, 0.7]])   # -log 0.7
+    """
     default_name = "sparse_categorical_crossentropy"
     natural_activation = "softmax"
     target_kind = "sparse"
@@ -96,6 +129,7 @@ class SparseCategoricalCrossentropy(Loss):
         super().__init__(name, reduction, from_logits)
 
     def prepare_targets(self, y, n_outputs, dtype=np.float32, what="y"):
+        """Check integer labels in ``0..classes-1`` and convert them once per call."""
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
@@ -123,6 +157,7 @@ class SparseCategoricalCrossentropy(Loss):
         return np.ascontiguousarray(y, dtype=np.int32)
 
     def compute(self, targets, values, path, grad, scale, sample_weight=None, probs=None):
+        """Summed loss of the batch; writes dL/d(values) into ``grad`` (see Loss.compute)."""
         K = kernels()
         if path == "probs":
             return K.crossentropy_sparse_from_probs(values, targets, grad, scale, sample_weight)
@@ -130,7 +165,19 @@ class SparseCategoricalCrossentropy(Loss):
 
 
 class CategoricalCrossentropy(Loss):
-    """Cross-entropy with one-hot (or soft) labels: loss = -sum_j y_j log p_j."""
+    """Cross-entropy with one-hot (or soft) labels: ``loss = -sum_j y_j log p_j``.
+
+    Args:
+        from_logits: the model outputs raw scores (no softmax); default False.
+        label_smoothing: mix the targets with the uniform distribution,
+            ``y <- y * (1 - s) + s / classes``.
+        axis, reduction, name: as in Keras.
+
+    Example::
+
+        y_onehot = keras.utils.to_categorical(y_train, 10)
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+    """
     default_name = "categorical_crossentropy"
     natural_activation = "softmax"
 
@@ -142,6 +189,7 @@ class CategoricalCrossentropy(Loss):
         self.label_smoothing = float(label_smoothing)
 
     def prepare_targets(self, y, n_outputs, dtype=np.float32, what="y"):
+        """Check targets shaped like the output and convert them once per call."""
         y = np.asarray(y)
         if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1 and n_outputs > 1):
             raise ValueError(f"{what}: categorical_crossentropy expects one-hot targets of "
@@ -154,19 +202,34 @@ class CategoricalCrossentropy(Loss):
         return y
 
     def compute(self, targets, values, path, grad, scale, sample_weight=None, probs=None):
+        """Summed loss of the batch; writes dL/d(values) into ``grad`` (see Loss.compute)."""
         K = kernels()
         if path == "probs":
             return K.crossentropy_from_probs(values, targets, grad, scale, sample_weight)
         return K.softmax_crossentropy(values, targets, probs, grad, scale, sample_weight)
 
     def get_config(self):
+        """The constructor arguments as a dict."""
         c = super().get_config()
         c["label_smoothing"] = self.label_smoothing
         return c
 
 
 class BinaryCrossentropy(Loss):
-    """loss = -mean_j [y log p + (1 - y) log(1 - p)] for 0/1 targets."""
+    """Binary cross-entropy for 0/1 targets:
+    ``loss = -mean_j [y_j log p_j + (1 - y_j) log(1 - p_j)]``.
+
+    Used with a ``Dense(1, activation="sigmoid")`` output (two classes).
+
+    Args:
+        from_logits: the model outputs raw scores (no sigmoid); default False.
+        label_smoothing: pull targets towards 0.5 by this amount.
+        axis, reduction, name: as in Keras.
+
+    Example::
+
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    """
     default_name = "binary_crossentropy"
     natural_activation = "sigmoid"
 
@@ -176,6 +239,7 @@ class BinaryCrossentropy(Loss):
         self.label_smoothing = float(label_smoothing)
 
     def prepare_targets(self, y, n_outputs, dtype=np.float32, what="y"):
+        """Check 0..1 targets shaped like the output and convert them once per call."""
         y = super().prepare_targets(y, n_outputs, dtype, what)
         if self.label_smoothing:
             y = np.ascontiguousarray(y * (1 - self.label_smoothing) + 0.5 * self.label_smoothing,
@@ -183,28 +247,40 @@ class BinaryCrossentropy(Loss):
         return y
 
     def compute(self, targets, values, path, grad, scale, sample_weight=None, probs=None):
+        """Summed loss of the batch; writes dL/d(values) into ``grad`` (see Loss.compute)."""
         K = kernels()
         if path == "probs":
             return K.binary_crossentropy_from_probs(values, targets, grad, scale, sample_weight)
         return K.sigmoid_binary_crossentropy(values, targets, probs, grad, scale, sample_weight)
 
     def get_config(self):
+        """The constructor arguments as a dict."""
         c = super().get_config()
         c["label_smoothing"] = self.label_smoothing
         return c
 
 
 class MeanSquaredError(Loss):
-    """loss = mean_j (p_j - y_j)^2."""
+    """Mean squared error for regression: ``loss = mean_j (p_j - y_j)²``.
+
+    Args:
+        reduction, name: see :class:`Loss`.
+
+    Example::
+
+        keras.losses.MeanSquaredError()([[1.0, 2.0]], [[1.5, 2.0]])    # 0.125
+    """
     default_name = "mean_squared_error"
 
     def __init__(self, reduction="sum_over_batch_size", name=None):
         super().__init__(name, reduction, False)
 
     def compute(self, targets, values, path, grad, scale, sample_weight=None, probs=None):
+        """Summed loss of the batch; writes dL/d(values) into ``grad`` (see Loss.compute)."""
         return kernels().mean_squared_error(values, targets, grad, scale, sample_weight)
 
     def get_config(self):
+        """The constructor arguments as a dict."""
         return {"name": self.name, "reduction": self.reduction}
 
 
@@ -220,21 +296,45 @@ def _per_sample(loss, y_true, y_pred):
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
-    """Per-sample losses (Keras's functional form)."""
+    """Per-sample cross-entropy ``-log p[label]`` (Keras's functional form).
+
+    Example::
+
+        keras.losses.sparse_categorical_crossentropy([0, 1], [[0.9, 0.1], [0.2, 0.8]])
+        # array([0.105..., 0.223...])
+    """
     return _per_sample(SparseCategoricalCrossentropy(from_logits=from_logits), y_true, y_pred)
 
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    """Per-sample cross-entropy ``-sum_j y_j log p_j`` for one-hot ``y_true``.
+
+    Example::
+
+        keras.losses.categorical_crossentropy([[0, 1]], [[0.2, 0.8]])    # [0.223...]
+    """
     return _per_sample(CategoricalCrossentropy(from_logits=from_logits,
                                                label_smoothing=label_smoothing), y_true, y_pred)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    """Per-sample binary cross-entropy ``-mean_j [y log p + (1 - y) log(1 - p)]``.
+
+    Example::
+
+        keras.losses.binary_crossentropy([[1.0]], [[0.9]])    # [0.105...]
+    """
     return _per_sample(BinaryCrossentropy(from_logits=from_logits,
                                           label_smoothing=label_smoothing), y_true, y_pred)
 
 
 def mean_squared_error(y_true, y_pred):
+    """Per-sample mean squared error ``mean_j (p_j - y_j)²`` (also ``keras.losses.mse``).
+
+    Example::
+
+        keras.losses.mean_squared_error([[1.0, 2.0]], [[1.5, 2.0]])    # [0.125]
+    """
     return _per_sample(MeanSquaredError(), y_true, y_pred)
 
 
@@ -251,7 +351,9 @@ _BY_CLASS = {c.__name__: c for c in ALL.values()}
 
 
 def get(identifier):
-    """A Loss object from a name, a loss function, a config dict or an object."""
+    """A Loss object from a name (``"sparse_categorical_crossentropy"``...), a loss
+    function, a config dict or a Loss (returned as is).
+    """
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str):
@@ -267,4 +369,5 @@ def get(identifier):
 
 
 def serialize(loss):
+    """``{"class_name": ..., "config": ...}`` for a loss (``get`` reads it back)."""
     return {"class_name": type(loss).__name__, "config": loss.get_config()}

@@ -16,6 +16,16 @@ from nncore.backend import kernels
 
 class Metric:
     #: True for compile(weighted_metrics=...): sample weights apply
+    """Base class of the metrics: a running weighted mean, ``result() = total / count``.
+
+    ``update_state`` adds to ``total`` and ``count``; ``reset_state`` starts over.
+    ``fit`` resets its metrics at the start of every epoch, so the logged value
+    is the mean over the epoch so far.
+
+    Args:
+        name: the name in logs (default: the class's Keras name).
+        dtype: accepted for Keras compatibility.
+    """
     weighted = False
 
     def __init__(self, name=None, dtype=None):
@@ -23,21 +33,26 @@ class Metric:
         self.reset_state()
 
     def reset_state(self):
+        """Forget everything seen so far (total = count = 0)."""
         self.total = 0.0
         self.count = 0.0
 
     def result(self):
+        """The current value: ``total / count`` (0.0 before any update)."""
         return self.total / self.count if self.count else 0.0
 
     def add(self, total, count):
+        """Add ``total`` to the running total and ``count`` to the running count."""
         self.total += total
         self.count += count
 
     def get_config(self):
+        """The constructor arguments as a dict."""
         return {"name": self.name}
 
     @classmethod
     def from_config(cls, config):
+        """A new metric from a ``get_config()`` dict."""
         return cls(**config)
 
     def fresh(self):
@@ -51,9 +66,18 @@ class Metric:
 
 
 class Mean(Metric):
+    """The (weighted) mean of the values it is given.
+
+    Example::
+
+        m = keras.metrics.Mean()
+        m.update_state([1.0, 2.0, 3.0])
+        m.result()          # 2.0
+    """
     default_name = "mean"
 
     def update_state(self, values, sample_weight=None):
+        """Add ``values`` (optionally weighted by ``sample_weight``) to the mean."""
         v = np.asarray(values, dtype=np.float64).reshape(-1)
         w = np.ones_like(v) if sample_weight is None else np.asarray(sample_weight, np.float64).reshape(-1)
         self.add(float((v * w).sum()), float(w.sum()))
@@ -64,9 +88,11 @@ class _Accuracy(Metric):
     target_kind = "dense"
 
     def count_correct(self, targets, probs, sample_weight=None):
+        """Number (or weighted sum) of correct predictions in the batch."""
         raise NotImplementedError
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add a batch: ``y_true`` (labels or targets) and ``y_pred`` (probabilities)."""
         p = np.ascontiguousarray(np.atleast_2d(np.asarray(y_pred, dtype=np.float64)))
         y = np.asarray(y_true)
         if self.target_kind == "sparse":
@@ -79,24 +105,57 @@ class _Accuracy(Metric):
 
 
 class SparseCategoricalAccuracy(_Accuracy):
-    """argmax(p) == label."""
+    """Fraction of samples whose most likely class is the label: ``argmax(p) == label``.
+
+    What ``metrics=["accuracy"]`` becomes with integer labels.
+
+    Example::
+
+        m = keras.metrics.SparseCategoricalAccuracy()
+        m.update_state([2, 0], [[0.1, 0.2, 0.7], [0.3, 0.6, 0.1]])
+        m.result()          # 0.5
+    """
     default_name = "sparse_categorical_accuracy"
     target_kind = "sparse"
 
     def count_correct(self, targets, probs, sample_weight=None):
+        """How many rows have ``argmax(p) == label`` (weighted)."""
         return kernels().count_correct_sparse(probs, targets, sample_weight)
 
 
 class CategoricalAccuracy(_Accuracy):
-    """argmax(p) == argmax(y)."""
+    """Fraction of samples with ``argmax(p) == argmax(y)`` (one-hot targets).
+
+    What ``metrics=["accuracy"]`` becomes with ``categorical_crossentropy``.
+
+    Example::
+
+        m = keras.metrics.CategoricalAccuracy()
+        m.update_state([[0, 0, 1]], [[0.1, 0.2, 0.7]])
+        m.result()          # 1.0
+    """
     default_name = "categorical_accuracy"
 
     def count_correct(self, targets, probs, sample_weight=None):
+        """How many rows have ``argmax(p) == argmax(y)`` (weighted)."""
         return kernels().count_correct_onehot(probs, targets, sample_weight)
 
 
 class BinaryAccuracy(_Accuracy):
-    """(p > threshold) == y, averaged over the outputs."""
+    """Fraction of outputs with ``(p > threshold) == y``, for 0/1 targets.
+
+    What ``metrics=["accuracy"]`` becomes for a single sigmoid output.
+
+    Args:
+        name, dtype: see :class:`Metric`.
+        threshold: probability above which the prediction is 1 (default 0.5).
+
+    Example::
+
+        m = keras.metrics.BinaryAccuracy()
+        m.update_state([[1], [0]], [[0.8], [0.6]])
+        m.result()          # 0.5
+    """
     default_name = "binary_accuracy"
 
     def __init__(self, name=None, dtype=None, threshold=0.5):
@@ -104,9 +163,11 @@ class BinaryAccuracy(_Accuracy):
         super().__init__(name, dtype)
 
     def count_correct(self, targets, probs, sample_weight=None):
+        """How many outputs fall on the right side of the threshold (weighted)."""
         return kernels().count_correct_binary(probs, targets, sample_weight, self.threshold)
 
     def get_config(self):
+        """The constructor arguments as a dict."""
         return {"name": self.name, "threshold": self.threshold}
 
 
@@ -117,7 +178,12 @@ _BY_CLASS = {c.__name__: c for c in ALL.values()}
 
 
 def get(identifier, loss=None, n_outputs=None):
-    """A metric object; 'accuracy'/'acc' resolved from the loss and output size."""
+    """A metric object from a name, class, config dict or Metric.
+
+    ``"accuracy"``/``"acc"`` is resolved as Keras does: one output unit ->
+    BinaryAccuracy; integer-label loss -> SparseCategoricalAccuracy; otherwise
+    CategoricalAccuracy.  The logged name stays the string you passed.
+    """
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, str):

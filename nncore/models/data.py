@@ -13,6 +13,12 @@ def as_features(x, dtype, what="x"):
     """x as a C-contiguous float array (one conversion per call)."""
     if x is None:
         raise ValueError(f"{what} is None; expected a NumPy array of samples")
+    if _is_stream(x):
+        raise TypeError(
+            f"{what}: got a {type(x).__name__}; nncore takes NumPy arrays, not generators, "
+            "iterators, tf.data datasets or PyDataset/Sequence objects. Load the data "
+            "into arrays first (e.g. x = np.concatenate([xb for xb, yb in batches])) "
+            "and pass batch_size= to fit.")
     if isinstance(x, (list, tuple)) and x and not isinstance(x[0], (numbers.Number, list, tuple, np.ndarray)):
         raise TypeError(f"{what}: expected a NumPy array, got a {type(x).__name__} "
                         f"of {type(x[0]).__name__}")
@@ -21,8 +27,10 @@ def as_features(x, dtype, what="x"):
         raise TypeError(f"{what}: expected a numeric array, got dtype {arr.dtype} "
                         "(strings/objects cannot be fed to a model)")
     if arr.ndim < 2:
+        one = (" To pass one sample, add the batch dimension: x[None] (or x[i:i+1] "
+               "on the whole array).") if arr.ndim == 1 else ""
         raise ValueError(f"{what}: expected an array of shape (samples, features...), "
-                         f"got shape {arr.shape}")
+                         f"got shape {arr.shape}.{one}")
     if arr.shape[0] == 0:
         raise ValueError(f"{what} is empty (0 samples)")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
@@ -36,6 +44,37 @@ def as_features(x, dtype, what="x"):
             raise ValueError(f"{what} has values too large for {dtype} (out of range: "
                              f"{arr[i]:g} at index {i}); rescale the data")
     return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _is_stream(x):
+    """True for data nncore cannot take: generators, iterators, and dataset
+    objects that hand out batches (tf.data, PyDataset/Sequence, DataLoader).
+
+    Checked before ``np.asarray``: NumPy would iterate such an object forever
+    (a PyDataset's ``__getitem__`` never raises IndexError) or wrap it in an
+    object array."""
+    import inspect
+    if isinstance(x, (np.ndarray, list, tuple, numbers.Number, str, bytes, dict, set)):
+        return False            # arrays, or mistakes the checks below explain
+    if hasattr(x, "__array__") or hasattr(x, "__array_interface__"):
+        return False            # array-likes (pandas, torch tensors...) convert fine
+    if inspect.isgenerator(x) or hasattr(x, "__next__"):
+        return True
+    name = type(x).__name__
+    if any(k in name for k in ("Dataset", "Sequence", "Loader")):
+        return True
+    return hasattr(x, "__iter__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__"))
+
+
+def missing_batch_hint(sample_shape, x_shape):
+    """A hint when ``x`` has exactly the shape of one sample, i.e. a single
+    sample passed without its batch dimension (``predict(x_test[0])``)."""
+    sample_shape, x_shape = tuple(sample_shape), tuple(x_shape)
+    if len(x_shape) == len(sample_shape) and all(
+            e is None or e == g for e, g in zip(sample_shape, x_shape)):
+        return (" This looks like a single sample without its batch dimension: "
+                "use x[None] (e.g. x_test[0][None]) or a slice such as x_test[:1].")
+    return ""
 
 
 def check_same_length(x, y, xname="x", yname="y"):

@@ -39,13 +39,33 @@ from nncore.models import data as D
 
 
 class Model:
-    """The base of nncore's models: compile / fit / evaluate / predict.
+    """The training machinery shared by every model: compile, fit, evaluate, predict.
 
     Build models with ``Sequential([...])`` (a stack of layers) or
     ``Model(inputs, outputs)`` from symbolic tensors (``nncore.models.
     functional``).  Subclassing ``Model`` with your own ``call()`` is not
     supported: nncore's training loop needs the layer graph it can plan and
-    run backwards.
+    run backwards.  Everything here has Keras 3's names and defaults.
+
+    A training step (what ``fit`` repeats ``ceil(n / batch_size)`` times per epoch):
+
+    1. forward: ``p = model(x_batch)``;
+    2. loss: ``L = mean_i loss(y_i, p_i)`` and its gradient ``dL/dp``;
+    3. backward: every layer turns ``dL/d(output)`` into ``dL/d(weights)`` and
+       ``dL/d(input)``;
+    4. the optimizer moves each weight a little against its gradient.
+
+    Args:
+        name: the model's name (default: ``sequential``, ``sequential_1``, ...).
+
+    Example::
+
+        model = keras.Sequential([keras.Input(shape=(784,)),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        history = model.fit(x_train, y_train, epochs=5, validation_split=0.2)
+        loss, acc = model.evaluate(x_test, y_test)
     """
 
     def __new__(cls, *args, **kwargs):
@@ -81,7 +101,30 @@ class Model:
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
                 jit_compile="auto", auto_scale_loss=True):
-        """Choose the optimizer, the loss and the metrics (Keras's defaults)."""
+        """Choose the optimizer, the loss and the metrics before training.
+
+        Args:
+            optimizer: a name (``"sgd"``, ``"rmsprop"``, ``"adagrad"``, ``"adam"``;
+                default ``"rmsprop"`` as in Keras) or an optimizer object such as
+                ``keras.optimizers.Adam(learning_rate=1e-3)``.
+            loss: a name (``"sparse_categorical_crossentropy"`` for integer labels,
+                ``"categorical_crossentropy"`` for one-hot rows,
+                ``"binary_crossentropy"``, ``"mse"``) or a loss object.
+            metrics: list of metric names or objects, e.g. ``["accuracy"]``
+                ("accuracy" picks the right accuracy for the loss).
+            weighted_metrics: metrics that also use ``sample_weight`` / ``class_weight``.
+            loss_weights: not supported (single-output models); must stay None.
+            run_eagerly, steps_per_execution, jit_compile, auto_scale_loss: accepted
+                for Keras compatibility and ignored (nncore always runs on the CPU).
+
+        A refused call (unknown name, ...) raises and leaves the previous
+        configuration in place.
+
+        Example::
+
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+        """
         if loss_weights is not None:
             raise ValueError("compile: loss_weights is not supported (single-output models)")
         # resolve everything before changing anything: a refused compile()
@@ -141,6 +184,7 @@ class Model:
 
     @property
     def metrics_names(self):
+        """Names of the values evaluate() returns: ``["loss", "accuracy", ...]``."""
         return ["loss"] + [m.name for m in (self._metrics or [])]
 
     # ------------------------------------------------------------- data
@@ -258,7 +302,46 @@ class Model:
             class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
             validation_freq=1):
-        """Train for ``epochs`` epochs; returns a History (``.history`` dict)."""
+        """Train the model for ``epochs`` passes over ``(x, y)``.
+
+        Each epoch shuffles the samples (``shuffle=True``), cuts them into batches of
+        ``batch_size`` and takes one optimizer step per batch; then, if asked, it
+        measures the validation loss and metrics.
+
+        Args:
+            x: inputs, a NumPy array of shape ``(samples, ...)`` (e.g.
+                ``(60000, 28, 28)`` images scaled to 0..1). Generators and
+                ``tf.data`` datasets are not supported: pass arrays.
+            y: targets: integer labels ``(samples,)`` or one-hot rows, matching the loss.
+            batch_size: samples per optimizer step (default 32).
+            epochs: number of passes over the data (default 1).
+            verbose: ``"auto"`` (default; the progress bar, as Keras 3 picks 1 when
+                there is no distribution strategy), 0 silent, 1 progress bar,
+                2 one line per epoch.
+            callbacks: list of callbacks, e.g. ``[keras.callbacks.EarlyStopping()]``.
+            validation_split: fraction (0..1) of the samples held out for validation,
+                taken from the *end* of x/y before shuffling (default 0.0).
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight)``;
+                takes precedence over validation_split.
+            shuffle: True (default), False, or ``"batch"`` (shuffle batch order only).
+            class_weight: ``{class index: weight}`` multiplying each sample's loss.
+            sample_weight: one weight per sample multiplying its loss.
+            initial_epoch: epoch to start counting from (to resume training).
+            steps_per_epoch: batches per epoch (default: all the data).
+            validation_steps, validation_batch_size, validation_freq: how much, in
+                what batch size and how often (every n epochs) to validate.
+
+        Returns:
+            A :class:`~nncore.callbacks.History`; ``history.history`` maps
+            ``"loss"``, ``"accuracy"``, ``"val_loss"``, ... to one value per epoch.
+
+        Example::
+
+            history = model.fit(x_train, y_train, epochs=20, batch_size=32,
+                                validation_data=(x_val, y_val),
+                                callbacks=[keras.callbacks.EarlyStopping(patience=2)])
+            history.history["val_loss"]
+        """
         from nncore.callbacks import CallbackList
 
         self._require_compiled("fit")
@@ -388,7 +471,25 @@ class Model:
     # ------------------------------------------------------------- evaluate
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
-        """Loss and metrics on (x, y): [loss, metric...] (a scalar without metrics)."""
+        """The loss (and metrics) of the model on ``(x, y)``, without training.
+
+        Args:
+            x, y: inputs and targets, as in :meth:`fit`.
+            batch_size: samples per forward pass (default 32; only affects speed,
+                except for losses reduced with ``"sum"``).
+            verbose: ``"auto"`` (progress bar), 0 or 1.
+            sample_weight: optional weight per sample.
+            steps: evaluate only the first ``steps`` batches.
+            callbacks: callbacks that receive the ``on_test_*`` hooks.
+            return_dict: return ``{"loss": ..., "accuracy": ...}`` instead of a list.
+
+        Returns:
+            ``[loss, metric1, ...]``, or just the loss when there are no metrics.
+
+        Example::
+
+            test_loss, test_acc = model.evaluate(x_test, y_test)
+        """
         from nncore.callbacks import CallbackList
 
         self._require_compiled("evaluate")
@@ -447,7 +548,27 @@ class Model:
 
     # ------------------------------------------------------------- predict
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Outputs for x, as one array (rows in the order of x)."""
+        """The model's outputs for a batch of inputs (no training, Dropout off).
+
+        ``x`` must be a batch, shape ``(samples, ...)``, even for one sample: use
+        ``x_test[:1]`` or ``x_test[0][None]`` (not ``x_test[0]``).
+
+        Args:
+            x: inputs, a NumPy array of shape ``(samples, ...)``.
+            batch_size: samples per forward pass (default 32; only affects speed).
+            verbose: ``"auto"`` (progress bar), 0 or 1.
+            steps: predict only the first ``steps`` batches.
+            callbacks: callbacks that receive the ``on_predict_*`` hooks.
+
+        Returns:
+            A float array ``(samples, outputs)``: for a softmax output, one row of
+            class probabilities per sample (``probs.argmax(axis=1)`` is the class).
+
+        Example::
+
+            probs = model.predict(x_test[:5])
+            classes = probs.argmax(axis=1)
+        """
         from nncore.callbacks import CallbackList
 
         batch_size = D.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
@@ -482,12 +603,20 @@ class Model:
 
     # ------------------------------------------------------------- on_batch
     def reset_metrics(self):
+        """Empty the running state of the compiled metrics."""
         for m in self._metrics or []:
             m.reset_state()
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        """One optimizer step on exactly this batch; returns that batch's loss
-        (and metrics), as Keras 3 does (per batch, not a running mean)."""
+        """One optimizer step on exactly this batch, as Keras 3 does.
+
+        Returns that batch's loss (and metrics), computed during the step -- not a
+        running mean.  ``return_dict=True`` gives ``{"loss": ..., ...}``.
+
+        Example::
+
+            loss, acc = model.train_on_batch(x_train[:32], y_train[:32])
+        """
         self._require_compiled("train_on_batch")
         _sync_threads()
         x, t, sw = self._prepare(x, y, sample_weight, class_weight)
@@ -505,6 +634,12 @@ class Model:
         return self._batch_result(st, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """The loss (and metrics) on exactly this batch, without training.
+
+        Example::
+
+            loss, acc = model.test_on_batch(x_val[:32], y_val[:32])
+        """
         self._require_compiled("test_on_batch")
         x, t, sw = self._prepare(x, y, sample_weight)
         metrics = self._fresh_metrics()
@@ -522,18 +657,50 @@ class Model:
         return values[0] if len(values) == 1 else values
 
     def predict_on_batch(self, x):
+        """The outputs for this batch in one forward pass (same as ``model(x)``)."""
         return self(x)
 
     # ------------------------------------------------------------- saving
     def save(self, filepath, overwrite=True):
+        """Save the whole model -- architecture, weights, optimizer state -- to ``filepath``.
+
+        The file is an ``.npz`` (JSON architecture + arrays, never pickle), written
+        atomically.  ``keras.models.load_model(filepath)`` reads it back.
+
+        Args:
+            filepath: a path ending in ``.npz`` (``.keras``/``.h5`` are refused
+                with a message: those are TensorFlow formats).
+            overwrite: replace an existing file (default True).
+
+        Example::
+
+            model.save("best-model.npz")
+            model = keras.models.load_model("best-model.npz")
+        """
         from nncore.saving import save_model
         save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):
+        """Save only the weights (``.weights.npz``); load them into a model of the
+        same architecture with :meth:`load_weights`.
+
+        Example::
+
+            model.save_weights("model.weights.npz")
+        """
         from nncore.saving import save_weights
         save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
+        """Load weights saved by :meth:`save_weights` (or :meth:`save`) into this model.
+
+        The architecture must match: each weight array is checked for shape, and a
+        refused file leaves the weights unchanged.
+
+        Example::
+
+            model.load_weights("model.weights.npz")
+        """
         from nncore.saving import load_weights
         load_weights(self, filepath)
 

@@ -16,6 +16,30 @@ from nncore.models.summary import print_summary
 
 
 class Sequential(Model):
+    """A plain stack of layers, each feeding the next -- the model of chapter 7.
+
+    Args:
+        layers: list of layers, optionally starting with ``keras.Input(shape=...)``
+            (which fixes the input shape so the weights are created at once).
+        name: the model's name (default ``sequential``, ``sequential_1``, ...).
+        trainable: False freezes every weight.
+
+    The forward pass runs the layers in order, ``a_0 = x``, ``a_k = f_k(a_{k-1})``;
+    backpropagation runs their ``backward`` in reverse, each turning
+    ``dL/da_k`` into ``dL/da_{k-1}`` and the gradients of its own weights.
+
+    Example::
+
+        model = keras.Sequential([
+            keras.Input(shape=(28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(100, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        model.summary()
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    """
     def __init__(self, layers=None, name=None, trainable=True, **kwargs):
         super().__init__(name=name, **kwargs)
         self.trainable = trainable
@@ -27,6 +51,11 @@ class Sequential(Model):
 
     # ------------------------------------------------------------- layers
     def add(self, layer):
+        """Append a layer on top of the stack (``model.add(keras.layers.Dense(10))``).
+
+        An ``Input`` may only come first.  Layer names must be unique; a layer that
+        does not fit the shapes is refused and the model left as it was.
+        """
         from nncore.layers.symbolic import KerasTensor
         if isinstance(layer, KerasTensor):          # keras.Input(...) as the first entry
             if layer.parent is not None or not isinstance(layer.layer, InputLayer):
@@ -59,6 +88,7 @@ class Sequential(Model):
                 raise
 
     def pop(self):
+        """Remove the last layer and return it (IndexError when there is none)."""
         if not self._layers:
             raise IndexError("Sequential.pop: there are no layers to remove")
         layer = self._layers.pop()
@@ -70,9 +100,16 @@ class Sequential(Model):
 
     @property
     def layers(self):
+        """The layers, in order (a copy of the list; the Input is not a layer here)."""
         return list(self._layers)
 
     def get_layer(self, name=None, index=None):
+        """A layer by ``name`` or by ``index`` (ValueError naming the layers if absent).
+
+        Example::
+
+            model.get_layer("hidden").get_weights()
+        """
         if index is not None:
             if not -len(self._layers) <= index < len(self._layers):
                 raise ValueError(f"get_layer: index {index} out of range for "
@@ -86,6 +123,9 @@ class Sequential(Model):
 
     # ------------------------------------------------------------- building
     def build(self, input_shape=None):
+        """Create every layer's weights for inputs of ``input_shape`` (batch first, e.g.
+        ``(None, 28, 28)``).  Called for you by ``add`` (after an Input) or on first use.
+        """
         input_shape = tuple(input_shape if input_shape is not None else self._input_shape or ())
         if not input_shape:
             raise ValueError("Sequential.build: the input shape is unknown; pass it to "
@@ -158,6 +198,8 @@ class Sequential(Model):
             hint = ""
             if len(got) > 1 and len(expected) == 1 and int(np.prod(got)) == expected[0]:
                 hint = " Add a Flatten() layer first (or reshape x to (n, %d))." % expected[0]
+            from nncore.models.data import missing_batch_hint
+            hint = hint or missing_batch_hint(expected, x.shape)
             raise ValueError(
                 f"{what}: input 0 of layer '{first.name}' is incompatible with the layer: "
                 f"expected shape {(None,) + tuple(expected)}, received shape "
@@ -165,14 +207,17 @@ class Sequential(Model):
 
     @property
     def input_shape(self):
+        """The input shape with the batch dimension first, e.g. ``(None, 28, 28)``."""
         return self._input_shape
 
     @property
     def output_shape(self):
+        """The output shape, e.g. ``(None, 10)`` (None before the model is built)."""
         return self._layers[-1].output_shape if self.built else None
 
     @property
     def output_units(self):
+        """Number of outputs per sample (the last dimension of the output)."""
         shape = self.output_shape
         if shape is None or len(shape) != 2:
             raise ValueError(f"the model's output must be 2-D (batch, units); it is {shape}")
@@ -180,6 +225,7 @@ class Sequential(Model):
 
     @property
     def output_activation(self):
+        """The last layer's activation name (``"softmax"`` ...), or None."""
         return getattr(self._layers[-1], "activation", None)
 
     @property
@@ -193,16 +239,19 @@ class Sequential(Model):
     # ------------------------------------------------------------- weights
     @property
     def weights(self):
+        """Every weight Variable of every layer, in layer order (kernel, bias, ...)."""
         return [w for layer in self._layers for w in layer.weights]
 
     @property
     def trainable_weights(self):
+        """The weights the optimizer updates."""
         if not self.trainable:
             return []
         return [w for layer in self._layers for w in layer.trainable_weights]
 
     @property
     def non_trainable_weights(self):
+        """The weights the optimizer leaves alone (frozen layers)."""
         if not self.trainable:
             return self.weights
         return [w for layer in self._layers for w in layer.non_trainable_weights]
@@ -210,9 +259,20 @@ class Sequential(Model):
     trainable_variables = trainable_weights
 
     def get_weights(self):
+        """Copies of every weight as NumPy arrays, in layer order.
+
+        Example::
+
+            kernel, bias = model.get_weights()[:2]     # the first Dense layer
+        """
         return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights):
+        """Replace every weight from a list of arrays (as ``get_weights`` returns).
+
+        The number and shapes of the arrays are checked first; a refused call
+        changes nothing.
+        """
         weights = list(weights)
         expected = sum(len(l.weights) for l in self._layers)
         if len(weights) != expected:
@@ -229,9 +289,24 @@ class Sequential(Model):
             var.assign(value)
 
     def count_params(self):
+        """Total number of weights.  A ``Dense(units)`` layer on ``n`` inputs has
+        ``n * units + units`` (kernel plus bias).
+        """
         return sum(l.count_params() for l in self._layers)
 
     def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
+        """Print the table of layers, output shapes and parameter counts (as Keras 3).
+
+        Args:
+            line_length: total width (default: the terminal width, at most 88).
+            positions: relative column ends, default ``[0.45, 0.80, 1.0]``.
+            print_fn: a function receiving the whole text instead of printing it.
+
+        Example::
+
+            model.summary()
+            model.summary(print_fn=lambda text: open("summary.txt", "w").write(text))
+        """
         print_summary(self, line_length, positions, print_fn, **kwargs)
 
     def _trainable_pairs(self):
@@ -285,6 +360,7 @@ class Sequential(Model):
 
     # ------------------------------------------------------------- config
     def get_config(self):
+        """The architecture as a dict (layer classes and configs; no weights)."""
         return {"name": self.name, "trainable": self.trainable,
                 "input_shape": None if self._input_shape is None else list(self._input_shape[1:]),
                 "layers": [{"class_name": type(l).__name__, "config": l.get_config()}

@@ -2,9 +2,41 @@
 
 Drawn with the same box characters Keras (via rich) uses, without colour codes
 when the output is not a terminal.
+
+Cells are measured in terminal columns, not characters: East Asian wide
+characters (Korean, Chinese, Japanese names) take two columns, combining marks
+none, so a table with ``Dense(100, name="은닉층")`` keeps its right border in
+line.
 """
 import shutil
 import sys
+import unicodedata
+
+
+def display_width(text):
+    """Columns ``text`` takes in a terminal: 2 for wide (W) and full-width (F)
+    characters, 0 for combining marks and zero-width characters, else 1."""
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def fit_cell(text, width, align="l"):
+    """``text`` padded (or cut, ending in '…') to exactly ``width`` columns."""
+    if display_width(text) > width:
+        out, used = [], 0
+        for ch in text:
+            w = display_width(ch)
+            if used + w > width - 1:
+                break
+            out.append(ch)
+            used += w
+        text = "".join(out) + "…" + " " * (width - 1 - used)   # a cut wide char leaves a gap
+    pad = " " * (width - display_width(text))
+    return text + pad if align == "l" else pad + text
 
 
 def readable_size(nbytes):
@@ -36,8 +68,7 @@ def summary_lines(model, line_length=None, positions=None):
     def row(cells, left, sep, right, aligns=("l", "l", "r")):
         parts = []
         for c, w, a in zip(cells, inner, aligns):
-            c = c if len(c) <= w else c[: w - 1] + "…"
-            parts.append(" " + (c.ljust(w) if a == "l" else c.rjust(w)) + " ")
+            parts.append(" " + fit_cell(c, w, a) + " ")
         return left + sep.join(parts) + right
 
     def rule(l, m, r, ch):

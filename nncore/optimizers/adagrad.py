@@ -1,10 +1,30 @@
 """Adagrad: ``a += g^2; w -= lr * g / sqrt(a + eps)``, a starting at 0.1."""
+from __future__ import annotations
+
 from nncore.optimizers.optimizer import Optimizer
 
 
 class Adagrad(Optimizer):
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1,
-                 epsilon=1e-7, **kwargs):
+    """Adagrad: each weight's step shrinks with the sum of its past squared gradients.
+
+    With the accumulator ``a`` starting at ``initial_accumulator_value``::
+
+        a <- a + g²
+        w <- w - lr * g / sqrt(a + epsilon)
+
+    Args:
+        learning_rate: step size (default 0.001).
+        initial_accumulator_value: start of ``a`` (default 0.1).
+        epsilon: default 1e-7.
+        **kwargs: ``weight_decay``, ``clipnorm``, ... (see :class:`Optimizer`).
+
+    Example::
+
+        model.compile(optimizer=keras.optimizers.Adagrad(), loss="mse")
+    """
+    def __init__(self, learning_rate: float = 0.001,
+                 initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
+                 **kwargs) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.initial_accumulator_value = self._check_range(
             "Adagrad", "initial_accumulator_value", initial_accumulator_value, 0, float("inf"))

@@ -9,6 +9,8 @@
 Slots (momentum, running averages, ...) are created on the first call, one
 per variable and slot name, zero-initialised unless the subclass says not.
 """
+from __future__ import annotations
+
 import math
 import numbers
 
@@ -17,19 +19,80 @@ import numpy as np
 from nncore.backend import kernels
 
 
+def _unexpected_arguments_message(cls_name, kwargs):
+    """TypeError text for unknown constructor arguments, with the usual fixes."""
+    import difflib
+    import inspect
+    cls = {c.__name__: c for c in _all_subclasses(Optimizer)}.get(cls_name, Optimizer)
+    known = [p for p in inspect.signature(cls.__init__).parameters
+             if p not in ("self", "kwargs")]
+    known += [p for p in inspect.signature(Optimizer.__init__).parameters
+              if p not in ("self", "kwargs") and p not in known]
+    parts = []
+    for k in kwargs:
+        if k == "lr":
+            # Keras 2 accepted lr=; Keras 3 refuses it, and so does nncore
+            parts.append(f"`{k}` is not an argument: the learning rate is spelled out "
+                         f"in full, e.g. {cls_name}(learning_rate={kwargs[k]!r})")
+        elif k == "decay":
+            parts.append("`decay` (the Keras 2 learning-rate decay) is not an argument: "
+                         "use keras.callbacks.LearningRateScheduler, or weight_decay= "
+                         "for decoupled weight decay")
+        else:
+            close = difflib.get_close_matches(k, known, n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            parts.append(f"unexpected argument `{k}`{hint}")
+    return (f"{cls_name}: " + "; ".join(parts)
+            + f". Arguments: {', '.join(known)}")
+
+
+def _all_subclasses(cls):
+    out = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
 class Optimizer:
     #: slot names, in the order the kernel takes them (s1, s2, s3)
+    """Base class of the optimizers: how a gradient becomes a weight update.
+
+    Every optimizer moves each weight ``w`` against its gradient ``g = dL/dw``;
+    they differ in how the step is scaled (momentum, running averages).
+
+    Args:
+        learning_rate: step size (the subclasses give Keras's defaults).  Spelled
+            out in full: ``lr=`` is refused, as in Keras 3.
+        weight_decay: decoupled weight decay ``w -= w * weight_decay * lr``.
+        clipnorm: clip each gradient to this L2 norm.
+        clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``.
+        global_clipnorm: clip all gradients together to this L2 norm.
+        name: the optimizer's name.
+
+    One ``apply`` (= one training step) does: clip, decay, the update rule,
+    ``iterations += 1``.  ``optimizer.learning_rate`` can be read and assigned
+    (callbacks such as ReduceLROnPlateau do); ``optimizer.lr`` is an alias.
+
+    Example::
+
+        opt = keras.optimizers.Adam(learning_rate=0.001)
+        model.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
+    """
     def slot_names(self):
+        """Names of the per-weight state arrays (e.g. ``["m", "v"]`` for Adam)."""
         return []
 
-    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+    def __init__(self, learning_rate: float = 0.001, weight_decay: float | None = None,
+                 clipnorm: float | None = None, clipvalue: float | None = None,
+                 global_clipnorm: float | None = None, name: str | None = None,
+                 **kwargs) -> None:
         for k in ("use_ema", "ema_momentum", "ema_overwrite_frequency",
                   "loss_scale_factor", "gradient_accumulation_steps"):
             if kwargs.pop(k, None) not in (None, False, 0.99):
                 raise ValueError(f"{type(self).__name__}: {k} is not supported by nncore")
         if kwargs:
-            raise TypeError(f"{type(self).__name__}: unexpected argument(s) {', '.join(kwargs)}")
+            raise TypeError(_unexpected_arguments_message(type(self).__name__, kwargs))
         if sum(v is not None for v in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("Only one of clipnorm, clipvalue and global_clipnorm can be set")
         owner = type(self).__name__
@@ -55,6 +118,7 @@ class Optimizer:
     # learning_rate is a plain float (callbacks read and assign it)
     @property
     def learning_rate(self):
+        """The step size, a float >= 0 (assignable, e.g. by a scheduler)."""
         return self._learning_rate
 
     @learning_rate.setter
@@ -142,6 +206,7 @@ class Optimizer:
 
     def count_params(self):
         # Keras also counts its iterations and learning_rate variables.
+        """Number of optimizer state values (slots + iterations + learning rate)."""
         return sum(a.size for a in self.variables) + (2 if self.built else 0)
 
     def slot_triplet(self, i):
@@ -150,6 +215,7 @@ class Optimizer:
         return tuple(self.slots[i][n] if n else None for n in names)
 
     def slot_names_for_kernel(self):
+        """The slot names in the order the update kernel takes them (None if unused)."""
         return (None, None, None)
 
     @property
@@ -174,7 +240,14 @@ class Optimizer:
         return grads
 
     def apply(self, grads, variables=None):
-        """Update ``variables`` (Variables or arrays) in place from ``grads``."""
+        """One update of ``variables`` (Variables or arrays, in place) from ``grads``.
+
+        Example (a training step by hand)::
+
+            opt = keras.optimizers.SGD(learning_rate=0.1)
+            dense.backward(dL_dout)
+            opt.apply(dense.grads, dense.weights)     # w -= 0.1 * g for kernel and bias
+        """
         grads = list(grads)
         if variables is None:
             variables = self._variables
@@ -199,10 +272,12 @@ class Optimizer:
         self.iterations += 1
 
     def apply_gradients(self, grads_and_vars):
+        """Keras's spelling of ``apply``: takes ``[(grad, variable), ...]``."""
         grads, variables = zip(*grads_and_vars)
         self.apply(grads, variables)
 
     def update_step(self, K, w, g, slots):
+        """The subclass's update rule for one flat weight array (the kernel call)."""
         raise NotImplementedError
 
     def kernel_params(self):
@@ -210,10 +285,12 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self):
+        """The hyper-parameters as a dict (``from_config`` rebuilds the optimizer)."""
         return {"name": self.name, "learning_rate": self.learning_rate,
                 "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
                 "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
 
     @classmethod
     def from_config(cls, config):
+        """A new optimizer (fresh state) from a ``get_config()`` dict."""
         return cls(**config)

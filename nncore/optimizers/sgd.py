@@ -1,10 +1,32 @@
 """SGD: ``w -= lr * g``; with momentum ``m = momentum*m - lr*g; w += m``
 (Nesterov: ``w += momentum*m - lr*g``).  Formulas: nncore.ops.optimizers."""
+from __future__ import annotations
+
 from nncore.optimizers.optimizer import Optimizer
 
 
 class SGD(Optimizer):
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+    """Stochastic gradient descent, with optional (Nesterov) momentum.
+
+    Plain: ``w <- w - lr * g``.  With momentum ``mu`` a velocity ``v`` (starting at
+    0) remembers past steps::
+
+        v <- mu * v - lr * g
+        w <- w + v                       (Nesterov: w <- w + mu * v - lr * g)
+
+    Args:
+        learning_rate: step size (default 0.01).
+        momentum: ``mu`` in [0, 1] (default 0.0: no momentum).
+        nesterov: use Nesterov momentum (default False).
+        **kwargs: ``weight_decay``, ``clipnorm``, ... (see :class:`Optimizer`).
+
+    Example::
+
+        sgd = keras.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
+        model.compile(optimizer=sgd, loss="sparse_categorical_crossentropy")
+    """
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, **kwargs) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.momentum = self._check_range("SGD", "momentum", momentum, 0, 1, hi_open=False)
         self.nesterov = bool(nesterov)

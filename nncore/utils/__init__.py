@@ -1,22 +1,50 @@
 """Utilities, as ``keras.utils``: seeding, one-hot labels, plotting, and the
 teaching tools (gradient check, backprop trace)."""
+from __future__ import annotations
+
 import numpy as np
 
 from nncore import naming
 from nncore import random as nn_random
 
 
-def set_random_seed(seed):
-    """Seed everything nncore draws at random (initial weights, shuffling,
-    dropout seeds) -- and Python's and NumPy's global generators, like Keras."""
+def set_random_seed(seed: int) -> None:
+    """Seed everything nncore draws at random, so a run can be repeated exactly.
+
+    Covers initial weights, shuffling and dropout masks -- and Python's and
+    NumPy's global generators, as Keras does.  Same seed, same data, same code:
+    bitwise the same results (for any thread count).
+
+    Args:
+        seed: an integer.
+
+    Example::
+
+        keras.utils.set_random_seed(42)
+    """
     import random as py_random
     nn_random.seed(seed)
     py_random.seed(seed)
     np.random.seed(seed)
 
 
-def to_categorical(x, num_classes=None):
-    """Integer labels -> one-hot rows (float32)."""
+def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
+    """Integer labels -> one-hot rows (float32): label ``k`` becomes a row of zeros
+    with a 1 in column ``k``.
+
+    Args:
+        x: integer labels (any shape; flattened), all >= 0.
+        num_classes: number of columns (default: largest label + 1).
+
+    Returns:
+        A float32 array ``(len(x), num_classes)``.
+
+    Example::
+
+        keras.utils.to_categorical([0, 2], num_classes=3)
+        # array([[1., 0., 0.],
+        #        [0., 0., 1.]], dtype=float32)
+    """
     x = np.asarray(x)
     if x.dtype.kind not in "biu" and not (x.dtype.kind == "f" and np.all(x == np.round(x))):
         raise ValueError("to_categorical: labels must be integers")
@@ -31,13 +59,31 @@ def to_categorical(x, num_classes=None):
     return out
 
 
-def clear_session():
-    """Restart automatic layer names (dense, dense_1, ...) like Keras's clear_session."""
+def clear_session() -> None:
+    """Restart automatic layer names (``dense``, ``dense_1``, ...) as Keras's
+    ``clear_session`` does, e.g. between notebook experiments.
+    """
     naming.reset()
 
 
 def plot_history(history, metrics=("loss",), ax=None):
-    """Train vs validation curves of a History (needs matplotlib: nncore[plot])."""
+    """Plot training and validation curves of a History (needs matplotlib: ``pip install matplotlib``).
+
+    Args:
+        history: what ``model.fit`` returned (or its ``.history`` dict).
+        metrics: which curves, e.g. ``("loss", "accuracy")``; one axes per
+            metric, with the ``val_`` curve beside the training curve.
+        ax: an existing matplotlib Axes to draw a single metric into.
+
+    Returns:
+        The matplotlib Figure.
+
+    Example::
+
+        history = model.fit(x, y, epochs=20, validation_split=0.2)
+        fig = keras.utils.plot_history(history, metrics=("loss", "accuracy"))
+        fig.savefig("curves.png")
+    """
     from nncore.utils.plotting import plot_history as _plot
     return _plot(history, metrics=metrics, ax=ax)
 

@@ -13,7 +13,7 @@ def plot_history(history, metrics=("loss",), ax=None):
     try:
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError("plot_history needs matplotlib: pip install 'nncore[plot]' "
+        raise ImportError("plot_history needs matplotlib: pip install 'nncore-keras[plot]' "
                           "(or pip install matplotlib)") from None
     hist = getattr(history, "history", history)
     if not isinstance(hist, dict) or not hist:

@@ -16,10 +16,21 @@ estimate (it usually includes warm-up).
 
 Display modes
 -------------
-*Dynamic* (stdout is a terminal, IPython/Jupyter is loaded, or PyCharm's
-``PYCHARM_HOSTED`` is set): the line is redrawn in place with ``\\r`` at most
-once every ``interval`` seconds, and coloured with ANSI codes like Keras (done
-part green, the rest grey).
+*Dynamic* (stdout is a terminal, a Jupyter/IPython kernel's output stream,
+or PyCharm's ``PYCHARM_HOSTED`` is set): the line is redrawn in place with
+``\\r`` at most once every ``interval`` seconds, and coloured with ANSI codes
+like Keras (done part green, the rest grey).
+
+* In a terminal each redraw is clipped to the terminal's width (read at every
+  redraw, so resizing works): a line one column too long would wrap, and every
+  redraw would then start a new screen line.
+* In Jupyter (and VS Code / Colab notebooks) the frontend applies ``\\r``
+  itself, so the bar is one updating line per epoch; nothing is clipped there
+  (the output area wraps long lines and ``\\r`` still returns to their start).
+* A bar interrupted mid-line (Ctrl-C, an exception in a callback) is ended
+  with a newline by ``end_line()`` -- ``ProgbarLogger`` calls it in
+  ``on_train_end``, which ``fit`` runs in a ``finally`` -- so the traceback or
+  the next ``print`` starts on a line of its own.
 
 *Non-dynamic* (output captured to a file or a pipe): every printed update is a
 line of its own, ending in ``\\n``, in plain text (the part of the bar not yet
@@ -38,6 +49,8 @@ and pytest's ``capsys`` work).
 """
 import math
 import os
+import re
+import shutil
 import sys
 import time
 
@@ -69,14 +82,68 @@ def _write(text):
         pass
 
 
-def dynamic_display_available():
-    """True where a line can be redrawn in place (tty, notebook, PyCharm)."""
+def _stdout_isatty():
     stream = sys.stdout
     try:
-        isatty = bool(stream is not None and stream.isatty())
+        return bool(stream is not None and stream.isatty())
     except (AttributeError, ValueError, OSError):
-        isatty = False
-    return isatty or "ipykernel" in sys.modules or "PYCHARM_HOSTED" in os.environ
+        return False
+
+
+def in_notebook():
+    """True when stdout is a Jupyter/IPython kernel's output stream.
+
+    Checked on the stream itself (ipykernel's ``OutStream``), not on whether
+    ipykernel was imported somewhere: a script that imports it but writes to a
+    log file must still get plain lines.
+    """
+    stream = sys.stdout
+    return stream is not None and type(stream).__module__.startswith("ipykernel")
+
+
+def dynamic_display_available():
+    """True where a line can be redrawn in place (tty, notebook, PyCharm)."""
+    return _stdout_isatty() or in_notebook() or "PYCHARM_HOSTED" in os.environ
+
+
+def terminal_columns():
+    """Columns of the terminal on stdout, or None when stdout is not a terminal
+    (a notebook or a file: nothing to clip to)."""
+    if not _stdout_isatty():
+        return None
+    columns = shutil.get_terminal_size(fallback=(0, 0)).columns
+    return columns if columns > 0 else None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def clip_line(line, width):
+    """``line`` cut to ``width`` visible characters; ANSI colour codes do not
+    count, and a reset is appended when a coloured part was cut off."""
+    out, seen, pos, cut = [], 0, 0, False
+    for m in _ANSI.finditer(line):
+        text = line[pos:m.start()]
+        if seen + len(text) > width:
+            out.append(text[:width - seen])
+            seen, cut = width, True
+            break
+        out.append(text)
+        seen += len(text)
+        out.append(m.group())
+        pos = m.end()
+    else:
+        text = line[pos:]
+        if seen + len(text) > width:
+            out.append(text[:width - seen])
+            seen, cut = width, True
+        else:
+            out.append(text)
+            seen += len(text)
+    clipped = "".join(out)
+    if cut and _ANSI.search(line):
+        clipped += _RESET
+    return clipped, seen
 
 
 def format_value(value):
@@ -163,6 +230,7 @@ class Progbar:
         self._first_step = None     # (time, count) of the first update with count >= 1
         self._prev_total_width = 0
         self._finalized = False
+        self._line_open = False     # a dynamic line is drawn but not yet ended
 
     # ------------------------------------------------------------ public
     def update(self, current, values=None, finalize=None):
@@ -200,6 +268,13 @@ class Progbar:
     def add(self, n, values=None):
         """Advance by ``n`` steps."""
         self.update(self._seen_so_far + n, values)
+
+    def end_line(self):
+        """End a bar line left open by an interrupted run (Ctrl-C, an error),
+        so that what is printed next starts on a new line.  Safe to call always."""
+        if self._line_open:
+            _write("\n")
+            self._line_open = False
 
     # ------------------------------------------------------------ helpers
     def _is_averaged(self, name):
@@ -282,8 +357,16 @@ class Progbar:
         visible += 1 + len(when) + len(tail)
 
         if self._dynamic_display:
+            columns = terminal_columns()
+            if columns is not None and visible > columns - 1:
+                # one column spare: writing into the last column makes some
+                # terminals wrap, and every later \r would then land a line lower
+                line, visible = clip_line(line, columns - 1)
             pad = " " * max(0, self._prev_total_width - visible)
+            if columns is not None:
+                pad = pad[:max(0, columns - 1 - visible)]
             _write("\r" + line + pad + ("\n" if finalize else ""))
+            self._line_open = not finalize
         else:
             _write(line + "\n")
         self._prev_total_width = visible

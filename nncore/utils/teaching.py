@@ -123,10 +123,12 @@ class WeightCheck:
 
     @property
     def n_checked(self):
+        """How many entries of this weight were compared."""
         return int(self.indices.size)
 
     @property
     def size(self):
+        """Number of entries in the weight."""
         return int(np.prod(self.shape))
 
     def __repr__(self):
@@ -408,10 +410,12 @@ class LayerTrace:
 
     @property
     def input_shape(self):
+        """Shape of the array the layer received on the way forward."""
         return _shape(self.forward_input)
 
     @property
     def output_shape(self):
+        """Shape of the array the layer produced on the way forward."""
         return _shape(self.forward_output)
 
     @property
