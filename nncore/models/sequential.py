@@ -171,10 +171,12 @@ class Sequential(Model):
 
     @property
     def input(self):
+        """The model's input KerasTensor (``inputs[0]``)."""
         return self.inputs[0]
 
     @property
     def output(self):
+        """The model's output KerasTensor (``outputs[0]``)."""
         return self.outputs[0]
 
     def _graph_or_raise(self):
