@@ -525,7 +525,7 @@ def test_layer_optimizer_loss_configs_round_trip():
     objs = [L.Dense(5, activation="tanh", use_bias=False, kernel_initializer="he_normal",
                     kernel_regularizer=keras.regularizers.L2(0.01), name="d"),
             L.Dropout(0.3, seed=7), L.Flatten(), L.Activation("softmax"),
-            keras.Input(shape=(3, 4))]
+            L.InputLayer(shape=(3, 4))]
     for layer in objs:
         again = type(layer).from_config(layer.get_config())
         assert again.get_config() == layer.get_config()
