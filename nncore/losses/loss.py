@@ -16,6 +16,14 @@ from nncore.backend import kernels
 REDUCTIONS = ("sum_over_batch_size", "sum")
 
 
+def _kernel_array(a, dtype):
+    """a as a C-contiguous, writable array of dtype: the kernels take Cython
+    typed memoryviews, which refuse read-only buffers (np.memmap mode 'r',
+    the memory-mapped arrays joblib hands to worker processes)."""
+    out = np.ascontiguousarray(a, dtype=dtype)
+    return out if out.flags.writeable else out.copy()
+
+
 class Loss:
     #: the output activation whose pre-activation this loss can start from
     natural_activation = None
@@ -58,7 +66,7 @@ class Loss:
         if y.ndim != 2 or y.shape[1] != n_outputs:
             raise ValueError(f"{what}: {self.name} expects targets of shape "
                              f"(n, {n_outputs}) like the model's output; got {y.shape}")
-        y = np.ascontiguousarray(y, dtype=dtype)
+        y = _kernel_array(y, dtype)
         if not np.all(np.isfinite(y)):
             raise ValueError(f"{what}: targets contain NaN or inf")
         return y
@@ -120,7 +128,7 @@ class SparseCategoricalCrossentropy(Loss):
                 raise ValueError(f"{what}: label {bad} is out of range: the model "
                                  f"has {n_outputs} output units, so labels must be "
                                  f"in [0, {n_outputs - 1}]")
-        return np.ascontiguousarray(y, dtype=np.int32)
+        return _kernel_array(y, np.int32)
 
     def compute(self, targets, values, path, grad, scale, sample_weight=None, probs=None):
         K = kernels()

@@ -35,7 +35,13 @@ def as_features(x, dtype, what="x"):
             i = tuple(int(k) for k in np.argwhere(big)[0])
             raise ValueError(f"{what} has values too large for {dtype} (out of range: "
                              f"{arr[i]:g} at index {i}); rescale the data")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not out.flags.writeable:
+        # the kernels take Cython typed memoryviews, which refuse read-only
+        # buffers: copy read-only input once (np.memmap mode 'r', and the
+        # memory-mapped arrays joblib hands to worker processes)
+        out = out.copy()
+    return out
 
 
 def check_same_length(x, y, xname="x", yname="y"):
