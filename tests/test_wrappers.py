@@ -4,7 +4,6 @@ joblib worker processes and on a Dask LocalCluster.
 Small synthetic data and small models throughout, so every test runs in a
 few seconds on a 2-core machine.
 """
-import os
 import pickle
 import pickletools
 import subprocess
@@ -27,9 +26,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import nncore  # noqa: E402
 from nncore.wrappers import (SKLearnClassifier, SKLearnRegressor,  # noqa: E402
                              SKLearnTransformer)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 # ------------------------------------------------------------------ models
 # Module-level functions: joblib and Dask send them to workers by reference.
@@ -116,12 +112,13 @@ def clf(**kw):
 
 # ------------------------------------------------------------------ optional import
 def test_import_nncore_does_not_import_sklearn():
+    from conftest import child_env
     code = ("import sys, nncore; import nncore.wrappers; "
-            "print('sklearn' in sys.modules)")
-    env = dict(os.environ, PYTHONPATH=ROOT)
+            "print('sklearn' in sys.modules); "
+            "nncore.wrappers.SKLearnClassifier; print('sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, cwd=ROOT, check=True)
-    assert out.stdout.strip() == "False"
+                         env=child_env(), check=True)
+    assert out.stdout.split() == ["False", "True"]
 
 
 # ------------------------------------------------------------------ estimator checks
