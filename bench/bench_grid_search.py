@@ -139,7 +139,8 @@ def main():
                                           host="127.0.0.1", dashboard_address=None) as c, \
                     distributed.Client(c):
                 print(f"  (dask cluster start: {time.perf_counter() - t0:.2f} s)")
-                with joblib.parallel_backend("dask"):
+                # scatter: X goes to each worker once, not with every task
+                with joblib.parallel_backend("dask", scatter=[X, y]):
                     run("dask LocalCluster, 2 workers x 1 thread", -1)
 
     base = rows[0][1]

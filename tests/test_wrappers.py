@@ -424,13 +424,31 @@ def test_one_kernel_thread_in_workers_unless_told_otherwise():
         assert run(1) == [(2, 1), (2, 1)]
     finally:
         nncore.wrappers.set_worker_threads(1)
-    # in the process that made the wrapper, nothing is changed
-    spy = []
-    before = nncore.get_num_threads()
-    clf(model=_ThreadSpy(spy), fit_kwargs={"epochs": 1}).fit(X, y)
-    assert spy == [before]
     with pytest.raises(ValueError, match="positive integer"):
         nncore.wrappers.set_worker_threads(0)
+
+
+def test_wrappers_at_home_keep_the_process_thread_setting():
+    X, y = blobs()
+    before = nncore.get_num_threads()
+    nncore.set_num_threads(3)    # not 1, whatever the machine
+    try:
+        spy = []
+        clf(model=_ThreadSpy(spy), fit_kwargs={"epochs": 1}).fit(X, y)
+        assert spy == [3]
+        # estimators fitted in workers and sent back are home again
+        out = cross_validate(clf(fit_kwargs={"epochs": 1}), X, y, cv=2, n_jobs=2,
+                             return_estimator=True)
+        for est in out["estimator"]:
+            spy = []
+            est.set_params(model=_ThreadSpy(spy)).fit(X, y)
+            assert spy == [3]
+        # a same-process round trip (deepcopy, pickle) changes nothing either
+        loaded = pickle.loads(pickle.dumps(clf(model=_ThreadSpy([]), fit_kwargs={"epochs": 1})))
+        loaded.fit(X, y)
+        assert loaded.model.seen == [3]
+    finally:
+        nncore.set_num_threads(before)
 
 
 # ------------------------------------------------------------------ Dask

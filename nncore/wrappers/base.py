@@ -240,29 +240,24 @@ class SKLearnBase(BaseEstimator):
             if isinstance(state.get(key), Model):
                 state[key] = _NpzModel(transport.model_to_bytes(state[key]))
         state["fit_kwargs"] = _detach_callbacks(state.get("fit_kwargs"), Model)
-        state.pop("_nncore_worker_threads", None)
-        state["_nncore_origin"] = workers.process_identity()
-        state["_nncore_sent_threads"] = workers.get_worker_threads()
+        # "home" is the process that first pickled this wrapper (the main
+        # process of a search); a worker sending it back keeps that home
+        if "_nncore_home" not in state:
+            state["_nncore_home"] = workers.process_identity()
+            state["_nncore_worker_threads"] = workers.get_worker_threads()
         return state
 
     def __setstate__(self, state):
         state = dict(state)
-        origin = state.pop("_nncore_origin", None)
-        threads = state.pop("_nncore_sent_threads", None)
         for key in ("model", "model_"):
             if isinstance(state.get(key), _NpzModel):
                 state[key] = transport.model_from_bytes(state[key].data)
+        home = state.get("_nncore_home")
+        if home is not None and tuple(home) == workers.process_identity():
+            # back where it was made (an estimator returned by a worker)
+            state.pop("_nncore_home")
+            state.pop("_nncore_worker_threads", None)
         self.__dict__.update(state)
-        if origin is not None and tuple(origin) != workers.process_identity():
-            self._nncore_worker_threads = threads
-
-    def __sklearn_clone__(self):
-        # a clone made inside a worker (e.g. GridSearchCV run as a task) is
-        # still in that worker: keep its thread setting
-        new = super().__sklearn_clone__()
-        if "_nncore_worker_threads" in self.__dict__:
-            new._nncore_worker_threads = self._nncore_worker_threads
-        return new
 
 
 def _detach_callbacks(fit_kwargs, Model):

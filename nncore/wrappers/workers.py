@@ -11,6 +11,17 @@ otherwise), and restores the process's own setting afterwards.  A wrapper
 used in the process that made it (``n_jobs=1``) keeps nncore's normal
 thread choice.
 
+"Another process" is decided against the wrapper's home: the process that
+first pickled it.  A fitted wrapper a worker sends back (``return_estimator``,
+``best_estimator_`` from a Dask search) is home again and runs normally; a
+wrapper loaded with ``pickle``/``joblib.load`` in a *new* Python session
+counts as being in a worker (it cannot tell the difference) and uses the
+worker setting it was saved with -- results are the same, only the thread
+count differs.  ``sklearn.base.clone`` makes a fresh wrapper without it.
+(Clones made inside a worker -- a search run as one task of an outer
+``cross_validate`` -- are fresh too: they use the worker process's own
+setting, which joblib limits to cores // n_jobs and Dask to 1.)
+
 The setting is read where the wrapper is pickled and travels with it, so
 it is set once, in the main process::
 
