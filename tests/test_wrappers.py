@@ -123,7 +123,10 @@ def test_import_nncore_does_not_import_sklearn():
 
 # ------------------------------------------------------------------ estimator checks
 # Checks that cannot hold for a network trained by minibatch gradient descent,
-# and why (shown as xfail with this reason):
+# and why (shown as xfail with this reason).  scikit-learn itself skips a few
+# more when their optional inputs are absent: the pandas-input checks when
+# pandas is not installed (they pass with pandas), and check_array_api_input
+# unless SCIPY_ARRAY_API=1 (the wrappers do not claim array-API support).
 SKIPPED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data":
         "minibatch training: a weight of 2 scales a sample's loss inside its batch, "
@@ -464,7 +467,7 @@ def test_grid_search_on_a_dask_local_cluster():
             distributed.Client(cluster) as client:
         with joblib.parallel_backend("dask"):
             remote = GridSearchCV(clf(fit_kwargs={"epochs": 4}), grid, cv=2).fit(X, y)
-        # both workers took part
+        # the search ran on a cluster of two worker processes
         assert len(client.scheduler_info()["workers"]) == 2
     np.testing.assert_array_equal(local.cv_results_["mean_test_score"],
                                   remote.cv_results_["mean_test_score"])
