@@ -41,6 +41,7 @@ sample weight of 2 scales that sample's loss inside its batch, while a
 repeated sample changes the batches, their number and the shuffle, so the
 two fits agree only to about 1e-4 (the check asks for 1e-7).
 """
+import contextlib
 import copy
 import numbers
 
@@ -134,9 +135,10 @@ class SKLearnBase(BaseEstimator):
         if not isinstance(self.warm_start, (bool, np.bool_)):
             raise TypeError(f"{type(self).__name__}: warm_start must be True or False, "
                             f"got {self.warm_start!r}")
-        self._seed()  # validates random_state
+        return self._seed()
 
     def _seed(self):
+        """The int seed of this fit (None: nncore's global generator)."""
         rs = self.random_state
         if rs is None:
             return None
@@ -154,19 +156,6 @@ class SKLearnBase(BaseEstimator):
         # set by __setstate__ when this wrapper was unpickled in another
         # process than the one that pickled it (a joblib or Dask worker)
         return workers.kernel_threads(self.__dict__.get("_nncore_worker_threads"))
-
-    class _SeededRng:
-        def __init__(self, seed):
-            self.seed = seed
-
-        def __enter__(self):
-            if self.seed is not None:
-                self.saved = nn_random._rng
-                nn_random._rng = np.random.default_rng(self.seed)
-
-        def __exit__(self, *exc):
-            if self.seed is not None:
-                nn_random._rng = self.saved
 
     # ------------------------------------------------------ the model
     def _build_model(self, X, y):
@@ -211,7 +200,7 @@ class SKLearnBase(BaseEstimator):
             self, with ``model_`` (the fitted model) and ``history_`` (the
             ``History.history`` dict of the fit).
         """
-        self._check_params()
+        seed = self._check_params()
         X, y = self._validate_xy(X, y, reset=True)
         fit_args = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
         if sample_weight is not None:
@@ -220,7 +209,7 @@ class SKLearnBase(BaseEstimator):
                                 "(as an argument and in fit_kwargs)")
             fit_args["sample_weight"] = _check_sample_weight(sample_weight, X,
                                                              dtype=np.float64)
-        with self._threads(), self._SeededRng(self._seed()):
+        with self._threads(), _seeded(seed):
             target = self._encode_target(X, y)
             model = self._build_model(X, target)
             self._check_model_fits_target(model, target)
@@ -265,6 +254,21 @@ class SKLearnBase(BaseEstimator):
             state.pop("_nncore_home")
             state.pop("_nncore_worker_threads", None)
         self.__dict__.update(state)
+
+
+@contextlib.contextmanager
+def _seeded(seed):
+    """nncore's global generator replaced by one seeded with ``seed`` (and
+    restored afterwards); nothing changes when seed is None."""
+    if seed is None:
+        yield
+        return
+    saved = nn_random._rng
+    nn_random._rng = np.random.default_rng(seed)
+    try:
+        yield
+    finally:
+        nn_random._rng = saved
 
 
 def _detach_callbacks(fit_kwargs, Model):
