@@ -43,6 +43,9 @@ def as_features(x, dtype, what="x"):
             i = tuple(int(k) for k in np.argwhere(big)[0])
             raise ValueError(f"{what} has values too large for {dtype} (out of range: "
                              f"{arr[i]:g} at index {i}); rescale the data")
+    # read-only input (np.memmap mode 'r', the memory-mapped arrays joblib
+    # hands to worker processes) is used as it is: kernels only read inputs
+    # (const memoryviews), so it is never copied just for being read-only
     return np.ascontiguousarray(arr, dtype=dtype)
 
 

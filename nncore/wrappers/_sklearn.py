@@ -1,0 +1,10 @@
+"""scikit-learn is optional: a clear message when it is missing."""
+
+
+def require_sklearn():
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise ImportError("nncore.wrappers needs scikit-learn, which is not installed: "
+                          "pip install 'nncore[sklearn]' (or pip install scikit-learn)"
+                          ) from None
