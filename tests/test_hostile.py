@@ -399,6 +399,36 @@ CHILD = {
         refused(lambda: m.predict(x[:, :5], verbose=0), ValueError, "incompatible")
         gc.collect()
     """,
+    "mixed_dtype_model_from_a_crafted_file": """
+        import json, os, tempfile, zipfile
+        d = tempfile.mkdtemp()
+        m = compiled(); m.fit(x, y, verbose=0)
+        p = os.path.join(d, "m.npz"); m.save(p)
+        # rewrite the file: the first layer now says float64 (its arrays stay float32)
+        with zipfile.ZipFile(p) as z:
+            members = {n: z.read(n) for n in z.namelist()}
+        meta = bytes(np.load(p)["metadata"])
+        assert b'"dtype":"float32"' in meta
+        import io
+        buf = io.BytesIO()
+        np.save(buf, np.frombuffer(meta.replace(b'"dtype":"float32"', b'"dtype":"float64"', 1),
+                                   np.uint8))
+        members["metadata.npy"] = buf.getvalue()
+        q = os.path.join(d, "crafted.npz")
+        with zipfile.ZipFile(q, "w") as z:
+            for n, data in members.items():
+                z.writestr(n, data)
+        try:
+            m2 = keras.models.load_model(q)
+        except Exception as e:            # refused cleanly is fine too
+            print("refused:", type(e).__name__, e)
+        else:
+            assert {w.dtype for w in m2.get_weights()} >= {np.dtype(np.float64)}
+            refused(lambda: m2.predict(x[:, :3], verbose=0), ValueError, "incompatible")
+            gc.collect()
+            usable(m2, epochs=2)
+            gc.collect()
+    """,
     "float32_layer_in_float64_model": """
         m = compiled(keras.Sequential([L.Input(shape=(12,)), L.Dense(8, activation="relu", dtype="float64"),
                                        L.Dense(4, activation="softmax", dtype="float32")]))
