@@ -1,0 +1,424 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""Convolution and pooling kernels, NHWC (twin: ``nncore/ops/conv.py``).
+
+A 2-D convolution becomes a matrix product one image at a time::
+
+    cols[p, (i*KW + j)*C + c] = x[n, oh*sh - pad_top + i, ow*sw - pad_left + j, c]
+                                 (0 outside the image),   p = oh*OW + ow
+    out[n] (OH*OW x F) = cols (OH*OW x KH*KW*C) . W (KH*KW*C x F)
+
+(an HWIO kernel, Keras's (kh, kw, in, out), is that W matrix as it lies in
+memory).  Backward, for the same image and dZ = dL/dout[n]::
+
+    dW    += cols^T . dZ                      (summed over the images)
+    dcols  = dZ . W^T,   dx[n] = col2im(dcols) (each entry added back where
+                                                im2col copied it from)
+
+Why per image: one image's cols (196 x 288 floats for the book's second
+layer, 226 KB) stays in L2 between being written and being multiplied, where
+the whole batch's (7 MB) would go to memory and back twice.  Images are
+shared between the threads; each uses its own slice of the caller's
+workspace, so nothing is allocated per call.  The weight gradient is summed
+in fixed groups of ``DW_GROUP`` images into per-group partials that are then
+added in group order: the split between threads decides who computes a sum,
+never its order, so results are bitwise the same for any thread count.
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int32_t
+from libc.string cimport memcpy, memset
+from k_common cimport nn_omp_max_threads, nn_ftz_enter, nn_ftz_exit
+from k_gemm cimport gemm_block
+
+cdef enum:
+    # images per weight-gradient partial sum (fixed: see the module docstring)
+    DW_GROUP = 4
+
+
+cdef tuple _shape4(Py_ssize_t *s):
+    return (s[0], s[1], s[2], s[3])
+
+
+def _threads_for(long n_items):
+    cdef int nt = nn_omp_max_threads()
+    return max(1, min(nt, n_items))
+
+
+def conv2d_workspace_size(long n, long oh, long ow, long kh, long kw, long c,
+                          long f, bint backward=False, long threads=0):
+    """Elements of scratch memory ``conv2d_forward`` / ``conv2d_backward`` need
+    (threads=0: the current kernel thread count)."""
+    cdef long t = threads if threads > 0 else nn_omp_max_threads()
+    cdef long kk = kh * kw * c, rows = oh * ow
+    if not backward:
+        return t * rows * kk
+    return 2 * t * rows * kk + f * kk + ((n + DW_GROUP - 1) // DW_GROUP) * kk * f
+
+
+cdef inline void im2col_image(const floating *x, long H, long W, long C,
+                              long KH, long KW, long sh, long sw, long pt, long pl,
+                              long OH, long OW, floating *cols) noexcept nogil:
+    """cols (OH*OW x KH*KW*C) of one image x (H x W x C)."""
+    cdef long oh, ow, i, j, ih, iw, c
+    cdef long kk = KH * KW * C
+    cdef floating *row
+    cdef const floating *src
+    for oh in range(OH):
+        for ow in range(OW):
+            row = cols + (oh * OW + ow) * kk
+            for i in range(KH):
+                ih = oh * sh - pt + i
+                if ih < 0 or ih >= H:
+                    memset(row + i * KW * C, 0, sizeof(floating) * KW * C)
+                    continue
+                for j in range(KW):
+                    iw = ow * sw - pl + j
+                    if iw < 0 or iw >= W:
+                        memset(row + (i * KW + j) * C, 0, sizeof(floating) * C)
+                    elif C == 1:
+                        row[i * KW + j] = x[ih * W + iw]
+                    else:
+                        memcpy(row + (i * KW + j) * C, x + (ih * W + iw) * C,
+                               sizeof(floating) * C)
+
+
+cdef inline void col2im_image(const floating *cols, long H, long W, long C,
+                              long KH, long KW, long sh, long sw, long pt, long pl,
+                              long OH, long OW, floating *dx) noexcept nogil:
+    """dx (H x W x C) = the sum of every cols entry at the place im2col read it."""
+    cdef long oh, ow, i, j, ih, iw, c
+    cdef long kk = KH * KW * C
+    cdef const floating *row
+    cdef const floating *src
+    cdef floating *dst
+    memset(dx, 0, sizeof(floating) * H * W * C)
+    for oh in range(OH):
+        for ow in range(OW):
+            row = cols + (oh * OW + ow) * kk
+            for i in range(KH):
+                ih = oh * sh - pt + i
+                if ih < 0 or ih >= H:
+                    continue
+                for j in range(KW):
+                    iw = ow * sw - pl + j
+                    if iw < 0 or iw >= W:
+                        continue
+                    src = row + (i * KW + j) * C
+                    dst = dx + (ih * W + iw) * C
+                    for c in range(C):
+                        dst[c] += src[c]
+
+
+def _check_conv(str name, tuple xs, tuple ks, tuple os, long sh, long sw, long pt, long pl):
+    if sh <= 0 or sw <= 0:
+        raise ValueError(f"{name}: strides must be positive, got ({sh}, {sw})")
+    if pt < 0 or pl < 0 or pt >= ks[0] or pl >= ks[1]:
+        raise ValueError(f"{name}: padding ({pt}, {pl}) out of range for a "
+                         f"{ks[0]}x{ks[1]} kernel")
+    if ks[2] != xs[3]:
+        raise ValueError(f"{name}: x has {xs[3]} channels, the kernel expects {ks[2]}")
+    if os[0] != xs[0] or os[3] != ks[3]:
+        raise ValueError(f"{name}: out has shape {os}, expected ({xs[0]}, ., ., {ks[3]})")
+    # every output position must read at least its top-left tap inside the
+    # padded input: OH = (H + pad_total - KH) // sh + 1 with pad_total <= 2*pt+1
+    if os[1] <= 0 or os[2] <= 0 or (os[1] - 1) * sh - pt + ks[0] > xs[1] + ks[0] - 1 \
+            or (os[2] - 1) * sw - pl + ks[1] > xs[2] + ks[1] - 1:
+        raise ValueError(f"{name}: output {os[1:3]} does not fit input {xs[1:3]} with "
+                         f"kernel {ks[:2]}, strides ({sh}, {sw}), padding ({pt}, {pl})")
+
+
+def conv2d_forward(const floating[:, :, :, ::1] x not None,
+                   const floating[:, :, :, ::1] kernel not None,
+                   floating[:, :, :, ::1] out not None, floating[::1] ws not None,
+                   long stride_h, long stride_w, long pad_top, long pad_left):
+    """out[n] = im2col(x[n]) . kernel  (no bias, no activation: the layer adds them).
+
+    x (N, H, W, C), kernel (KH, KW, C, F), out (N, OH, OW, F); ws: scratch of
+    ``conv2d_workspace_size(N, OH, OW, KH, KW, C, F)`` elements."""
+    cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef long KH = kernel.shape[0], KW = kernel.shape[1], F = kernel.shape[3]
+    cdef long OH = out.shape[1], OW = out.shape[2]
+    cdef long kk = KH * KW * C, rows = OH * OW
+    cdef long n
+    cdef int t, nt, rc = 0
+    cdef unsigned int fpu
+    cdef floating *cols
+    _check_conv("conv2d_forward", _shape4(x.shape), _shape4(kernel.shape),
+                _shape4(out.shape), stride_h, stride_w, pad_top, pad_left)
+    nt = _threads_for(N)
+    if ws.shape[0] < nt * rows * kk:
+        raise ValueError(f"conv2d_forward: workspace has {ws.shape[0]} elements, "
+                         f"needs {nt * rows * kk}")
+    if N == 0 or F == 0:
+        return
+    with nogil, parallel(num_threads=nt):
+        fpu = nn_ftz_enter()
+        t = threadid_()
+        cols = &ws[0] + t * rows * kk
+        for n in prange(N, schedule="static"):
+            im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
+                         pad_top, pad_left, OH, OW, cols)
+            if gemm_block(False, False, kk, cols, kk, &kernel[0, 0, 0, 0], F,
+                          &out[n, 0, 0, 0], F, False, 0, rows, 0, F) != 0:
+                rc += 1
+        nn_ftz_exit(fpu)
+    if rc:
+        raise MemoryError("conv2d_forward: could not allocate the GEMM workspace")
+
+
+cdef extern from "nn_omp.h" nogil:
+    int nn_omp_thread_num()
+
+cdef inline int threadid_() noexcept nogil:
+    return nn_omp_thread_num()
+
+
+def conv2d_backward(const floating[:, :, :, ::1] x not None,
+                    const floating[:, :, :, ::1] kernel not None,
+                    const floating[:, :, :, ::1] dout not None,
+                    floating[:, :, :, ::1] dkernel not None,
+                    floating[:, :, :, ::1] dx, floating[::1] ws not None,
+                    long stride_h, long stride_w, long pad_top, long pad_left):
+    """dkernel = sum_n im2col(x[n])^T . dout[n];  dx[n] = col2im(dout[n] . kernel^T).
+
+    dx may be None (the first layer needs no input gradient).  ws: scratch of
+    ``conv2d_workspace_size(N, OH, OW, KH, KW, C, F, backward=True)`` elements."""
+    cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef long KH = kernel.shape[0], KW = kernel.shape[1], F = kernel.shape[3]
+    cdef long OH = dout.shape[1], OW = dout.shape[2]
+    cdef long kk = KH * KW * C, rows = OH * OW
+    cdef long groups = (N + DW_GROUP - 1) // DW_GROUP
+    cdef long g, n, n0, n1, e, q, i, j
+    cdef int t, nt, rc = 0
+    cdef bint want_dx = dx is not None
+    cdef unsigned int fpu
+    cdef floating *cols
+    cdef floating *dcols
+    cdef floating *wt
+    cdef floating *parts
+    cdef floating *dw
+    cdef floating s
+    cdef const floating *kp
+    _check_conv("conv2d_backward", _shape4(x.shape), _shape4(kernel.shape),
+                _shape4(dout.shape), stride_h, stride_w, pad_top, pad_left)
+    if _shape4(dkernel.shape) != _shape4(kernel.shape):
+        raise ValueError(f"conv2d_backward: dkernel has shape {_shape4(dkernel.shape)}, "
+                         f"expected {_shape4(kernel.shape)}")
+    if want_dx and _shape4(dx.shape) != _shape4(x.shape):
+        raise ValueError(f"conv2d_backward: dx has shape {_shape4(dx.shape)}, "
+                         f"expected {_shape4(x.shape)}")
+    nt = _threads_for(groups)
+    need = 2 * nt * rows * kk + F * kk + groups * kk * F
+    if ws.shape[0] < need:
+        raise ValueError(f"conv2d_backward: workspace has {ws.shape[0]} elements, needs {need}")
+    if kk == 0 or F == 0:
+        return
+    if N == 0:
+        dkernel[...] = 0
+        return
+    wt = &ws[0] + 2 * nt * rows * kk
+    parts = wt + F * kk
+    dw = &dkernel[0, 0, 0, 0]
+    kp = &kernel[0, 0, 0, 0]
+    with nogil:
+        # W^T (F x kk) once, so dcols = dZ . W^T is a plain row-major product
+        for i in range(kk):
+            for j in range(F):
+                wt[j * kk + i] = kp[i * F + j]
+    with nogil, parallel(num_threads=nt):
+        fpu = nn_ftz_enter()
+        t = threadid_()
+        cols = &ws[0] + 2 * t * rows * kk
+        dcols = cols + rows * kk
+        for g in prange(groups, schedule="static"):
+            n0 = g * DW_GROUP
+            n1 = n0 + DW_GROUP if n0 + DW_GROUP < N else N
+            for n in range(n0, n1):
+                im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
+                             pad_top, pad_left, OH, OW, cols)
+                # partial[g] (+)= cols^T . dZ[n]
+                if gemm_block(True, False, rows, cols, kk, &dout[n, 0, 0, 0], F,
+                              parts + g * kk * F, F, n > n0, 0, kk, 0, F) != 0:
+                    rc += 1
+                if want_dx:
+                    if gemm_block(False, False, F, &dout[n, 0, 0, 0], F, wt, kk,
+                                  dcols, kk, False, 0, rows, 0, kk) != 0:
+                        rc += 1
+                    col2im_image(dcols, H, W, C, KH, KW, stride_h, stride_w,
+                                 pad_top, pad_left, OH, OW, &dx[n, 0, 0, 0])
+        # dW = the partials added in group order (threads split the elements)
+        for e in prange(kk * F, schedule="static"):
+            s = parts[e]
+            for q in range(1, groups):
+                s = s + parts[q * kk * F + e]
+            dw[e] = s
+        nn_ftz_exit(fpu)
+    if rc:
+        raise MemoryError("conv2d_backward: could not allocate the GEMM workspace")
+
+
+# ---------------------------------------------------------------- pooling
+
+def _check_pool(str name, tuple xs, tuple os, long ph, long pw, long sh, long sw,
+                long pt, long pl):
+    if ph <= 0 or pw <= 0 or sh <= 0 or sw <= 0:
+        raise ValueError(f"{name}: pool size and strides must be positive")
+    if pt < 0 or pl < 0 or pt >= ph or pl >= pw:
+        raise ValueError(f"{name}: padding ({pt}, {pl}) out of range for a {ph}x{pw} pool")
+    if os[0] != xs[0] or os[3] != xs[3]:
+        raise ValueError(f"{name}: out has shape {os}, input {xs}")
+    if os[1] <= 0 or os[2] <= 0 or (os[1] - 1) * sh - pt >= xs[1] or (os[2] - 1) * sw - pl >= xs[2]:
+        raise ValueError(f"{name}: output {os[1:3]} does not fit input {xs[1:3]} with "
+                         f"pool ({ph}, {pw}), strides ({sh}, {sw}), padding ({pt}, {pl})")
+
+
+def maxpool2d_forward(const floating[:, :, :, ::1] x not None,
+                      floating[:, :, :, ::1] out not None,
+                      int32_t[:, :, :, ::1] argmax not None,
+                      long pool_h, long pool_w, long stride_h, long stride_w,
+                      long pad_top, long pad_left):
+    """out = the maximum of each window (padding never wins); argmax = where it
+    was, as ih*W + iw within the image (the first maximum in row-major order)."""
+    cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef long OH = out.shape[1], OW = out.shape[2]
+    cdef long n, oh, ow, c, i, j, ih, iw, h0, h1, w0, w1
+    cdef const floating *src
+    cdef floating *dst
+    cdef int32_t *arg
+    cdef int nt
+    _check_pool("maxpool2d_forward", _shape4(x.shape), _shape4(out.shape),
+                pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
+    if _shape4(argmax.shape) != _shape4(out.shape):
+        raise ValueError("maxpool2d_forward: argmax must have the shape of out")
+    if H * W >= 2147483647:
+        raise ValueError("maxpool2d_forward: image too large for int32 indices")
+    nt = _threads_for(N if N * H * W * C >= 65536 else 1)
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=nt):
+            for oh in range(OH):
+                h0 = oh * stride_h - pad_top
+                h1 = h0 + pool_h
+                if h0 < 0: h0 = 0
+                if h1 > H: h1 = H
+                for ow in range(OW):
+                    w0 = ow * stride_w - pad_left
+                    w1 = w0 + pool_w
+                    if w0 < 0: w0 = 0
+                    if w1 > W: w1 = W
+                    dst = &out[n, oh, ow, 0]
+                    arg = &argmax[n, oh, ow, 0]
+                    src = &x[n, h0, w0, 0]
+                    for c in range(C):
+                        dst[c] = src[c]
+                        arg[c] = <int32_t>(h0 * W + w0)
+                    for i in range(h0, h1):
+                        for j in range(w0, w1):
+                            src = &x[n, i, j, 0]
+                            for c in range(C):
+                                # strictly greater: ties keep the first maximum
+                                if src[c] > dst[c]:
+                                    dst[c] = src[c]
+                                    arg[c] = <int32_t>(i * W + j)
+
+
+def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
+                       const int32_t[:, :, :, ::1] argmax not None,
+                       floating[:, :, :, ::1] dx not None):
+    """dx = 0, then each window's gradient goes to where its maximum was."""
+    cdef long N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
+    cdef long OH = dout.shape[1], OW = dout.shape[2]
+    cdef long n, p, c
+    cdef const floating *g
+    cdef const int32_t *arg
+    cdef floating *d
+    cdef int nt
+    if _shape4(argmax.shape) != _shape4(dout.shape) or dout.shape[0] != N or dout.shape[3] != C:
+        raise ValueError(f"maxpool2d_backward: dout {_shape4(dout.shape)}, argmax "
+                         f"{_shape4(argmax.shape)} and dx {_shape4(dx.shape)} do not match")
+    nt = _threads_for(N if N * H * W * C >= 65536 else 1)
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=nt):
+            d = &dx[n, 0, 0, 0]
+            memset(d, 0, sizeof(floating) * H * W * C)
+            g = &dout[n, 0, 0, 0]
+            arg = &argmax[n, 0, 0, 0]
+            for p in range(OH * OW):
+                for c in range(C):
+                    d[arg[p * C + c] * C + c] += g[p * C + c]
+
+
+def avgpool2d_forward(const floating[:, :, :, ::1] x not None,
+                      floating[:, :, :, ::1] out not None,
+                      long pool_h, long pool_w, long stride_h, long stride_w,
+                      long pad_top, long pad_left):
+    """out = the mean of each window over its inputs inside the image."""
+    cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef long OH = out.shape[1], OW = out.shape[2]
+    cdef long n, oh, ow, c, i, j, h0, h1, w0, w1
+    cdef const floating *src
+    cdef floating *dst
+    cdef floating inv
+    cdef int nt
+    _check_pool("avgpool2d_forward", _shape4(x.shape), _shape4(out.shape),
+                pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
+    nt = _threads_for(N if N * H * W * C >= 65536 else 1)
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=nt):
+            for oh in range(OH):
+                h0 = oh * stride_h - pad_top
+                h1 = h0 + pool_h
+                if h0 < 0: h0 = 0
+                if h1 > H: h1 = H
+                for ow in range(OW):
+                    w0 = ow * stride_w - pad_left
+                    w1 = w0 + pool_w
+                    if w0 < 0: w0 = 0
+                    if w1 > W: w1 = W
+                    dst = &out[n, oh, ow, 0]
+                    for c in range(C):
+                        dst[c] = 0
+                    for i in range(h0, h1):
+                        for j in range(w0, w1):
+                            src = &x[n, i, j, 0]
+                            for c in range(C):
+                                dst[c] += src[c]
+                    inv = <floating>(1.0 / ((h1 - h0) * (w1 - w0)))
+                    for c in range(C):
+                        dst[c] = dst[c] * inv
+
+
+def avgpool2d_backward(const floating[:, :, :, ::1] dout not None,
+                       floating[:, :, :, ::1] dx not None,
+                       long pool_h, long pool_w, long stride_h, long stride_w,
+                       long pad_top, long pad_left):
+    """dx = each window's gradient shared equally by the inputs it averaged."""
+    cdef long N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
+    cdef long OH = dout.shape[1], OW = dout.shape[2]
+    cdef long n, oh, ow, c, i, j, h0, h1, w0, w1
+    cdef const floating *g
+    cdef floating *d
+    cdef double inv_count
+    cdef int nt
+    _check_pool("avgpool2d_backward", _shape4(dx.shape), _shape4(dout.shape),
+                pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
+    nt = _threads_for(N if N * H * W * C >= 65536 else 1)
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=nt):
+            memset(&dx[n, 0, 0, 0], 0, sizeof(floating) * H * W * C)
+            for oh in range(OH):
+                h0 = oh * stride_h - pad_top
+                h1 = h0 + pool_h
+                if h0 < 0: h0 = 0
+                if h1 > H: h1 = H
+                for ow in range(OW):
+                    w0 = ow * stride_w - pad_left
+                    w1 = w0 + pool_w
+                    if w0 < 0: w0 = 0
+                    if w1 > W: w1 = W
+                    g = &dout[n, oh, ow, 0]
+                    inv_count = 1.0 / ((h1 - h0) * (w1 - w0))
+                    for i in range(h0, h1):
+                        for j in range(w0, w1):
+                            d = &dx[n, i, j, 0]
+                            for c in range(C):
+                                d[c] += <floating>(g[c] * inv_count)
