@@ -33,6 +33,9 @@ from k_gemm cimport gemm_block
 cdef enum:
     # images per weight-gradient partial sum (fixed: see the module docstring)
     DW_GROUP = 4
+    # pooling is a quick pass over memory: a training batch's (800 K values,
+    # ~0.2 ms) is not worth waking the thread team; predict's big chunks are
+    POOL_PAR_MIN = 4194304
 
 
 cdef tuple _shape4(Py_ssize_t *s):
@@ -155,7 +158,9 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
         fpu = nn_ftz_enter()
         t = threadid_()
         cols = &ws[0] + t * rows * kk
-        for n in prange(N, schedule="static"):
+        # dynamic: on a busy machine a thread that loses its core leaves its
+        # images to the other (results do not depend on who computes what)
+        for n in prange(N, schedule="dynamic"):
             im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
                          pad_top, pad_left, OH, OW, cols)
             if gemm_block(False, False, kk, cols, kk, &kernel[0, 0, 0, 0], F,
@@ -230,7 +235,7 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
         t = threadid_()
         cols = &ws[0] + 2 * t * rows * kk
         dcols = cols + rows * kk
-        for g in prange(groups, schedule="static"):
+        for g in prange(groups, schedule="dynamic"):
             n0 = g * DW_GROUP
             n1 = n0 + DW_GROUP if n0 + DW_GROUP < N else N
             for n in range(n0, n1):
@@ -292,7 +297,7 @@ def maxpool2d_forward(const floating[:, :, :, ::1] x not None,
         raise ValueError("maxpool2d_forward: argmax must have the shape of out")
     if H * W >= 2147483647:
         raise ValueError("maxpool2d_forward: image too large for int32 indices")
-    nt = _threads_for(N if N * H * W * C >= 65536 else 1)
+    nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
             for oh in range(OH):
@@ -335,7 +340,7 @@ def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
     if _shape4(argmax.shape) != _shape4(dout.shape) or dout.shape[0] != N or dout.shape[3] != C:
         raise ValueError(f"maxpool2d_backward: dout {_shape4(dout.shape)}, argmax "
                          f"{_shape4(argmax.shape)} and dx {_shape4(dx.shape)} do not match")
-    nt = _threads_for(N if N * H * W * C >= 65536 else 1)
+    nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
             d = &dx[n, 0, 0, 0]
@@ -361,7 +366,7 @@ def avgpool2d_forward(const floating[:, :, :, ::1] x not None,
     cdef int nt
     _check_pool("avgpool2d_forward", _shape4(x.shape), _shape4(out.shape),
                 pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
-    nt = _threads_for(N if N * H * W * C >= 65536 else 1)
+    nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
             for oh in range(OH):
@@ -401,7 +406,7 @@ def avgpool2d_backward(const floating[:, :, :, ::1] dout not None,
     cdef int nt
     _check_pool("avgpool2d_backward", _shape4(dx.shape), _shape4(dout.shape),
                 pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
-    nt = _threads_for(N if N * H * W * C >= 65536 else 1)
+    nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
             memset(&dx[n, 0, 0, 0], 0, sizeof(floating) * H * W * C)

@@ -112,6 +112,8 @@ def _plan_layers(model, path):
     for i, layer in enumerate(layers):
         if not isinstance(layer, (Dense, Dropout, Activation)):
             return None
+        if isinstance(layer, Dense) and len(layer.input_shape) != 2:
+            return None         # Dense on N-D input: the per-batch path
         n_in = layer.input_shape[-1]
         n_out = layer.output_shape[-1]
         if n_in is None or n_out is None:
