@@ -264,14 +264,14 @@ class Model:
         totals = [0.0, 0]          # loss sum, samples
         progress = _Throttle()
         from nncore import _info
-        from nncore.models.fused import ThreadChooser
+        from nncore.models.step_threads import StepThreadChooser
         # Long steps (a CNN's are milliseconds) are timed per thread count as
         # in the fused loop: on a busy machine one thread can beat a team
         # whose members wait for each other.  Results do not depend on it.
         team = _info.get_num_threads()
         chooser = self.__dict__.get("_python_chooser")
         if chooser is None or chooser.candidates[0] != team:
-            chooser = self._python_chooser = ThreadChooser(team) if team > 1 else None
+            chooser = self._python_chooser = StepThreadChooser(team) if team > 1 else None
         try:
             with DeferredInterrupt() as interrupt:
                 for step in range(steps):
