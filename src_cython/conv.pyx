@@ -29,6 +29,19 @@ from libc.stdint cimport int32_t
 from libc.string cimport memcpy, memset
 from k_common cimport nn_omp_max_threads, nn_ftz_enter, nn_ftz_exit
 from k_gemm cimport gemm_block
+from k_activations cimport (bias_act_block, act_backward_block, bias_grad_cols,
+                            ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX)
+
+_ACTIVATIONS = {"linear": ACT_LINEAR, "relu": ACT_RELU, "sigmoid": ACT_SIGMOID,
+                "tanh": ACT_TANH, "softmax": ACT_SOFTMAX}
+
+
+cdef int _act_code(str name) except -1:
+    try:
+        return _ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; valid: "
+                         f"{', '.join(_ACTIVATIONS)}") from None
 
 cdef enum:
     # images per weight-gradient partial sum (fixed: see the module docstring)
@@ -55,7 +68,8 @@ def conv2d_workspace_size(long n, long oh, long ow, long kh, long kw, long c,
     cdef long kk = kh * kw * c, rows = oh * ow
     if not backward:
         return t * rows * kk
-    return 2 * t * rows * kk + f * kk + ((n + DW_GROUP - 1) // DW_GROUP) * kk * f
+    return (t * (2 * rows * kk + rows * f) + f * kk
+            + ((n + DW_GROUP - 1) // DW_GROUP) * (kk * f + f))
 
 
 cdef inline void im2col_image(const floating *x, long H, long W, long C,
@@ -131,13 +145,16 @@ def _check_conv(str name, tuple xs, tuple ks, tuple os, long sh, long sw, long p
 
 
 def conv2d_forward(const floating[:, :, :, ::1] x not None,
-                   const floating[:, :, :, ::1] kernel not None,
+                   const floating[:, :, :, ::1] kernel not None, const floating[::1] bias,
                    floating[:, :, :, ::1] out not None, floating[::1] ws not None,
-                   long stride_h, long stride_w, long pad_top, long pad_left):
-    """out[n] = im2col(x[n]) . kernel  (no bias, no activation: the layer adds them).
+                   str activation, long stride_h, long stride_w, long pad_top,
+                   long pad_left):
+    """out[n] = f(im2col(x[n]) . kernel + bias)  (bias may be None).
 
     x (N, H, W, C), kernel (KH, KW, C, F), out (N, OH, OW, F); ws: scratch of
-    ``conv2d_workspace_size(N, OH, OW, KH, KW, C, F)`` elements."""
+    ``conv2d_workspace_size(N, OH, OW, KH, KW, C, F)`` elements.  The bias and
+    activation are the Dense layer's kernel (``bias_act_forward``), applied to
+    each image's rows while they are still in cache."""
     cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef long KH = kernel.shape[0], KW = kernel.shape[1], F = kernel.shape[3]
     cdef long OH = out.shape[1], OW = out.shape[2]
@@ -146,12 +163,18 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
     cdef int t, nt, rc = 0
     cdef unsigned int fpu
     cdef floating *cols
+    cdef const floating *bp = NULL
+    cdef int act = _act_code(activation)
     _check_conv("conv2d_forward", _shape4(x.shape), _shape4(kernel.shape),
                 _shape4(out.shape), stride_h, stride_w, pad_top, pad_left)
     nt = _threads_for(N)
     if ws.shape[0] < nt * rows * kk:
         raise ValueError(f"conv2d_forward: workspace has {ws.shape[0]} elements, "
                          f"needs {nt * rows * kk}")
+    if bias is not None:
+        if bias.shape[0] != F:
+            raise ValueError(f"conv2d_forward: bias has {bias.shape[0]} entries for {F} filters")
+        bp = &bias[0]
     if N == 0 or F == 0:
         return
     with nogil, parallel(num_threads=nt):
@@ -166,6 +189,7 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
             if gemm_block(False, False, kk, cols, kk, &kernel[0, 0, 0, 0], F,
                           &out[n, 0, 0, 0], F, False, 0, rows, 0, F) != 0:
                 rc += 1
+            bias_act_block(&out[n, 0, 0, 0], F, bp, 0, rows, 0, F, act)
         nn_ftz_exit(fpu)
     if rc:
         raise MemoryError("conv2d_forward: could not allocate the GEMM workspace")
@@ -180,14 +204,18 @@ cdef inline int threadid_() noexcept nogil:
 
 def conv2d_backward(const floating[:, :, :, ::1] x not None,
                     const floating[:, :, :, ::1] kernel not None,
-                    const floating[:, :, :, ::1] dout not None,
-                    floating[:, :, :, ::1] dkernel not None,
+                    const floating[:, :, :, ::1] out not None,
+                    const floating[:, :, :, ::1] dout not None, str activation,
+                    floating[:, :, :, ::1] dkernel not None, floating[::1] dbias,
                     floating[:, :, :, ::1] dx, floating[::1] ws not None,
                     long stride_h, long stride_w, long pad_top, long pad_left):
-    """dkernel = sum_n im2col(x[n])^T . dout[n];  dx[n] = col2im(dout[n] . kernel^T).
+    """With dz[n] = dout[n] * f'(.) (through the forward output ``out``):
+    dkernel = sum_n im2col(x[n])^T . dz[n];  dbias = sum of dz over images and
+    pixels;  dx[n] = col2im(dz[n] . kernel^T).
 
-    dx may be None (the first layer needs no input gradient).  ws: scratch of
-    ``conv2d_workspace_size(N, OH, OW, KH, KW, C, F, backward=True)`` elements."""
+    dbias and dx may be None (no bias; the first layer needs no input
+    gradient).  ws: scratch of ``conv2d_workspace_size(N, OH, OW, KH, KW, C,
+    F, backward=True)`` elements."""
     cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef long KH = kernel.shape[0], KW = kernel.shape[1], F = kernel.shape[3]
     cdef long OH = dout.shape[1], OW = dout.shape[2]
@@ -199,6 +227,11 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     cdef unsigned int fpu
     cdef floating *cols
     cdef floating *dcols
+    cdef floating *dzb
+    cdef const floating *dz
+    cdef floating *parts_b
+    cdef bint want_db = dbias is not None
+    cdef int act = _act_code(activation)
     cdef floating *wt
     cdef floating *parts
     cdef floating *dw
@@ -209,20 +242,28 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     if _shape4(dkernel.shape) != _shape4(kernel.shape):
         raise ValueError(f"conv2d_backward: dkernel has shape {_shape4(dkernel.shape)}, "
                          f"expected {_shape4(kernel.shape)}")
+    if _shape4(out.shape) != _shape4(dout.shape):
+        raise ValueError(f"conv2d_backward: out {_shape4(out.shape)} and dout "
+                         f"{_shape4(dout.shape)} must have the same shape")
+    if want_db and dbias.shape[0] != F:
+        raise ValueError(f"conv2d_backward: dbias has {dbias.shape[0]} entries for {F} filters")
     if want_dx and _shape4(dx.shape) != _shape4(x.shape):
         raise ValueError(f"conv2d_backward: dx has shape {_shape4(dx.shape)}, "
                          f"expected {_shape4(x.shape)}")
     nt = _threads_for(groups)
-    need = 2 * nt * rows * kk + F * kk + groups * kk * F
+    need = nt * (2 * rows * kk + rows * F) + F * kk + groups * (kk * F + F)
     if ws.shape[0] < need:
         raise ValueError(f"conv2d_backward: workspace has {ws.shape[0]} elements, needs {need}")
     if kk == 0 or F == 0:
         return
     if N == 0:
         dkernel[...] = 0
+        if want_db:
+            dbias[...] = 0
         return
-    wt = &ws[0] + 2 * nt * rows * kk
+    wt = &ws[0] + nt * (2 * rows * kk + rows * F)
     parts = wt + F * kk
+    parts_b = parts + groups * kk * F
     dw = &dkernel[0, 0, 0, 0]
     kp = &kernel[0, 0, 0, 0]
     with nogil:
@@ -233,20 +274,29 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     with nogil, parallel(num_threads=nt):
         fpu = nn_ftz_enter()
         t = threadid_()
-        cols = &ws[0] + 2 * t * rows * kk
+        cols = &ws[0] + t * (2 * rows * kk + rows * F)
         dcols = cols + rows * kk
+        dzb = dcols + rows * kk
         for g in prange(groups, schedule="dynamic"):
             n0 = g * DW_GROUP
             n1 = n0 + DW_GROUP if n0 + DW_GROUP < N else N
             for n in range(n0, n1):
+                if act == ACT_LINEAR:
+                    dz = &dout[n, 0, 0, 0]
+                else:
+                    act_backward_block(&dout[n, 0, 0, 0], &out[n, 0, 0, 0], dzb, F,
+                                       0, rows, 0, F, act)
+                    dz = dzb
+                if want_db:
+                    bias_grad_cols(dz, parts_b + g * F, rows, F, 0, F, n > n0)
                 im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
                              pad_top, pad_left, OH, OW, cols)
                 # partial[g] (+)= cols^T . dZ[n]
-                if gemm_block(True, False, rows, cols, kk, &dout[n, 0, 0, 0], F,
+                if gemm_block(True, False, rows, cols, kk, dz, F,
                               parts + g * kk * F, F, n > n0, 0, kk, 0, F) != 0:
                     rc += 1
                 if want_dx:
-                    if gemm_block(False, False, F, &dout[n, 0, 0, 0], F, wt, kk,
+                    if gemm_block(False, False, F, dz, F, wt, kk,
                                   dcols, kk, False, 0, rows, 0, kk) != 0:
                         rc += 1
                     col2im_image(dcols, H, W, C, KH, KW, stride_h, stride_w,
@@ -258,6 +308,12 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
                 s = s + parts[q * kk * F + e]
             dw[e] = s
         nn_ftz_exit(fpu)
+    if want_db:
+        for j in range(F):
+            s = parts_b[j]
+            for q in range(1, groups):
+                s = s + parts_b[q * F + j]
+            dbias[j] = s
     if rc:
         raise MemoryError("conv2d_backward: could not allocate the GEMM workspace")
 

@@ -58,31 +58,42 @@ def conv_reference(x, k, sh, sw, pt, pl, oh, ow):
     return out
 
 
-def run_conv(mod, x, k, out_shape, geo, dout=None, with_dx=True):
+def run_conv(mod, x, k, out_shape, geo, dout=None, with_dx=True, bias=None, act="linear"):
+    """Forward (and backward when dout is given): out, dk, dx, db."""
     out = np.empty(out_shape, x.dtype)
     n, oh, ow, f = out_shape
     ws = np.empty(KC.conv2d_workspace_size(n, oh, ow, *k.shape, backward=True), x.dtype)
-    mod.conv2d_forward(x, k, out, ws, *geo)
+    mod.conv2d_forward(x, k, bias, out, ws, act, *geo)
     if dout is None:
         return out
     dk = np.empty_like(k)
+    db = None if bias is None else np.empty_like(bias)
     dx = np.empty_like(x) if with_dx else None
-    mod.conv2d_backward(x, k, dout, dk, dx, ws, *geo)
-    return out, dk, dx
+    mod.conv2d_backward(x, k, out, dout, act, dk, db, dx, ws, *geo)
+    return out, dk, dx, db
 
 
 # ------------------------------------------------------------------ kernels
 @pytest.mark.parametrize("case", CONV_CASES)
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
-def test_conv_kernel_equals_twin_and_definition(case, dtype, tol):
+@pytest.mark.parametrize("act", ["linear", "relu", "softmax"])
+def test_conv_kernel_equals_twin_and_definition(case, dtype, tol, act):
     x, k, out_shape, geo = conv_args(case, dtype)
-    dout = np.random.default_rng(1).standard_normal(out_shape).astype(dtype)
-    o1, dk1, dx1 = run_conv(KC, x, k, out_shape, geo, dout)
-    o2, dk2, dx2 = run_conv(TC, x, k, out_shape, geo, dout)
-    for a, b in ((o1, o2), (dk1, dk2), (dx1, dx2)):
+    rng = np.random.default_rng(1)
+    dout = rng.standard_normal(out_shape).astype(dtype)
+    bias = None if act == "linear" else rng.standard_normal(out_shape[3]).astype(dtype)
+    r1 = run_conv(KC, x, k, out_shape, geo, dout, bias=bias, act=act)
+    r2 = run_conv(TC, x, k, out_shape, geo, dout, bias=bias, act=act)
+    for a, b in zip(r1[:3], r2[:3]):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max())
-    ref = conv_reference(x, k, *geo, *out_shape[1:3])
-    np.testing.assert_allclose(o1, ref, rtol=tol, atol=tol * np.abs(ref).max())
+    if bias is not None:
+        # a sum over every pixel of terms that cancel (softmax): compare to
+        # the size of the terms, not of the (small) result
+        terms = math.sqrt(dout.size / out_shape[3]) * np.abs(dout).max()
+        np.testing.assert_allclose(r1[3], r2[3], rtol=tol, atol=tol * terms)
+    if act == "linear":
+        ref = conv_reference(x, k, *geo, *out_shape[1:3])
+        np.testing.assert_allclose(r1[0], ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 
 def test_conv_backward_without_dx_and_thread_count_bitwise():
@@ -92,7 +103,7 @@ def test_conv_backward_without_dx_and_thread_count_bitwise():
     for threads in (1, 2):
         keras.set_num_threads(threads)
         results.append(run_conv(KC, x, k, out_shape, geo, dout))
-    _, dk_only, none = run_conv(KC, x, k, out_shape, geo, dout, with_dx=False)
+    _, dk_only, none, _ = run_conv(KC, x, k, out_shape, geo, dout, with_dx=False)
     assert none is None
     for a, b in zip(results[0], results[1]):
         assert np.array_equal(a, b)
@@ -117,13 +128,16 @@ def numeric_grad(f, arr, eps=1e-6):
 @pytest.mark.parametrize("case", CONV_CASES[:4])
 def test_conv_gradients_finite_differences(case):
     x, k, out_shape, geo = conv_args(case, np.float64, seed=3)
-    r = np.random.default_rng(4).standard_normal(out_shape)      # L = sum(r * conv(x, k))
+    rng = np.random.default_rng(4)
+    r = rng.standard_normal(out_shape)          # L = sum(r * tanh(conv(x, k) + b))
+    b = rng.standard_normal(out_shape[3])
 
     def loss():
-        return float((run_conv(KC, x, k, out_shape, geo) * r).sum())
-    _, dk, dx = run_conv(KC, x, k, out_shape, geo, r)
+        return float((run_conv(KC, x, k, out_shape, geo, bias=b, act="tanh") * r).sum())
+    _, dk, dx, db = run_conv(KC, x, k, out_shape, geo, r, bias=b, act="tanh")
     np.testing.assert_allclose(dk, numeric_grad(loss, k), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(db, numeric_grad(loss, b), rtol=1e-6, atol=1e-7)
 
 
 def run_pool(mod, kind, x, pool, strides, padding, dout=None):
@@ -209,13 +223,17 @@ def test_kernel_bad_arguments_raise():
     x, k, out_shape, geo = conv_args(CONV_CASES[0], np.float32)
     ws = np.empty(1, np.float32)
     with pytest.raises(ValueError, match="workspace"):
-        KC.conv2d_forward(x, k, np.empty(out_shape, np.float32), ws, *geo)
+        KC.conv2d_forward(x, k, None, np.empty(out_shape, np.float32), ws, "linear", *geo)
     big = np.empty(KC.conv2d_workspace_size(2, 5, 5, 3, 2, 3, 4, True), np.float32)
     for mod in (KC, TC):
         with pytest.raises(ValueError, match="channels"):
-            mod.conv2d_forward(x, np.ascontiguousarray(k[:, :, :2]), np.empty(out_shape, np.float32), big, *geo)
+            mod.conv2d_forward(x, np.ascontiguousarray(k[:, :, :2]), None,
+                               np.empty(out_shape, np.float32), big, "linear", *geo)
         with pytest.raises(ValueError, match="strides"):
-            mod.conv2d_forward(x, k, np.empty(out_shape, np.float32), big, 0, 1, 0, 0)
+            mod.conv2d_forward(x, k, None, np.empty(out_shape, np.float32), big, "linear",
+                               0, 1, 0, 0)
+        with pytest.raises(ValueError, match="activation"):
+            mod.conv2d_forward(x, k, None, np.empty(out_shape, np.float32), big, "gelu", *geo)
 
 
 # ------------------------------------------------------------------ layers

@@ -3,16 +3,17 @@
 Shapes: x (batch, H, W, C), kernel (KH, KW, C, filters) as in Keras,
 bias (filters,), output (batch, OH, OW, filters).
 
-Forward (see ``nncore.ops.conv`` for how a convolution becomes a GEMM)::
+Forward, one kernel (see ``nncore.ops.conv`` for how a convolution becomes
+a GEMM)::
 
-    z = conv(x, W)             conv2d_forward(x, W, z)
-    a = f(z + b)               bias_act_forward(z as (batch*OH*OW, filters), b, f)
+    a = f(conv(x, W) + b)      conv2d_forward: per image, im2col, GEMM, then
+                               Dense's bias + activation on its (OH*OW, filters) rows
 
-Backward, given g = dL/da::
+Backward, given g = dL/da, one kernel::
 
-    dz = g * f'(z)             act_backward (through a)
-    db = sum of dz over the batch and every pixel      bias_grad
-    dW, dx                     conv2d_backward: im2col(x)^T . dz, col2im(dz . W^T)
+    dz = g * f'(z)             (through a, as in Dense)
+    db = sum of dz over the batch and every pixel
+    dW = im2col(x)^T . dz,  dx = col2im(dz . W^T)
 """
 import numbers
 
@@ -113,9 +114,8 @@ class Conv2D(Layer):
         n, (kh, kw), f = x.shape[0], self.kernel_size, self.filters
         z = self._buffer("out", (n, oh, ow, f))
         ws = self._buffer("ws", (K.conv2d_workspace_size(n, oh, ow, kh, kw, x.shape[3], f),))
-        K.conv2d_forward(x, self.kernel.value, z, ws, *self.strides, pt, pl)
-        K.bias_act_forward(z.reshape(-1, f), self.bias.value if self.use_bias else None,
-                           "linear" if logits else self.activation)
+        K.conv2d_forward(x, self.kernel.value, self.bias.value if self.use_bias else None,
+                         z, ws, "linear" if logits else self.activation, *self.strides, pt, pl)
         self._x, self._out = x, z
         return z
 
@@ -124,20 +124,14 @@ class Conv2D(Layer):
         K = kernels()
         x, a = self._x, self._out
         f = self.filters
-        if from_logits or self.activation == "linear":
-            dz = np.ascontiguousarray(grad)
-        else:
-            dz = self._buffer("dz", a.shape)
-            K.act_backward(np.ascontiguousarray(grad).reshape(-1, f), a.reshape(-1, f),
-                           self.activation, dz.reshape(-1, f))
-        if self.use_bias:
-            K.bias_grad(dz.reshape(-1, f), self.grads[1])
+        act = "linear" if from_logits else self.activation
         oh, ow, pt, pl = self._geometry(x)
         kh, kw = self.kernel_size
         ws = self._buffer("ws_back", (K.conv2d_workspace_size(
             x.shape[0], oh, ow, kh, kw, x.shape[3], f, True),))
         dx = self._buffer("dx", x.shape) if need_input_grad else None
-        K.conv2d_backward(x, self.kernel.value, dz, self.grads[0], dx, ws,
+        K.conv2d_backward(x, self.kernel.value, a, np.ascontiguousarray(grad), act,
+                          self.grads[0], self.grads[1] if self.use_bias else None, dx, ws,
                           *self.strides, pt, pl)
         return dx
 

@@ -47,6 +47,8 @@ __all__ = ['conv2d_workspace_size', 'conv2d_forward', 'conv2d_backward',
            'avgpool2d_forward', 'avgpool2d_backward']
 import numpy as np
 
+from nncore.ops.activations import act_backward, bias_act_forward
+
 DW_GROUP = 4   # images per weight-gradient partial sum in the compiled kernel
 
 
@@ -57,7 +59,7 @@ def conv2d_workspace_size(n, oh, ow, kh, kw, c, f, backward=False, threads=0):
     kk, rows = kh * kw * c, oh * ow
     if not backward:
         return t * rows * kk
-    return 2 * t * rows * kk + f * kk + -(-n // DW_GROUP) * kk * f
+    return t * (2 * rows * kk + rows * f) + f * kk + -(-n // DW_GROUP) * (kk * f + f)
 
 
 def _check_conv(name, x, kernel, out_shape, sh, sw, pt, pl):
@@ -113,18 +115,29 @@ def col2im(dcols, x_shape, kh, kw, oh, ow, sh, sw, pt, pl):
     return dxp[:, pt:pt + h, pl:pl + w]
 
 
-def conv2d_forward(x, kernel, out, ws, stride_h, stride_w, pad_top, pad_left):
-    """out[n] = im2col(x[n]) . W   (bias and activation are added by the layer)."""
+def conv2d_forward(x, kernel, bias, out, ws, activation, stride_h, stride_w, pad_top,
+                   pad_left):
+    """out[n] = f(im2col(x[n]) . W + b), f and b as in a Dense layer (bias may be None)."""
     _check_conv("conv2d_forward", x, kernel, out.shape, stride_h, stride_w, pad_top, pad_left)
     kh, kw, c, f = kernel.shape
     n, oh, ow = out.shape[:3]
+    if bias is not None and bias.shape[0] != f:
+        raise ValueError(f"conv2d_forward: bias has {bias.shape[0]} entries for {f} filters")
     cols = im2col(x, kh, kw, oh, ow, stride_h, stride_w, pad_top, pad_left)
     out[...] = (cols @ kernel.reshape(kh * kw * c, f)).reshape(out.shape)
+    # one row per output pixel: bias + activation exactly as after a Dense GEMM
+    bias_act_forward(out.reshape(-1, f), bias, activation)
 
 
-def conv2d_backward(x, kernel, dout, dkernel, dx, ws, stride_h, stride_w, pad_top, pad_left):
-    """dkernel = sum_n cols[n]^T . dZ[n];  dx = col2im(dZ . W^T) (skipped if dx is None)."""
+def conv2d_backward(x, kernel, out, dout, activation, dkernel, dbias, dx, ws,
+                    stride_h, stride_w, pad_top, pad_left):
+    """dZ = dout * f'(.) (through the forward output ``out``), then
+    dkernel = sum_n cols[n]^T . dZ[n];  dbias = sum of dZ over images and pixels;
+    dx = col2im(dZ . W^T).  dbias / dx may be None (not wanted)."""
     _check_conv("conv2d_backward", x, kernel, dout.shape, stride_h, stride_w, pad_top, pad_left)
+    if out.shape != dout.shape:
+        raise ValueError(f"conv2d_backward: out {out.shape} and dout {dout.shape} must "
+                         f"have the same shape")
     if dkernel.shape != kernel.shape:
         raise ValueError(f"conv2d_backward: dkernel has shape {dkernel.shape}, "
                          f"expected {kernel.shape}")
@@ -133,7 +146,13 @@ def conv2d_backward(x, kernel, dout, dkernel, dx, ws, stride_h, stride_w, pad_to
     kh, kw, c, f = kernel.shape
     n, oh, ow = dout.shape[:3]
     cols = im2col(x, kh, kw, oh, ow, stride_h, stride_w, pad_top, pad_left)
-    dz = dout.reshape(n * oh * ow, f)
+    dz = np.empty((n * oh * ow, f), dtype=dout.dtype)
+    act_backward(dout.reshape(-1, f), out.reshape(-1, f), activation, dz)
+    if dbias is not None:
+        if dbias.shape[0] != f:
+            raise ValueError(f"conv2d_backward: dbias has {dbias.shape[0]} entries for "
+                             f"{f} filters")
+        dbias[...] = dz.sum(axis=0)
     dkernel[...] = (cols.reshape(-1, kh * kw * c).T @ dz).reshape(kernel.shape)
     if dx is not None:
         dcols = dz @ kernel.reshape(kh * kw * c, f).T
