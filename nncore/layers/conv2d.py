@@ -113,7 +113,7 @@ class Conv2D(Layer):
         oh, ow, pt, pl = self._geometry(x)
         n, (kh, kw), f = x.shape[0], self.kernel_size, self.filters
         z = self._buffer("out", (n, oh, ow, f))
-        ws = self._buffer("ws", (K.conv2d_workspace_size(n, oh, ow, kh, kw, x.shape[3], f),))
+        ws = self._workspace("ws", K.conv2d_workspace_size(n, oh, ow, kh, kw, x.shape[3], f))
         K.conv2d_forward(x, self.kernel.value, self.bias.value if self.use_bias else None,
                          z, ws, "linear" if logits else self.activation, *self.strides, pt, pl)
         self._x, self._out = x, z
@@ -127,13 +127,23 @@ class Conv2D(Layer):
         act = "linear" if from_logits else self.activation
         oh, ow, pt, pl = self._geometry(x)
         kh, kw = self.kernel_size
-        ws = self._buffer("ws_back", (K.conv2d_workspace_size(
-            x.shape[0], oh, ow, kh, kw, x.shape[3], f, True),))
+        ws = self._workspace("ws_back", K.conv2d_workspace_size(
+            x.shape[0], oh, ow, kh, kw, x.shape[3], f, True))
         dx = self._buffer("dx", x.shape) if need_input_grad else None
         K.conv2d_backward(x, self.kernel.value, a, np.ascontiguousarray(grad), act,
                           self.grads[0], self.grads[1] if self.use_bias else None, dx, ws,
                           *self.strides, pt, pl)
         return dx
+
+    def _workspace(self, key, size):
+        """Kernel scratch of at least ``size`` elements; kept when a smaller one
+        is needed (fewer threads, a last short batch), so fit does not
+        reallocate it when the thread count or batch size changes."""
+        bufs = self.__dict__.setdefault("_buffers", {})
+        buf = bufs.get(key)
+        if buf is None or buf.size < size or buf.dtype != self.dtype:
+            buf = bufs[key] = np.empty(size, dtype=self.dtype)
+        return buf
 
     # the same attributes as Dense (kernel, bias and their regularizers), so
     # the same penalty code
