@@ -68,16 +68,15 @@ def conv2d_workspace_size(long n, long oh, long ow, long kh, long kw, long c,
     cdef long kk = kh * kw * c, rows = oh * ow
     if not backward:
         return t * rows * kk
-    return (t * (2 * rows * kk + rows * f) + f * kk
-            + ((n + DW_GROUP - 1) // DW_GROUP) * (kk * f + f))
+    return (t * (rows * (2 * kk + 1) + rows * f) + f * kk
+            + ((n + DW_GROUP - 1) // DW_GROUP) * (kk + 1) * f)
 
 
 cdef inline void im2col_image(const floating *x, long H, long W, long C,
                               long KH, long KW, long sh, long sw, long pt, long pl,
-                              long OH, long OW, floating *cols) noexcept nogil:
-    """cols (OH*OW x KH*KW*C) of one image x (H x W x C)."""
+                              long OH, long OW, floating *cols, long kk) noexcept nogil:
+    """cols (OH*OW x KH*KW*C, rows kk >= KH*KW*C apart) of one image x (H x W x C)."""
     cdef long oh, ow, i, j, ih, iw, c
-    cdef long kk = KH * KW * C
     cdef floating *row
     cdef const floating *src
     for oh in range(OH):
@@ -185,7 +184,7 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
         # images to the other (results do not depend on who computes what)
         for n in prange(N, schedule="dynamic"):
             im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
-                         pad_top, pad_left, OH, OW, cols)
+                         pad_top, pad_left, OH, OW, cols, kk)
             if gemm_block(False, False, kk, cols, kk, &kernel[0, 0, 0, 0], F,
                           &out[n, 0, 0, 0], F, False, 0, rows, 0, F) != 0:
                 rc += 1
@@ -229,7 +228,7 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     cdef floating *dcols
     cdef floating *dzb
     cdef const floating *dz
-    cdef floating *parts_b
+    cdef long p
     cdef bint want_db = dbias is not None
     cdef int act = _act_code(activation)
     cdef floating *wt
@@ -251,7 +250,10 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
         raise ValueError(f"conv2d_backward: dx has shape {_shape4(dx.shape)}, "
                          f"expected {_shape4(x.shape)}")
     nt = _threads_for(groups)
-    need = nt * (2 * rows * kk + rows * F) + F * kk + groups * (kk * F + F)
+    # cols carries a column of ones when dbias is wanted: the bias is a weight
+    # on a constant input 1, so cols^T . dz gives db as one more row of dW
+    cdef long kk1 = kk + 1 if want_db else kk
+    need = nt * (rows * (2 * kk + 1) + rows * F) + F * kk + groups * (kk + 1) * F
     if ws.shape[0] < need:
         raise ValueError(f"conv2d_backward: workspace has {ws.shape[0]} elements, needs {need}")
     if kk == 0 or F == 0:
@@ -261,9 +263,8 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
         if want_db:
             dbias[...] = 0
         return
-    wt = &ws[0] + nt * (2 * rows * kk + rows * F)
+    wt = &ws[0] + nt * (rows * (2 * kk + 1) + rows * F)
     parts = wt + F * kk
-    parts_b = parts + groups * kk * F
     dw = &dkernel[0, 0, 0, 0]
     kp = &kernel[0, 0, 0, 0]
     with nogil:
@@ -274,9 +275,12 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     with nogil, parallel(num_threads=nt):
         fpu = nn_ftz_enter()
         t = threadid_()
-        cols = &ws[0] + t * (2 * rows * kk + rows * F)
-        dcols = cols + rows * kk
+        cols = &ws[0] + t * (rows * (2 * kk + 1) + rows * F)
+        dcols = cols + rows * kk1
         dzb = dcols + rows * kk
+        if want_db:
+            for p in range(rows):
+                cols[p * kk1 + kk] = 1
         for g in prange(groups, schedule="dynamic"):
             n0 = g * DW_GROUP
             n1 = n0 + DW_GROUP if n0 + DW_GROUP < N else N
@@ -287,13 +291,11 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
                     act_backward_block(&dout[n, 0, 0, 0], &out[n, 0, 0, 0], dzb, F,
                                        0, rows, 0, F, act)
                     dz = dzb
-                if want_db:
-                    bias_grad_cols(dz, parts_b + g * F, rows, F, 0, F, n > n0)
                 im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
-                             pad_top, pad_left, OH, OW, cols)
-                # partial[g] (+)= cols^T . dZ[n]
-                if gemm_block(True, False, rows, cols, kk, dz, F,
-                              parts + g * kk * F, F, n > n0, 0, kk, 0, F) != 0:
+                             pad_top, pad_left, OH, OW, cols, kk1)
+                # partial[g] (+)= cols^T . dZ[n]   (its last row: db, with the ones)
+                if gemm_block(True, False, rows, cols, kk1, dz, F,
+                              parts + g * kk1 * F, F, n > n0, 0, kk1, 0, F) != 0:
                     rc += 1
                 if want_dx:
                     if gemm_block(False, False, F, dz, F, wt, kk,
@@ -305,14 +307,14 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
         for e in prange(kk * F, schedule="static"):
             s = parts[e]
             for q in range(1, groups):
-                s = s + parts[q * kk * F + e]
+                s = s + parts[q * kk1 * F + e]
             dw[e] = s
         nn_ftz_exit(fpu)
     if want_db:
         for j in range(F):
-            s = parts_b[j]
+            s = parts[kk * F + j]
             for q in range(1, groups):
-                s = s + parts_b[q * F + j]
+                s = s + parts[q * kk1 * F + kk * F + j]
             dbias[j] = s
     if rc:
         raise MemoryError("conv2d_backward: could not allocate the GEMM workspace")

@@ -59,7 +59,7 @@ def conv2d_workspace_size(n, oh, ow, kh, kw, c, f, backward=False, threads=0):
     kk, rows = kh * kw * c, oh * ow
     if not backward:
         return t * rows * kk
-    return t * (2 * rows * kk + rows * f) + f * kk + -(-n // DW_GROUP) * (kk * f + f)
+    return t * (rows * (2 * kk + 1) + rows * f) + f * kk + -(-n // DW_GROUP) * (kk + 1) * f
 
 
 def _check_conv(name, x, kernel, out_shape, sh, sw, pt, pl):
