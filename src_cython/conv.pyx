@@ -79,6 +79,29 @@ cdef inline void im2col_image(const floating *x, long H, long W, long C,
     cdef long oh, ow, i, j, ih, iw, c
     cdef floating *row
     cdef const floating *src
+    cdef long base
+    if C == 1:
+        # one channel (a grayscale first layer): patches are KW-long runs of
+        # an image row; copy them without a test per element where the
+        # patch lies inside the row
+        for oh in range(OH):
+            for i in range(KH):
+                ih = oh * sh - pt + i
+                for ow in range(OW):
+                    row = cols + (oh * OW + ow) * kk + i * KW
+                    base = ow * sw - pl
+                    if ih < 0 or ih >= H:
+                        for j in range(KW):
+                            row[j] = 0
+                    elif base >= 0 and base + KW <= W:
+                        src = x + ih * W + base
+                        for j in range(KW):
+                            row[j] = src[j]
+                    else:
+                        for j in range(KW):
+                            iw = base + j
+                            row[j] = x[ih * W + iw] if 0 <= iw < W else 0
+        return
     for oh in range(OH):
         for ow in range(OW):
             row = cols + (oh * OW + ow) * kk
