@@ -38,6 +38,11 @@ x/255 float32, loss sparse categorical cross-entropy, metrics accuracy):
   W3-adagrad  W3 with adagrad                                           b32
   W4          W3 + Dropout(0.3), adam, validation_data each epoch       b32
   W5          784 -> Dense(1024, relu) x2 -> Dense(10, softmax) adam     b256
+  W6          the book's chapter-8 CNN (input 28x28x1):                 adam     b32
+              Conv2D(32, 3, relu, same) -> MaxPooling2D(2) -> Conv2D(64, 3, relu,
+              same) -> MaxPooling2D(2) -> Flatten -> Dense(100, relu) ->
+              Dropout(0.4) -> Dense(10, softmax); torch: the same in NCHW
+              (nn.Conv2d padding=1, which is Keras's 'same' for 3x3 stride 1)
 
 Usage::
 
@@ -45,6 +50,7 @@ Usage::
     python bench/compare.py                          # all workloads, 3 reps
     python bench/compare.py -w W3 --reps 5 --tf-threads both
     python bench/compare.py --frameworks tf,torch --out /tmp/R.md
+    python bench/compare.py -w W6 --n-train 9600     # the CNN on a fifth of an epoch
 
 A framework whose interpreter or module is absent is reported as "missing";
 a worker that fails is reported as "error: ..." -- nothing is ever faked.
@@ -92,11 +98,17 @@ WORKLOADS = {
                optimizer="adam", batch=32, validation=True),
     "W5": dict(flatten=False, hidden=[(1024, "relu"), (1024, "relu")],
                optimizer="adam", batch=256),
+    "W6": dict(cnn=True, flatten=False, hidden=[(100, "relu")], dropout=0.4,
+               optimizer="adam", batch=32),
 }
 
 
 def describe_workload(name):
     s = WORKLOADS[name]
+    if s.get("cnn"):
+        return ("Input(28x28x1) → Conv2D(32, 3, relu, same) → MaxPooling2D(2) → "
+                "Conv2D(64, 3, relu, same) → MaxPooling2D(2) → Flatten → Dense(100, relu) → "
+                "Dropout(0.4) → Dense(10, softmax); adam, batch 32 (the book's chapter 8)")
     parts = ["Flatten(28x28)" if s["flatten"] else "Input(784)"]
     for units, act in s["hidden"]:
         parts.append(f"Dense({units}, {act})")
@@ -128,7 +140,7 @@ def read_idx_gz(path):
     return data.reshape(shape)
 
 
-def load_fashion_mnist(data_dir, quick):
+def load_fashion_mnist(data_dir, quick, n_train=None):
     """(x_train, y_train, x_val, y_val): x float32 in [0, 1], (n, 28, 28)."""
     import numpy as np
     x = read_idx_gz(os.path.join(data_dir, "train-images-idx3-ubyte.gz"))
@@ -140,6 +152,8 @@ def load_fashion_mnist(data_dir, quick):
     if quick:
         x_tr, y_tr = x_tr[:QUICK_TRAIN], y_tr[:QUICK_TRAIN]
         x_va, y_va = x_va[:QUICK_VAL], y_va[:QUICK_VAL]
+    if n_train:
+        x_tr, y_tr = x_tr[:n_train], y_tr[:n_train]
     return (np.ascontiguousarray(x_tr), y_tr,
             np.ascontiguousarray(x_va), y_va)
 
@@ -192,8 +206,11 @@ def keras_worker(module_name, wl, args, res):
     res["versions"]["numpy"] = np.__version__
 
     spec = WORKLOADS[wl]
-    x_tr, y_tr, x_va, y_va = load_fashion_mnist(args.data, args.quick)
-    if not spec["flatten"]:
+    x_tr, y_tr, x_va, y_va = load_fashion_mnist(args.data, args.quick, args.n_train)
+    if spec.get("cnn"):
+        x_tr = x_tr.reshape(len(x_tr), 28, 28, 1)
+        x_va = x_va.reshape(len(x_va), 28, 28, 1)
+    elif not spec["flatten"]:
         x_tr = x_tr.reshape(len(x_tr), 784)
         x_va = x_va.reshape(len(x_va), 784)
     seed = getattr(getattr(keras, "utils", None), "set_random_seed", None)
@@ -201,6 +218,14 @@ def keras_worker(module_name, wl, args, res):
         seed(0)
 
     layers = [keras.Input(shape=(28, 28) if spec["flatten"] else (784,))]
+    if spec.get("cnn"):
+        layers = [keras.Input(shape=(28, 28, 1)),
+                  keras.layers.Conv2D(32, kernel_size=3, activation="relu", padding="same"),
+                  keras.layers.MaxPooling2D(2),
+                  keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu",
+                                      padding="same"),
+                  keras.layers.MaxPooling2D(2),
+                  keras.layers.Flatten()]
     if spec["flatten"]:
         layers.append(keras.layers.Flatten())
     for units, act in spec["hidden"]:
@@ -274,15 +299,25 @@ def torch_worker(wl, args, res):
     torch.manual_seed(0)
 
     spec = WORKLOADS[wl]
-    x_tr, y_tr, x_va, y_va = load_fashion_mnist(args.data, args.quick)
-    if not spec["flatten"]:
+    x_tr, y_tr, x_va, y_va = load_fashion_mnist(args.data, args.quick, args.n_train)
+    if spec.get("cnn"):
+        x_tr = x_tr.reshape(len(x_tr), 28, 28, 1)
+        x_va = x_va.reshape(len(x_va), 28, 28, 1)
+    elif not spec["flatten"]:
         x_tr = x_tr.reshape(len(x_tr), 784)
         x_va = x_va.reshape(len(x_va), 784)
+    if spec.get("cnn"):             # torch's convolutions take NCHW
+        x_tr = np.ascontiguousarray(x_tr.reshape(len(x_tr), 1, 28, 28))
+        x_va = np.ascontiguousarray(x_va.reshape(len(x_va), 1, 28, 28))
     X, Y = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
     Xv, Yv = torch.from_numpy(x_va), torch.from_numpy(y_va)
 
     mods = [nn.Flatten()] if spec["flatten"] else []
     fan_in = 784
+    if spec.get("cnn"):
+        mods = [nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()]
+        fan_in = 64 * 7 * 7
     acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
     for units, act in spec["hidden"]:
         mods += [nn.Linear(fan_in, units), acts[act]()]
@@ -292,7 +327,7 @@ def torch_worker(wl, args, res):
     mods.append(nn.Linear(fan_in, 10))          # logits; softmax in the loss
     model = nn.Sequential(*mods)
     for m in model.modules():                   # Keras defaults
-        if isinstance(m, nn.Linear):
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
 
@@ -445,6 +480,8 @@ def run_worker(args, fw, py, threads, wl):
         cmd += ["--threads", str(threads)]
     if args.quick:
         cmd.append("--quick")
+    if args.n_train:
+        cmd += ["--n-train", str(args.n_train)]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, env=worker_env(fw, threads), cwd=REPO,
@@ -553,7 +590,7 @@ def render(args, variants, results, imports, info, started, elapsed):
     A("")
     A(f"- Data: real Fashion-MNIST from `{os.path.relpath(args.data, REPO)}`"
       " (IDX .gz read with gzip + numpy), x/255 float32; training on the "
-      f"first {N_TRAIN:,} training images, validation = the last {N_VAL:,}.")
+      f"first {args.n_train or N_TRAIN:,} training images, validation = the last {N_VAL:,}.")
     A("- Every measurement runs in its own subprocess (so peak RSS is per "
       "framework and run). Frameworks are interleaved: for each repetition, "
       "for each workload, one run of each framework variant.")
@@ -761,6 +798,9 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_TRAIN} train / {QUICK_VAL} val "
                         "samples, 1 repetition unless --reps")
+    p.add_argument("--n-train", type=int, default=None,
+                   help="train on only the first N of the 48,000 training images "
+                        "(shorter epochs, e.g. for the CNN workload W6)")
     p.add_argument("--data", default=DEFAULT_DATA,
                    help="folder with the Fashion-MNIST IDX .gz files")
     p.add_argument("--nncore-python", default=sys.executable,

@@ -20,7 +20,8 @@ import importlib
 import types
 
 # The op modules; each exists as nncore/ops/<name>.py and src_cython/<name>.pyx.
-OP_MODULES = ("gemm", "activations", "losses", "dropout", "optimizers", "metrics", "training")
+OP_MODULES = ("gemm", "activations", "losses", "dropout", "optimizers", "metrics", "training",
+              "conv")
 BACKENDS = ("cython", "numpy")
 
 _current = "cython"

@@ -1,6 +1,8 @@
 """Dense: ``output = activation(x . kernel + bias)``.
 
-Shapes: x (batch, inputs), kernel (inputs, units), bias (units,).
+Shapes: x (batch, inputs), kernel (inputs, units), bias (units,).  On N-D
+input (batch, ..., inputs) the layer acts on the last axis, as in Keras: the
+leading axes are viewed as more rows of one 2-D product.
 
 Forward (two kernels)::
 
@@ -80,11 +82,10 @@ class Dense(Layer):
     def build(self, input_shape):
         """Create the kernel ``(features, units)`` and bias ``(units,)`` for 2-D inputs."""
         input_shape = tuple(input_shape)
-        if len(input_shape) != 2:
+        if len(input_shape) < 2:
             raise ValueError(
-                f"Input 0 of layer '{self.name}' (Dense) must be 2-D (batch, "
-                f"features); received shape {input_shape}. Add a Flatten() layer "
-                f"first (e.g. for 28x28 images).")
+                f"Input 0 of layer '{self.name}' (Dense) must be at least 2-D (batch, "
+                f"features); received shape {input_shape}.")
         if input_shape[-1] is None:
             raise ValueError(f"Dense '{self.name}': the last input dimension must be known")
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
@@ -100,17 +101,24 @@ class Dense(Layer):
     def check_input(self, x):
         """Raise a ValueError (with a Flatten hint for images) if ``x`` does not fit."""
         expected = self.input_shape[-1]
-        if x.ndim != 2 or x.shape[1] != expected:
-            hint = " Add a Flatten() layer first." if x.ndim > 2 else ""
+        ndim = len(self.input_shape)
+        if x.ndim != ndim or x.shape[-1] != expected:
+            hint = " Add a Flatten() layer first." if x.ndim > ndim else ""
+            want = ", ".join(["None"] * (ndim - 1) + [str(expected)])
             raise ValueError(
                 f"Input 0 of layer '{self.name}' is incompatible with the layer: "
-                f"expected shape (None, {expected}), received shape "
+                f"expected shape ({want}), received shape "
                 f"{(None,) + tuple(x.shape[1:])}.{hint}")
 
-    def forward(self, x: np.ndarray, training: bool = False, logits: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False, logits: bool = False,
+                _nd: bool = False) -> np.ndarray:
         """a = f(x . W + b); with logits=True stop before f (return z + b)."""
         x = self._in_dtype(x)
-        self.check_input(x)
+        if not _nd:
+            self.check_input(x)
+        if x.ndim > 2:      # N-D: the last axis is the features, the rest rows
+            out = self.forward(x.reshape(-1, x.shape[-1]), training, logits, _nd=True)
+            return out.reshape(x.shape[:-1] + (self.units,))
         K = kernels()
         z = self._new((x.shape[0], self.units))
         K.gemm(x, self.kernel.value, z)
@@ -123,6 +131,9 @@ class Dense(Layer):
     def backward(self, grad: np.ndarray, from_logits: bool = False,
                  need_input_grad: bool = True) -> np.ndarray | None:
         """Fill self.grads = [dW, db] and return dx (None if not needed)."""
+        if grad.ndim > 2:
+            dx = self.backward(grad.reshape(-1, self.units), from_logits, need_input_grad)
+            return None if dx is None else dx.reshape(grad.shape[:-1] + (self._state.x.shape[-1],))
         K = kernels()
         grad = self._in_dtype(grad)
         st = self._state

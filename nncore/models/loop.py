@@ -85,14 +85,60 @@ class ThreadChooser:
         self.timings[threads].append(seconds / steps)
 
 
+class StepThreadChooser(ThreadChooser):
+    """The per-batch path's chooser.  Its steps (a CNN's take milliseconds)
+    are long, so a retry of a slower candidate can cost several fast steps
+    on a busy machine (a 2-thread team whose members keep losing their cores
+    to other programs): retries are spaced to cost at most MAX_TRIAL_SHARE
+    of the time, and the first chunk (buffers being allocated) is not timed.
+    Results do not depend on the choice."""
+    MAX_TRIAL_SHARE = 0.1
+
+    def __init__(self, team):
+        super().__init__(team)
+        self.since_trial = 0.0      # seconds of chosen-candidate steps since the last retry
+        self.warm = False           # the first step allocates buffers: not timed
+
+    def pick(self):
+        self.trial = False
+        for c in self.candidates:
+            if not self.timings[c]:
+                return c
+        best = min(self.candidates, key=self.estimate)
+        others = [c for c in self.candidates if c != best]
+        if others:
+            other = others[self.retries % len(others)]
+            if self.estimate(other) <= self.MAX_TRIAL_SHARE * self.since_trial:
+                self.trial = True
+                self.since_trial = 0.0
+                return other
+        return best
+
+    def record(self, threads, seconds, steps):
+        if not self.warm:
+            self.warm = True
+            return
+        if not self.trial:
+            self.since_trial += seconds
+        super().record(threads, seconds, steps)
+
+
 class BatchStepper:
     """The general path: ``Model._train_step`` on one gathered batch a step."""
     route = "per-batch"
 
     def __init__(self, model, x, t, sw, batch_size, reason):
+        from nncore import _info
         self.model, self.x, self.t, self.sw = model, x, t, sw
         self.batch_size, self.reason = batch_size, reason
-        self.chooser = ThreadChooser(1)
+        # the kernels' thread count is picked per chunk, as in the compiled
+        # loop; the choice carries over to the next fit of the same model
+        self.team = _info.get_num_threads()
+        cached = model.__dict__.get("_batch_chooser")
+        if cached is None or cached.candidates[0] != self.team:
+            cached = model._batch_chooser = (StepThreadChooser(self.team) if self.team > 1
+                                             else ThreadChooser(1))
+        self.chooser = cached
         self.backend = backend.get_backend()
         self.metrics = model._resolve_metrics()
 
@@ -100,6 +146,16 @@ class BatchStepper:
         return None
 
     def run(self, order, first_step, n_steps, sums, threads):
+        from nncore._ext import config
+        if threads != self.team:
+            config.set_num_threads(threads)       # this thread only, for this chunk
+        try:
+            return self._run(order, first_step, n_steps, sums)
+        finally:
+            if threads != self.team:
+                config.set_num_threads(self.team)
+
+    def _run(self, order, first_step, n_steps, sums):
         model, bs = self.model, self.batch_size
         metrics = self.metrics
         done = 0

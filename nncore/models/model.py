@@ -518,7 +518,7 @@ class Model:
         # user-sized batch, or the loss is a per-batch sum.
         chunk = batch_size
         if not hooks and self.loss.reduction == "sum_over_batch_size":
-            chunk = max(batch_size, 2048)
+            chunk = max(batch_size, self._chunk_rows(2048))
         total_steps = steps or math.ceil(n / batch_size)
         limit = min(n, total_steps * batch_size)
         cbs.on_test_begin()
@@ -581,8 +581,8 @@ class Model:
         cbs = CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
                            model=self, verbose=verbose, epochs=1, steps=n_steps)
         hooks = cbs.needs_predict_hooks()
-        chunk = batch_size if hooks else max(batch_size, 4096)
-        out = np.empty((n, self.output_units), dtype=self.dtype)
+        chunk = batch_size if hooks else max(batch_size, self._chunk_rows(4096))
+        out = np.empty((n,) + self._output_row_shape(), dtype=self.dtype)
         cbs.on_predict_begin()
         progress = _Throttle()
         for start in range(0, n, chunk):
@@ -596,6 +596,25 @@ class Model:
                 cbs.update_progress(math.ceil(stop / batch_size), {})
         cbs.on_predict_end()
         return out
+
+    def _chunk_rows(self, cap, budget=1 << 24):
+        """Rows per internal evaluate/predict chunk: ``cap``, or fewer when one
+        sample's activations are large (a CNN keeps ~50 K values per image),
+        so that a chunk's layer buffers stay within ``budget`` values."""
+        per_row = 0
+        for layer in getattr(self, "layers", []):
+            shape = getattr(layer, "output_shape", None) or ()
+            if len(shape) > 1 and all(d is not None for d in shape[1:]):
+                per_row += int(np.prod(shape[1:]))
+        return max(1, min(cap, budget // max(per_row, 1)))
+
+    def _output_row_shape(self):
+        """Shape of one sample's output: (units,), or e.g. (28, 28, 32) for a
+        model that ends in feature maps."""
+        shape = getattr(self, "output_shape", None)
+        if shape is not None and len(shape) > 2 and all(d is not None for d in shape[1:]):
+            return tuple(shape[1:])
+        return (self.output_units,)
 
     def __call__(self, x, training=False):
         x = self._prepare_x(x)

@@ -28,7 +28,9 @@ LAYER_DTYPES = ("float16", "float32", "float64")
 
 BUILTIN_LAYERS = {c.__name__: c for c in (nn_layers.Dense, nn_layers.Dropout,
                                           nn_layers.Flatten, nn_layers.Activation,
-                                          nn_layers.InputLayer)}
+                                          nn_layers.InputLayer, nn_layers.Conv2D,
+                                          nn_layers.MaxPooling2D,
+                                          nn_layers.AveragePooling2D)}
 
 _REGISTRY = {}        # name -> class, filled by register()
 _NAMES = {}           # class -> registered name
@@ -260,6 +262,12 @@ def _count_params(layers, input_shape, what="model"):
                 return total       # the build will report the problem
             total += fan_in * layer.units + (layer.units if layer.use_bias else 0)
             shape = tuple(shape[:-1]) + (layer.units,)
+        elif isinstance(layer, nn_layers.Conv2D):
+            if len(shape) != 4 or not _is_int(shape[-1]):
+                return total       # the build will report the problem
+            kh, kw = layer.kernel_size
+            total += kh * kw * shape[-1] * layer.filters + (layer.filters if layer.use_bias else 0)
+            shape = tuple(layer.compute_output_shape(shape))
         elif isinstance(layer, nn_layers.Flatten):
             rest = shape[1:]
             size = None

@@ -1,0 +1,510 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""Convolution and pooling kernels, NHWC (twin: ``nncore/ops/conv.py``).
+
+A 2-D convolution becomes a matrix product one image at a time::
+
+    cols[p, (i*KW + j)*C + c] = x[n, oh*sh - pad_top + i, ow*sw - pad_left + j, c]
+                                 (0 outside the image),   p = oh*OW + ow
+    out[n] (OH*OW x F) = cols (OH*OW x KH*KW*C) . W (KH*KW*C x F)
+
+(an HWIO kernel, Keras's (kh, kw, in, out), is that W matrix as it lies in
+memory).  Backward, for the same image and dZ = dL/dout[n]::
+
+    dW    += cols^T . dZ                      (summed over the images)
+    dcols  = dZ . W^T,   dx[n] = col2im(dcols) (each entry added back where
+                                                im2col copied it from)
+
+Why per image: one image's cols (196 x 288 floats for the book's second
+layer, 226 KB) stays in L2 between being written and being multiplied, where
+the whole batch's (7 MB) would go to memory and back twice.  Images are
+shared between the threads; each uses its own slice of the caller's
+workspace, so nothing is allocated per call.  The weight gradient is summed
+in fixed groups of ``DW_GROUP`` images into per-group partials that are then
+added in group order: the split between threads decides who computes a sum,
+never its order, so results are bitwise the same for any thread count.
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int32_t
+from libc.string cimport memcpy, memset
+from k_common cimport nn_omp_max_threads, nn_ftz_enter, nn_ftz_exit
+from k_gemm cimport gemm_block
+from k_activations cimport (bias_act_block, act_backward_block, bias_grad_cols,
+                            ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX)
+
+_ACTIVATIONS = {"linear": ACT_LINEAR, "relu": ACT_RELU, "sigmoid": ACT_SIGMOID,
+                "tanh": ACT_TANH, "softmax": ACT_SOFTMAX}
+
+
+cdef int _act_code(str name) except -1:
+    try:
+        return _ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; valid: "
+                         f"{', '.join(_ACTIVATIONS)}") from None
+
+cdef enum:
+    # images per weight-gradient partial sum (fixed: see the module docstring)
+    DW_GROUP = 4
+    # pooling is a quick pass over memory: a training batch's (800 K values,
+    # ~0.2 ms) is not worth waking the thread team; predict's big chunks are
+    POOL_PAR_MIN = 4194304
+
+
+cdef tuple _shape4(Py_ssize_t *s):
+    return (s[0], s[1], s[2], s[3])
+
+
+def _threads_for(long n_items):
+    cdef int nt = nn_omp_max_threads()
+    return max(1, min(nt, n_items))
+
+
+def conv2d_workspace_size(long n, long oh, long ow, long kh, long kw, long c,
+                          long f, bint backward=False, long threads=0):
+    """Elements of scratch memory ``conv2d_forward`` / ``conv2d_backward`` need
+    (threads=0: the current kernel thread count)."""
+    cdef long t = threads if threads > 0 else nn_omp_max_threads()
+    cdef long kk = kh * kw * c, rows = oh * ow
+    if not backward:
+        return t * rows * kk
+    return (t * (rows * (2 * kk + 1) + rows * f) + f * kk
+            + ((n + DW_GROUP - 1) // DW_GROUP) * (kk + 1) * f)
+
+
+cdef inline void im2col_image(const floating *x, long H, long W, long C,
+                              long KH, long KW, long sh, long sw, long pt, long pl,
+                              long OH, long OW, floating *cols, long kk) noexcept nogil:
+    """cols (OH*OW x KH*KW*C, rows kk >= KH*KW*C apart) of one image x (H x W x C)."""
+    cdef long oh, ow, i, j, ih, iw, c
+    cdef floating *row
+    cdef const floating *src
+    cdef long base
+    if C == 1:
+        # one channel (a grayscale first layer): patches are KW-long runs of
+        # an image row; copy them without a test per element where the
+        # patch lies inside the row
+        for oh in range(OH):
+            for i in range(KH):
+                ih = oh * sh - pt + i
+                for ow in range(OW):
+                    row = cols + (oh * OW + ow) * kk + i * KW
+                    base = ow * sw - pl
+                    if ih < 0 or ih >= H:
+                        for j in range(KW):
+                            row[j] = 0
+                    elif base >= 0 and base + KW <= W:
+                        src = x + ih * W + base
+                        for j in range(KW):
+                            row[j] = src[j]
+                    else:
+                        for j in range(KW):
+                            iw = base + j
+                            row[j] = x[ih * W + iw] if 0 <= iw < W else 0
+        return
+    for oh in range(OH):
+        for ow in range(OW):
+            row = cols + (oh * OW + ow) * kk
+            for i in range(KH):
+                ih = oh * sh - pt + i
+                if ih < 0 or ih >= H:
+                    memset(row + i * KW * C, 0, sizeof(floating) * KW * C)
+                    continue
+                for j in range(KW):
+                    iw = ow * sw - pl + j
+                    if iw < 0 or iw >= W:
+                        memset(row + (i * KW + j) * C, 0, sizeof(floating) * C)
+                    elif C == 1:
+                        row[i * KW + j] = x[ih * W + iw]
+                    else:
+                        memcpy(row + (i * KW + j) * C, x + (ih * W + iw) * C,
+                               sizeof(floating) * C)
+
+
+cdef inline void col2im_image(const floating *cols, long H, long W, long C,
+                              long KH, long KW, long sh, long sw, long pt, long pl,
+                              long OH, long OW, floating *dx) noexcept nogil:
+    """dx (H x W x C) = the sum of every cols entry at the place im2col read it."""
+    cdef long oh, ow, i, j, ih, iw, c
+    cdef long kk = KH * KW * C
+    cdef const floating *row
+    cdef const floating *src
+    cdef floating *dst
+    memset(dx, 0, sizeof(floating) * H * W * C)
+    for oh in range(OH):
+        for ow in range(OW):
+            row = cols + (oh * OW + ow) * kk
+            for i in range(KH):
+                ih = oh * sh - pt + i
+                if ih < 0 or ih >= H:
+                    continue
+                for j in range(KW):
+                    iw = ow * sw - pl + j
+                    if iw < 0 or iw >= W:
+                        continue
+                    src = row + (i * KW + j) * C
+                    dst = dx + (ih * W + iw) * C
+                    for c in range(C):
+                        dst[c] += src[c]
+
+
+def _check_conv(str name, tuple xs, tuple ks, tuple os, long sh, long sw, long pt, long pl):
+    if sh <= 0 or sw <= 0:
+        raise ValueError(f"{name}: strides must be positive, got ({sh}, {sw})")
+    if pt < 0 or pl < 0 or pt >= ks[0] or pl >= ks[1]:
+        raise ValueError(f"{name}: padding ({pt}, {pl}) out of range for a "
+                         f"{ks[0]}x{ks[1]} kernel")
+    if ks[2] != xs[3]:
+        raise ValueError(f"{name}: x has {xs[3]} channels, the kernel expects {ks[2]}")
+    if os[0] != xs[0] or os[3] != ks[3]:
+        raise ValueError(f"{name}: out has shape {os}, expected ({xs[0]}, ., ., {ks[3]})")
+    # every output position must read at least its top-left tap inside the
+    # padded input: OH = (H + pad_total - KH) // sh + 1 with pad_total <= 2*pt+1
+    if os[1] <= 0 or os[2] <= 0 or (os[1] - 1) * sh - pt + ks[0] > xs[1] + ks[0] - 1 \
+            or (os[2] - 1) * sw - pl + ks[1] > xs[2] + ks[1] - 1:
+        raise ValueError(f"{name}: output {os[1:3]} does not fit input {xs[1:3]} with "
+                         f"kernel {ks[:2]}, strides ({sh}, {sw}), padding ({pt}, {pl})")
+
+
+def conv2d_forward(const floating[:, :, :, ::1] x not None,
+                   const floating[:, :, :, ::1] kernel not None, const floating[::1] bias,
+                   floating[:, :, :, ::1] out not None, floating[::1] ws not None,
+                   str activation, long stride_h, long stride_w, long pad_top,
+                   long pad_left):
+    """out[n] = f(im2col(x[n]) . kernel + bias)  (bias may be None).
+
+    x (N, H, W, C), kernel (KH, KW, C, F), out (N, OH, OW, F); ws: scratch of
+    ``conv2d_workspace_size(N, OH, OW, KH, KW, C, F)`` elements.  The bias and
+    activation are the Dense layer's kernel (``bias_act_forward``), applied to
+    each image's rows while they are still in cache."""
+    cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef long KH = kernel.shape[0], KW = kernel.shape[1], F = kernel.shape[3]
+    cdef long OH = out.shape[1], OW = out.shape[2]
+    cdef long kk = KH * KW * C, rows = OH * OW
+    cdef long n
+    cdef int t, nt, rc = 0
+    cdef unsigned int fpu
+    cdef floating *cols
+    cdef const floating *bp = NULL
+    cdef int act = _act_code(activation)
+    _check_conv("conv2d_forward", _shape4(x.shape), _shape4(kernel.shape),
+                _shape4(out.shape), stride_h, stride_w, pad_top, pad_left)
+    nt = _threads_for(N)
+    if ws.shape[0] < nt * rows * kk:
+        raise ValueError(f"conv2d_forward: workspace has {ws.shape[0]} elements, "
+                         f"needs {nt * rows * kk}")
+    if bias is not None:
+        if bias.shape[0] != F:
+            raise ValueError(f"conv2d_forward: bias has {bias.shape[0]} entries for {F} filters")
+        bp = &bias[0]
+    if N == 0 or F == 0:
+        return
+    with nogil, parallel(num_threads=nt):
+        fpu = nn_ftz_enter()
+        t = threadid_()
+        cols = &ws[0] + t * rows * kk
+        # dynamic: on a busy machine a thread that loses its core leaves its
+        # images to the other (results do not depend on who computes what)
+        for n in prange(N, schedule="dynamic"):
+            im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
+                         pad_top, pad_left, OH, OW, cols, kk)
+            if gemm_block(False, False, kk, cols, kk, &kernel[0, 0, 0, 0], F,
+                          &out[n, 0, 0, 0], F, False, 0, rows, 0, F) != 0:
+                rc += 1
+            bias_act_block(&out[n, 0, 0, 0], F, bp, 0, rows, 0, F, act)
+        nn_ftz_exit(fpu)
+    if rc:
+        raise MemoryError("conv2d_forward: could not allocate the GEMM workspace")
+
+
+cdef extern from "nn_omp.h" nogil:
+    int nn_omp_thread_num()
+
+cdef inline int threadid_() noexcept nogil:
+    return nn_omp_thread_num()
+
+
+def conv2d_backward(const floating[:, :, :, ::1] x not None,
+                    const floating[:, :, :, ::1] kernel not None,
+                    const floating[:, :, :, ::1] out not None,
+                    const floating[:, :, :, ::1] dout not None, str activation,
+                    floating[:, :, :, ::1] dkernel not None, floating[::1] dbias,
+                    floating[:, :, :, ::1] dx, floating[::1] ws not None,
+                    long stride_h, long stride_w, long pad_top, long pad_left):
+    """With dz[n] = dout[n] * f'(.) (through the forward output ``out``):
+    dkernel = sum_n im2col(x[n])^T . dz[n];  dbias = sum of dz over images and
+    pixels;  dx[n] = col2im(dz[n] . kernel^T).
+
+    dbias and dx may be None (no bias; the first layer needs no input
+    gradient).  ws: scratch of ``conv2d_workspace_size(N, OH, OW, KH, KW, C,
+    F, backward=True)`` elements."""
+    cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef long KH = kernel.shape[0], KW = kernel.shape[1], F = kernel.shape[3]
+    cdef long OH = dout.shape[1], OW = dout.shape[2]
+    cdef long kk = KH * KW * C, rows = OH * OW
+    cdef long groups = (N + DW_GROUP - 1) // DW_GROUP
+    cdef long g, n, n0, n1, e, q, i, j
+    cdef int t, nt, rc = 0
+    cdef bint want_dx = dx is not None
+    cdef unsigned int fpu
+    cdef floating *cols
+    cdef floating *dcols
+    cdef floating *dzb
+    cdef const floating *dz
+    cdef long p
+    cdef bint want_db = dbias is not None
+    cdef int act = _act_code(activation)
+    cdef floating *wt
+    cdef floating *parts
+    cdef floating *dw
+    cdef floating s
+    cdef const floating *kp
+    _check_conv("conv2d_backward", _shape4(x.shape), _shape4(kernel.shape),
+                _shape4(dout.shape), stride_h, stride_w, pad_top, pad_left)
+    if _shape4(dkernel.shape) != _shape4(kernel.shape):
+        raise ValueError(f"conv2d_backward: dkernel has shape {_shape4(dkernel.shape)}, "
+                         f"expected {_shape4(kernel.shape)}")
+    if _shape4(out.shape) != _shape4(dout.shape):
+        raise ValueError(f"conv2d_backward: out {_shape4(out.shape)} and dout "
+                         f"{_shape4(dout.shape)} must have the same shape")
+    if want_db and dbias.shape[0] != F:
+        raise ValueError(f"conv2d_backward: dbias has {dbias.shape[0]} entries for {F} filters")
+    if want_dx and _shape4(dx.shape) != _shape4(x.shape):
+        raise ValueError(f"conv2d_backward: dx has shape {_shape4(dx.shape)}, "
+                         f"expected {_shape4(x.shape)}")
+    nt = _threads_for(groups)
+    # cols carries a column of ones when dbias is wanted: the bias is a weight
+    # on a constant input 1, so cols^T . dz gives db as one more row of dW
+    cdef long kk1 = kk + 1 if want_db else kk
+    need = nt * (rows * (2 * kk + 1) + rows * F) + F * kk + groups * (kk + 1) * F
+    if ws.shape[0] < need:
+        raise ValueError(f"conv2d_backward: workspace has {ws.shape[0]} elements, needs {need}")
+    if kk == 0 or F == 0:
+        return
+    if N == 0:
+        dkernel[...] = 0
+        if want_db:
+            dbias[...] = 0
+        return
+    wt = &ws[0] + nt * (rows * (2 * kk + 1) + rows * F)
+    parts = wt + F * kk
+    dw = &dkernel[0, 0, 0, 0]
+    kp = &kernel[0, 0, 0, 0]
+    with nogil:
+        # W^T (F x kk) once, so dcols = dZ . W^T is a plain row-major product
+        for i in range(kk):
+            for j in range(F):
+                wt[j * kk + i] = kp[i * F + j]
+    with nogil, parallel(num_threads=nt):
+        fpu = nn_ftz_enter()
+        t = threadid_()
+        cols = &ws[0] + t * (rows * (2 * kk + 1) + rows * F)
+        dcols = cols + rows * kk1
+        dzb = dcols + rows * kk
+        if want_db:
+            for p in range(rows):
+                cols[p * kk1 + kk] = 1
+        for g in prange(groups, schedule="dynamic"):
+            n0 = g * DW_GROUP
+            n1 = n0 + DW_GROUP if n0 + DW_GROUP < N else N
+            for n in range(n0, n1):
+                if act == ACT_LINEAR:
+                    dz = &dout[n, 0, 0, 0]
+                else:
+                    act_backward_block(&dout[n, 0, 0, 0], &out[n, 0, 0, 0], dzb, F,
+                                       0, rows, 0, F, act)
+                    dz = dzb
+                im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
+                             pad_top, pad_left, OH, OW, cols, kk1)
+                # partial[g] (+)= cols^T . dZ[n]   (its last row: db, with the ones)
+                if gemm_block(True, False, rows, cols, kk1, dz, F,
+                              parts + g * kk1 * F, F, n > n0, 0, kk1, 0, F) != 0:
+                    rc += 1
+                if want_dx:
+                    if gemm_block(False, False, F, dz, F, wt, kk,
+                                  dcols, kk, False, 0, rows, 0, kk) != 0:
+                        rc += 1
+                    col2im_image(dcols, H, W, C, KH, KW, stride_h, stride_w,
+                                 pad_top, pad_left, OH, OW, &dx[n, 0, 0, 0])
+        # dW = the partials added in group order (threads split the elements)
+        for e in prange(kk * F, schedule="static"):
+            s = parts[e]
+            for q in range(1, groups):
+                s = s + parts[q * kk1 * F + e]
+            dw[e] = s
+        nn_ftz_exit(fpu)
+    if want_db:
+        for j in range(F):
+            s = parts[kk * F + j]
+            for q in range(1, groups):
+                s = s + parts[q * kk1 * F + kk * F + j]
+            dbias[j] = s
+    if rc:
+        raise MemoryError("conv2d_backward: could not allocate the GEMM workspace")
+
+
+# ---------------------------------------------------------------- pooling
+
+def _check_pool(str name, tuple xs, tuple os, long ph, long pw, long sh, long sw,
+                long pt, long pl):
+    if ph <= 0 or pw <= 0 or sh <= 0 or sw <= 0:
+        raise ValueError(f"{name}: pool size and strides must be positive")
+    if pt < 0 or pl < 0 or pt >= ph or pl >= pw:
+        raise ValueError(f"{name}: padding ({pt}, {pl}) out of range for a {ph}x{pw} pool")
+    if os[0] != xs[0] or os[3] != xs[3]:
+        raise ValueError(f"{name}: out has shape {os}, input {xs}")
+    if os[1] <= 0 or os[2] <= 0 or (os[1] - 1) * sh - pt >= xs[1] or (os[2] - 1) * sw - pl >= xs[2]:
+        raise ValueError(f"{name}: output {os[1:3]} does not fit input {xs[1:3]} with "
+                         f"pool ({ph}, {pw}), strides ({sh}, {sw}), padding ({pt}, {pl})")
+
+
+def maxpool2d_forward(const floating[:, :, :, ::1] x not None,
+                      floating[:, :, :, ::1] out not None,
+                      int32_t[:, :, :, ::1] argmax not None,
+                      long pool_h, long pool_w, long stride_h, long stride_w,
+                      long pad_top, long pad_left):
+    """out = the maximum of each window (padding never wins); argmax = where it
+    was, as ih*W + iw within the image (the first maximum in row-major order)."""
+    cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef long OH = out.shape[1], OW = out.shape[2]
+    cdef long n, oh, ow, c, i, j, ih, iw, h0, h1, w0, w1
+    cdef const floating *src
+    cdef floating *dst
+    cdef int32_t *arg
+    cdef int nt
+    _check_pool("maxpool2d_forward", _shape4(x.shape), _shape4(out.shape),
+                pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
+    if _shape4(argmax.shape) != _shape4(out.shape):
+        raise ValueError("maxpool2d_forward: argmax must have the shape of out")
+    if H * W >= 2147483647:
+        raise ValueError("maxpool2d_forward: image too large for int32 indices")
+    nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=nt):
+            for oh in range(OH):
+                h0 = oh * stride_h - pad_top
+                h1 = h0 + pool_h
+                if h0 < 0: h0 = 0
+                if h1 > H: h1 = H
+                for ow in range(OW):
+                    w0 = ow * stride_w - pad_left
+                    w1 = w0 + pool_w
+                    if w0 < 0: w0 = 0
+                    if w1 > W: w1 = W
+                    dst = &out[n, oh, ow, 0]
+                    arg = &argmax[n, oh, ow, 0]
+                    src = &x[n, h0, w0, 0]
+                    for c in range(C):
+                        dst[c] = src[c]
+                        arg[c] = <int32_t>(h0 * W + w0)
+                    for i in range(h0, h1):
+                        for j in range(w0, w1):
+                            src = &x[n, i, j, 0]
+                            for c in range(C):
+                                # strictly greater: ties keep the first maximum
+                                if src[c] > dst[c]:
+                                    dst[c] = src[c]
+                                    arg[c] = <int32_t>(i * W + j)
+
+
+def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
+                       const int32_t[:, :, :, ::1] argmax not None,
+                       floating[:, :, :, ::1] dx not None):
+    """dx = 0, then each window's gradient goes to where its maximum was."""
+    cdef long N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
+    cdef long OH = dout.shape[1], OW = dout.shape[2]
+    cdef long n, p, c
+    cdef const floating *g
+    cdef const int32_t *arg
+    cdef floating *d
+    cdef int nt
+    if _shape4(argmax.shape) != _shape4(dout.shape) or dout.shape[0] != N or dout.shape[3] != C:
+        raise ValueError(f"maxpool2d_backward: dout {_shape4(dout.shape)}, argmax "
+                         f"{_shape4(argmax.shape)} and dx {_shape4(dx.shape)} do not match")
+    nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=nt):
+            d = &dx[n, 0, 0, 0]
+            memset(d, 0, sizeof(floating) * H * W * C)
+            g = &dout[n, 0, 0, 0]
+            arg = &argmax[n, 0, 0, 0]
+            for p in range(OH * OW):
+                for c in range(C):
+                    d[arg[p * C + c] * C + c] += g[p * C + c]
+
+
+def avgpool2d_forward(const floating[:, :, :, ::1] x not None,
+                      floating[:, :, :, ::1] out not None,
+                      long pool_h, long pool_w, long stride_h, long stride_w,
+                      long pad_top, long pad_left):
+    """out = the mean of each window over its inputs inside the image."""
+    cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef long OH = out.shape[1], OW = out.shape[2]
+    cdef long n, oh, ow, c, i, j, h0, h1, w0, w1
+    cdef const floating *src
+    cdef floating *dst
+    cdef floating inv
+    cdef int nt
+    _check_pool("avgpool2d_forward", _shape4(x.shape), _shape4(out.shape),
+                pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
+    nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=nt):
+            for oh in range(OH):
+                h0 = oh * stride_h - pad_top
+                h1 = h0 + pool_h
+                if h0 < 0: h0 = 0
+                if h1 > H: h1 = H
+                for ow in range(OW):
+                    w0 = ow * stride_w - pad_left
+                    w1 = w0 + pool_w
+                    if w0 < 0: w0 = 0
+                    if w1 > W: w1 = W
+                    dst = &out[n, oh, ow, 0]
+                    for c in range(C):
+                        dst[c] = 0
+                    for i in range(h0, h1):
+                        for j in range(w0, w1):
+                            src = &x[n, i, j, 0]
+                            for c in range(C):
+                                dst[c] += src[c]
+                    inv = <floating>(1.0 / ((h1 - h0) * (w1 - w0)))
+                    for c in range(C):
+                        dst[c] = dst[c] * inv
+
+
+def avgpool2d_backward(const floating[:, :, :, ::1] dout not None,
+                       floating[:, :, :, ::1] dx not None,
+                       long pool_h, long pool_w, long stride_h, long stride_w,
+                       long pad_top, long pad_left):
+    """dx = each window's gradient shared equally by the inputs it averaged."""
+    cdef long N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
+    cdef long OH = dout.shape[1], OW = dout.shape[2]
+    cdef long n, oh, ow, c, i, j, h0, h1, w0, w1
+    cdef const floating *g
+    cdef floating *d
+    cdef double inv_count
+    cdef int nt
+    _check_pool("avgpool2d_backward", _shape4(dx.shape), _shape4(dout.shape),
+                pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
+    nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
+    with nogil:
+        for n in prange(N, schedule="static", num_threads=nt):
+            memset(&dx[n, 0, 0, 0], 0, sizeof(floating) * H * W * C)
+            for oh in range(OH):
+                h0 = oh * stride_h - pad_top
+                h1 = h0 + pool_h
+                if h0 < 0: h0 = 0
+                if h1 > H: h1 = H
+                for ow in range(OW):
+                    w0 = ow * stride_w - pad_left
+                    w1 = w0 + pool_w
+                    if w0 < 0: w0 = 0
+                    if w1 > W: w1 = W
+                    g = &dout[n, oh, ow, 0]
+                    inv_count = 1.0 / ((h1 - h0) * (w1 - w0))
+                    for i in range(h0, h1):
+                        for j in range(w0, w1):
+                            d = &dx[n, i, j, 0]
+                            for c in range(C):
+                                d[c] += <floating>(g[c] * inv_count)
