@@ -10,10 +10,10 @@ import difflib
 
 LAYERS = frozenset("""
     BatchNormalization LayerNormalization GroupNormalization UnitNormalization
-    Normalization Rescaling Resizing CenterCrop Conv1D Conv2D Conv3D Conv1DTranspose
+    Normalization Rescaling Resizing CenterCrop Conv1D Conv3D Conv1DTranspose
     Conv2DTranspose Conv3DTranspose SeparableConv1D SeparableConv2D DepthwiseConv1D
-    DepthwiseConv2D MaxPooling1D MaxPooling2D MaxPooling3D AveragePooling1D
-    AveragePooling2D AveragePooling3D GlobalAveragePooling1D GlobalAveragePooling2D
+    DepthwiseConv2D MaxPooling1D MaxPooling3D AveragePooling1D
+    AveragePooling3D GlobalAveragePooling1D GlobalAveragePooling2D
     GlobalAveragePooling3D GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D
     UpSampling1D UpSampling2D UpSampling3D ZeroPadding1D ZeroPadding2D ZeroPadding3D
     Cropping1D Cropping2D Cropping3D SimpleRNN LSTM GRU Bidirectional TimeDistributed

@@ -99,6 +99,8 @@ class Conv2D(Layer):
                 S.pad_before(h, kh, sh, self.padding), S.pad_before(w, kw, sw, self.padding))
 
     def check_input(self, x):
+        """Raise ValueError unless x is (batch, H, W, channels) with this layer's channels
+        and an image large enough for the kernel."""
         channels = self.input_shape[-1]
         if x.ndim != 4 or x.shape[3] != channels:
             raise ValueError(

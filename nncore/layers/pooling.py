@@ -47,6 +47,8 @@ class _Pooling2D(Layer):
                 S.pad_before(h, ph, sh, self.padding), S.pad_before(w, pw, sw, self.padding))
 
     def check_input(self, x):
+        """Raise ValueError unless x is (batch, H, W, channels) and each pooling
+        window fits the image."""
         channels = self.input_shape[-1]
         if x.ndim != 4 or (channels is not None and x.shape[3] != channels):
             raise ValueError(
