@@ -58,6 +58,12 @@ def test_example_runs(script, tmp_path):
         assert tags == {"7-1", "7-2", "7-3"}
     if script.name == "ch7_sklearn_compare.py":
         assert len(accs) == 2     # SGDClassifier's and the network's scores
+    if script.name == "ch8_fashion_mnist_cnn.py":
+        # the book's .keras checkpoint, reloaded; chapter 8-3's feature maps
+        assert (out_dir / "best-cnn-model.keras").exists()
+        assert "feature maps of layer 0: (1, 28, 28, 32)" in proc.stdout
+        assert "feature maps of layer 2: (1, 14, 14, 64)" in proc.stdout
+        assert "first filters: (3, 3, 1, 32) (32,)" in proc.stdout
     if script.name == "walkthrough_backprop.py":
         m = re.search(r"max \|weight difference\| between the two: (\S+)", proc.stdout)
         assert m and float(m.group(1)) < 1e-4

@@ -1,0 +1,114 @@
+"""8장 따라하기 / Chapter 8 walkthrough: a convolutional network on Fashion-MNIST.
+
+The textbook's chapter 8 (8-2 image classification with a CNN, 8-3 looking
+at its filters and feature maps), with the book's own code and file names;
+the only change is the import line::
+
+    import nncore as keras          # instead of: from tensorflow import keras
+
+The ``.keras`` checkpoint needs h5py (``pip install 'nncore-keras[keras]'``).
+
+Environment variables (used by the test suite to run this on a slice):
+
+    NNCORE_EXAMPLE_SAMPLES   use only the first N training images (default: all 60,000)
+    NNCORE_EXAMPLE_EPOCHS    epochs (default: the book's 20, with early stopping)
+    NNCORE_EXAMPLE_VERBOSE   fit/evaluate verbosity (default 1: progress bars)
+    NNCORE_EXAMPLE_OUT       folder for the files it saves (default: a new
+                             temporary folder; never the current folder)
+
+Run:  python examples/ch8_fashion_mnist_cnn.py
+"""
+import os
+import tempfile
+
+import numpy as np
+
+import nncore as keras
+
+SAMPLES = int(os.environ.get("NNCORE_EXAMPLE_SAMPLES", "0")) or None
+EPOCHS = int(os.environ.get("NNCORE_EXAMPLE_EPOCHS", "0")) or 20
+VERBOSE = int(os.environ.get("NNCORE_EXAMPLE_VERBOSE", "1"))
+OUT = os.environ.get("NNCORE_EXAMPLE_OUT") or tempfile.mkdtemp(prefix="nncore-ch8-")
+os.makedirs(OUT, exist_ok=True)
+print("saving files to", OUT)
+keras.utils.set_random_seed(42)
+
+# ------------------------------------------------------------ 8-2: the data
+(train_input, train_target), (test_input, test_target) = \
+    keras.datasets.fashion_mnist.load_data()
+if SAMPLES:
+    train_input, train_target = train_input[:SAMPLES], train_target[:SAMPLES]
+    test_input, test_target = test_input[:max(500, SAMPLES // 4)], test_target[:max(500, SAMPLES // 4)]
+train_scaled = train_input.reshape(-1, 28, 28, 1) / 255.0
+# the book's train_test_split(test_size=0.2, random_state=42), without scikit-learn
+order = np.random.default_rng(42).permutation(len(train_scaled))
+cut = int(len(order) * 0.8)
+train_scaled, val_scaled = train_scaled[order[:cut]], train_scaled[order[cut:]]
+train_target, val_target = train_target[order[:cut]], train_target[order[cut:]]
+
+# ------------------------------------------------------------ 8-2: the model
+model = keras.Sequential()
+model.add(keras.layers.Conv2D(32, kernel_size=3, activation='relu', padding='same',
+                              input_shape=(28, 28, 1)))
+model.add(keras.layers.MaxPooling2D(2))
+model.add(keras.layers.Conv2D(64, kernel_size=(3, 3), activation='relu', padding='same'))
+model.add(keras.layers.MaxPooling2D(2))
+model.add(keras.layers.Flatten())
+model.add(keras.layers.Dense(100, activation='relu'))
+model.add(keras.layers.Dropout(0.4))
+model.add(keras.layers.Dense(10, activation='softmax'))
+model.summary()
+
+model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+checkpoint_cb = keras.callbacks.ModelCheckpoint(os.path.join(OUT, 'best-cnn-model.keras'),
+                                                save_best_only=True)
+early_stopping_cb = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+history = model.fit(train_scaled, train_target, epochs=EPOCHS, verbose=VERBOSE,
+                    validation_data=(val_scaled, val_target),
+                    callbacks=[checkpoint_cb, early_stopping_cb])
+print("[8-2] stopped after", len(history.history["loss"]), "epochs")
+
+val_loss, val_acc = model.evaluate(val_scaled, val_target, verbose=VERBOSE)
+print(f"[8-2] validation accuracy: {val_acc:.4f}")
+test_scaled = test_input.reshape(-1, 28, 28, 1) / 255.0
+test_loss, test_acc = model.evaluate(test_scaled, test_target, verbose=VERBOSE)
+print(f"[8-2] test accuracy: {test_acc:.4f}")
+
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:           # plots are optional
+    plt = None
+if plt is not None:
+    plt.plot(history.history['loss'])
+    plt.plot(history.history['val_loss'])
+    plt.xlabel('epoch')
+    plt.ylabel('loss')
+    plt.legend(['train', 'val'])
+    plt.savefig(os.path.join(OUT, "ch8_loss_curves.png"))
+    plt.close()
+
+# ------------------------------------------------------------ 8-3: inside the model
+model = keras.models.load_model(os.path.join(OUT, 'best-cnn-model.keras'))
+conv = model.layers[0]
+print("[8-3] first filters:", conv.weights[0].shape, conv.weights[1].shape)
+conv_weights = conv.weights[0].numpy()
+print(f"[8-3] filter weights: mean {conv_weights.mean():.4f}, std {conv_weights.std():.4f}")
+
+conv_acti = keras.Model(model.inputs[0], model.layers[0].output)
+inputs = train_input[0:1].reshape(-1, 28, 28, 1) / 255.0
+feature_maps = conv_acti.predict(inputs, verbose=0)
+print("[8-3] feature maps of layer 0:", feature_maps.shape)
+conv2_acti = keras.Model(model.inputs[0], model.layers[2].output)
+feature_maps2 = conv2_acti.predict(inputs, verbose=0)
+print("[8-3] feature maps of layer 2:", feature_maps2.shape)
+if plt is not None:
+    fig, axs = plt.subplots(4, 8, figsize=(15, 8))
+    for i in range(4):
+        for j in range(8):
+            axs[i, j].imshow(feature_maps[0, :, :, i * 8 + j])
+            axs[i, j].axis('off')
+    plt.savefig(os.path.join(OUT, "ch8_feature_maps.png"))
+    plt.close()
+print(f"accuracy: {test_acc:.4f}")
