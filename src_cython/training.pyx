@@ -71,18 +71,8 @@ ACTIVATIONS = {"linear": ACT_LINEAR, "relu": ACT_RELU, "sigmoid": ACT_SIGMOID,
 __all__ = ["FusedPlan", "run_steps"]
 
 
-def required_slots(dict opt):
-    """Which of the three slot pointers the update of ``opt`` dereferences
-    (a trained weight without them would make the kernel read NULL)."""
-    kind = opt["kind"]
-    if kind == "sgd":
-        return (0,) if opt.get("momentum", 0.0) else ()
-    if kind == "adagrad":
-        return (0,)
-    if kind == "rmsprop":
-        return (0,) + ((1,) if opt.get("centered") else ()) + \
-            ((2,) if opt.get("momentum", 0.0) else ())
-    return (0, 1) + ((2,) if opt.get("amsgrad") else ())
+# which slots each optimizer's update reads: one definition, in the twin
+from nncore.ops.training import required_slots
 
 
 def run_steps(plan, x, labels, targets, sample_weight, order, long first_step,

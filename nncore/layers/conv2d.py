@@ -19,7 +19,7 @@ import numbers
 
 import numpy as np
 
-from nncore import activations, initializers, regularizers
+from nncore import initializers, regularizers
 from nncore.backend import kernels
 from nncore.layers import _spatial as S
 from nncore.layers.dense import Dense
@@ -55,13 +55,8 @@ class Conv2D(Layer):
             if value is not None:
                 raise ValueError(f"{what}: {name} is not supported by nncore")
         self.groups = 1
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel = self.bias = None
+        Dense._kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer,
+                              kernel_regularizer, bias_regularizer)
 
     # ------------------------------------------------------------ shapes
     def build(self, input_shape):

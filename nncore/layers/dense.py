@@ -71,6 +71,13 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
         self.units = int(units)
+        self._kernel_options(activation, use_bias, kernel_initializer, bias_initializer,
+                             kernel_regularizer, bias_regularizer)
+
+    def _kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer,
+                        kernel_regularizer, bias_regularizer):
+        """The options every kernel-and-bias layer shares (Dense, Conv2D),
+        resolved from names, configs or objects."""
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)

@@ -51,8 +51,10 @@ _METRICS = {"sparse": MT.count_correct_sparse, "onehot": MT.count_correct_onehot
             "binary": MT.count_correct_binary}
 
 
-def _required_slots(opt):
-    """The slots each optimizer's update uses (as in the compiled twin)."""
+def required_slots(opt):
+    """Which of the three slot arrays each optimizer's update reads (here
+    and in the compiled loop, which imports this): a trained weight without
+    them would make the kernel read NULL."""
     kind = opt["kind"]
     if kind == "sgd":
         return (0,) if opt.get("momentum", 0.0) else ()
@@ -87,7 +89,7 @@ class FusedPlan:
                 if a is not None and a.dtype != dt:
                     raise ValueError(f"fused loop: an array of dtype {a.dtype} in a {dt} plan")
             for flag, slots in (("train_W", "sW"), ("train_b", "sb")):
-                if e.get(flag) and any(e[slots][k] is None for k in _required_slots(opt)):
+                if e.get(flag) and any(e[slots][k] is None for k in required_slots(opt)):
                     raise ValueError(f"fused loop: a trained weight has no {opt['kind']} "
                                      "slots (build the optimizer first)")
         self.layers = [dict(e) for e in layers]       # own copies: steps change 'step'
