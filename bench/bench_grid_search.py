@@ -132,7 +132,7 @@ def main():
         try:
             import distributed
         except ImportError:
-            print("  dask: not installed (pip install 'nncore[dask]'), skipped")
+            print("  dask: not installed (pip install '.[dask]'), skipped")
         else:
             t0 = time.perf_counter()
             with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,

@@ -6,7 +6,7 @@ the only change is the import line::
 
     import nncore as keras          # instead of: from tensorflow import keras
 
-The ``.keras`` checkpoint needs h5py (``pip install 'nncore-keras[keras]'``).
+The ``.keras`` checkpoint needs h5py (``pip install h5py``).
 
 Environment variables (used by the test suite to run this on a slice):
 

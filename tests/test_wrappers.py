@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 sklearn = pytest.importorskip("sklearn", reason="scikit-learn is not installed "
-                              "(pip install 'nncore[sklearn]')")
+                              "(pip install scikit-learn)")
 joblib = pytest.importorskip("joblib", reason="joblib is not installed")
 
 from sklearn.base import clone  # noqa: E402
@@ -456,9 +456,9 @@ def test_wrappers_at_home_keep_the_process_thread_setting():
 
 # ------------------------------------------------------------------ Dask
 def test_grid_search_on_a_dask_local_cluster():
-    pytest.importorskip("dask", reason="dask is not installed (pip install 'nncore[dask]')")
+    pytest.importorskip("dask", reason="dask is not installed (pip install '.[dask]')")
     distributed = pytest.importorskip("distributed", reason="dask.distributed is not "
-                                      "installed (pip install 'nncore[dask]')")
+                                      "installed (pip install '.[dask]')")
     X, y = blobs(n=120)
     grid = {"model_kwargs": [{"hidden": 4}, {"hidden": 16}]}
     local = GridSearchCV(clf(fit_kwargs={"epochs": 4}), grid, cv=2, n_jobs=1).fit(X, y)

@@ -7,7 +7,7 @@
 
 The suffix chooses the format (``nncore.saving.model_io`` dispatches here);
 ``.npz`` stays nncore's own, default format.  h5py is needed (``pip install
-'nncore[keras]'``); TensorFlow never is.
+h5py``); TensorFlow never is.
 
 What the files hold (as Keras 3.x / TensorFlow 2.21 write them):
 
@@ -57,7 +57,7 @@ from nncore.saving import serialization as S
 from nncore.saving.atomic import atomic_write
 from nncore.saving.format import FormatError, dumps, parse_json
 
-INSTALL_HINT = "pip install 'nncore[keras]'  (or: pip install h5py)"
+INSTALL_HINT = "pip install h5py  (or, from nncore's source folder: pip install '.[keras]')"
 #: the Keras version whose file layout we write (and TensorFlow 2.21 ships)
 KERAS_VERSION = "3.15.1"
 MAX_CONFIG_BYTES = 64 * 2 ** 20

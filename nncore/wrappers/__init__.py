@@ -20,7 +20,7 @@ joblib's worker processes, or on a Dask cluster.
                             fit_kwargs={"epochs": 5}, random_state=0)
     cross_validate(clf, X, y, n_jobs=2)
 
-scikit-learn is an optional dependency (``pip install nncore[sklearn]``):
+scikit-learn is an optional dependency (``pip install scikit-learn``, or ``pip install '.[sklearn]'`` from nncore's source folder):
 ``import nncore`` never imports it; the classes below import it on first use.
 
 Module map (one concept each):

@@ -6,5 +6,5 @@ def require_sklearn():
         import sklearn  # noqa: F401
     except ImportError:
         raise ImportError("nncore.wrappers needs scikit-learn, which is not installed: "
-                          "pip install 'nncore[sklearn]' (or pip install scikit-learn)"
+                          "pip install scikit-learn (or, from nncore's source folder: pip install '.[sklearn]')"
                           ) from None
