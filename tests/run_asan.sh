@@ -87,7 +87,11 @@ echo "== pytest under ASan: ${TESTS[*]}"
 # NNCORE_UNDER_ASAN: ASan's shadow memory needs terabytes of address space).
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0:allocator_may_return_null=1:log_path=$WORK/asan"
 export NNCORE_UNDER_ASAN=1
-LD_PRELOAD="$LIBASAN" PYTHONPATH="$WORK" "$PY" -m pytest "${TESTS[@]}" -q -p no:cacheprovider \
+# libstdc++ is preloaded too: C++ extension modules the suite imports (scipy,
+# scikit-learn, pandas) throw C++ exceptions, and ASan's __cxa_throw
+# interceptor needs the real one resolved when it starts
+LIBSTDCXX="$(gcc -print-file-name=libstdc++.so)"
+LD_PRELOAD="$LIBASAN:$LIBSTDCXX" PYTHONPATH="$WORK" "$PY" -m pytest "${TESTS[@]}" -q -p no:cacheprovider \
     -p no:randomly 2>&1 | tee "$WORK/pytest.log" | tail -40
 rc=${PIPESTATUS[0]}
 
