@@ -147,3 +147,36 @@ def test_verbose_auto_is_the_progress_bar(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "━" in out and "8/8" in out
     assert " - 0s - " not in out                         # not the verbose=2 line
+
+
+@pytest.mark.parametrize("what", ["evaluate", "predict"])
+def test_interrupted_evaluate_or_predict_ends_the_bar_line(what, tty, monkeypatch):
+    """A callback that stops evaluate/predict half-way (as Ctrl-C would):
+    the bar's line is ended, so the next print starts on a line of its own."""
+    import numpy as np
+    import nncore as keras
+
+    class Stop(keras.callbacks.Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            if batch == 2:
+                raise KeyboardInterrupt
+
+        def on_predict_batch_end(self, batch, logs=None):
+            if batch == 2:
+                raise KeyboardInterrupt
+
+    m = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(3, activation="softmax")])
+    m.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = np.ones((64, 4), np.float32), np.zeros(64, int)
+    out = tty()
+    t = [0.0]
+    monkeypatch.setattr(pb, "_now", lambda: t[0] + 1.0)
+    with pytest.raises(KeyboardInterrupt):
+        if what == "evaluate":
+            m.evaluate(x, y, batch_size=8, verbose=1, callbacks=[Stop()])
+        else:
+            m.predict(x, batch_size=8, verbose=1, callbacks=[Stop()])
+    print("NEXT")
+    raw = out.getvalue()
+    assert "/8" in raw                         # a bar was drawn ...
+    assert raw.endswith("\nNEXT\n")           # ... and its line ended before NEXT

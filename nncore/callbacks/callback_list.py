@@ -130,6 +130,13 @@ class CallbackList(Callback):
         """True if any callback must see every prediction batch."""
         return self.needs_batch_hooks("predict")
 
+    def end_progress_line(self):
+        """End any unfinished progress-bar line (after an interrupted call)."""
+        for cb in self.callbacks:
+            end = getattr(cb, "end_progress_line", None)
+            if end is not None:
+                end()
+
     def update_progress(self, step, logs=None):
         """Forward progress (``step`` batches done, running ``logs``) to the progress bar."""
         for cb in self.callbacks:

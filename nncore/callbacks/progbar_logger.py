@@ -125,6 +125,12 @@ class ProgbarLogger(Callback):
     def on_predict_end(self, logs=None):
         self._finalize_progbar(None)
 
+    def end_progress_line(self):
+        """End an unfinished bar line (evaluate/predict stopped by an exception
+        or Ctrl-C), so the next print starts on a line of its own."""
+        if self.progbar is not None:
+            self.progbar.end_line()
+
     # ------------------------------------------------------------ fused-loop entry
     def update_progress(self, step, logs=None):
         """Show progress: ``step`` batches done (1-based) with running ``logs``."""

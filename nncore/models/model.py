@@ -502,7 +502,11 @@ class Model:
         n_steps = math.ceil(x.shape[0] / batch_size)
         cbs = CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
                            model=self, verbose=verbose, epochs=1, steps=n_steps)
-        logs = self._evaluate_arrays(x, t, sw, batch_size, cbs, verbose, steps)
+        try:
+            logs = self._evaluate_arrays(x, t, sw, batch_size, cbs, verbose, steps)
+        except BaseException:            # Ctrl-C too: leave no half-drawn bar line
+            cbs.end_progress_line()
+            raise
         if return_dict:
             return logs
         names = ["loss"] + [m.name for m in self._metrics]
@@ -585,15 +589,19 @@ class Model:
         out = np.empty((n,) + self._output_row_shape(), dtype=self.dtype)
         cbs.on_predict_begin()
         progress = _Throttle()
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            if hooks:
-                cbs.on_predict_batch_begin(start // batch_size)
-            out[start:stop] = self._forward(x[start:stop], training=False)
-            if hooks:
-                cbs.on_predict_batch_end(start // batch_size, {"outputs": out[start:stop]})
-            elif verbose and (progress.due() or stop == n):
-                cbs.update_progress(math.ceil(stop / batch_size), {})
+        try:
+            for start in range(0, n, chunk):
+                stop = min(start + chunk, n)
+                if hooks:
+                    cbs.on_predict_batch_begin(start // batch_size)
+                out[start:stop] = self._forward(x[start:stop], training=False)
+                if hooks:
+                    cbs.on_predict_batch_end(start // batch_size, {"outputs": out[start:stop]})
+                elif verbose and (progress.due() or stop == n):
+                    cbs.update_progress(math.ceil(stop / batch_size), {})
+        except BaseException:            # Ctrl-C too: leave no half-drawn bar line
+            cbs.end_progress_line()
+            raise
         cbs.on_predict_end()
         return out
 
