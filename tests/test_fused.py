@@ -37,7 +37,7 @@ def _train(use_fused, optimizer, loss="sparse_categorical_crossentropy", out_act
     h = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0,
                   sample_weight=sample_weight,
                   validation_split=0.2 if validation else 0.0)
-    calls = [model._last_stepper.route == "run_steps"]
+    calls = [model._last_route.route == "run_steps"]
     return model, h, calls
 
 

@@ -43,7 +43,7 @@ def _fit(build, optimizer, use_fused, threads=1, loss="sparse_categorical_crosse
     model.use_fused = use_fused
     history = model.fit(x, t, epochs=epochs, batch_size=batch_size, verbose=0,
                         sample_weight=sw)
-    layouts = [model._last_stepper.layout()]
+    layouts = [model._last_route.layout()]
     return model, history.history, layouts
 
 
@@ -177,8 +177,8 @@ for fused in (False, True):
     m.compile("rmsprop", "sparse_categorical_crossentropy")
     m.use_fused = fused
     m.fit(x, y, epochs=1, batch_size=32, verbose=0)
-    if m._last_stepper.layout() is not None:
-        asked.append(m._last_stepper.layout())
+    if m._last_route.layout() is not None:
+        asked.append(m._last_route.layout())
     out.append(m.get_weights())
 print(asked, all(np.array_equal(a, b) for a, b in zip(*out)))
 """

@@ -718,3 +718,15 @@ def test_frozen_layer_weights_do_not_move_on_any_path():
         m.fit(_x(), _y(), epochs=2, verbose=0)
         for a, b in zip(w0, m.layers[0].get_weights()):
             assert np.array_equal(a, b)
+
+
+def test_deepcopy_of_a_trained_model_is_independent():
+    import copy
+    m = _model()
+    m.fit(_x(), _y(), verbose=0)
+    m.predict(_x(4), verbose=0)            # leaves per-thread layer state behind
+    c = copy.deepcopy(m)
+    np.testing.assert_array_equal(c.predict(_x(4), verbose=0), m.predict(_x(4), verbose=0))
+    c.fit(_x(), _y(), verbose=0)            # its own lock, optimizer and weights
+    assert not np.array_equal(c.get_weights()[0], m.get_weights()[0])
+    m.fit(_x(), _y(), verbose=0)

@@ -72,7 +72,7 @@ def _fit(case, be, use_fused=True, threads=1, float64=False):
     if case.get("val"):
         kwargs["validation_split"] = 0.25
     h = model.fit(x, y, epochs=2, batch_size=case.get("bs", 32), verbose=0, **kwargs)
-    stepper = model._last_stepper
+    stepper = model._last_route
     backend.set_backend("cython")
     keras.config.set_floatx("float32")
     return model, h.history, stepper
@@ -102,7 +102,7 @@ def test_numpy_backend_runs_the_twin_and_equals_the_per_batch_path(name):
     # the twin ran (not the per-batch path) ...
     assert ref_stepper.route == "per-batch"
     assert (stepper.route, stepper.backend) == ("run_steps", "numpy")
-    assert type(stepper.fused).__module__ == "nncore.ops.training"
+    assert stepper.kernel_module == "nncore.ops.training"
     # ... and computes exactly what the per-batch path computes
     for a, b in zip(ref_model.get_weights(), model.get_weights()):
         assert np.array_equal(a, b)
@@ -170,14 +170,14 @@ def test_plan_falls_back_with_a_reason_for_nine_metrics():
     model.compile("adam", loss, metrics=["accuracy"] * 9)
     assert "9 metrics" in P.explain(model)
     h = model.fit(x, y, epochs=1, verbose=0)
-    assert model._last_stepper.route == "per-batch"
-    assert "9 metrics" in model._last_stepper.reason
+    assert model._last_route.route == "per-batch"
+    assert "9 metrics" in model._last_route.reason
     assert len(h.history) == 1 + 1            # loss and the (one-named) accuracy
     # the same model with one metric uses the plan
     model.compile("adam", loss, metrics=["accuracy"])
     assert P.explain(model) is None
     model.fit(x, y, epochs=1, verbose=0)
-    assert model._last_stepper.route == "run_steps"
+    assert model._last_route.route == "run_steps"
 
 
 @pytest.mark.parametrize("case", ["clipnorm", "weight_decay", "custom_layer", "mixed_dtype"])
@@ -207,7 +207,7 @@ def test_unsupported_models_fall_back_and_train(case):
     assert reason
     before = [w.copy() for w in model.get_weights()]
     model.fit(x, y, epochs=1, verbose=0)
-    assert model._last_stepper.route == "per-batch" and model._last_stepper.reason == reason
+    assert model._last_route.route == "per-batch" and model._last_route.reason == reason
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 
@@ -283,7 +283,7 @@ def test_batch_callbacks_run_the_same_loop_one_step_per_chunk():
     model, loss = _model({})
     model.compile("adam", loss)
     model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[Every()])
-    assert model._last_stepper.route == "run_steps"
+    assert model._last_route.route == "run_steps"
     assert seen == [(b, b + 1) for b in range(7)]
 
 

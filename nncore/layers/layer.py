@@ -244,6 +244,12 @@ class Layer:
         raise Unsupported(f"layer '{self.name}' ({type(self).__name__}) has no "
                           "compiled-loop entry; it trains on the per-batch path")
 
+    def __getstate__(self):
+        # per-thread call state is not part of the layer (and cannot be copied)
+        state = self.__dict__.copy()
+        state.pop("_tls", None)
+        return state
+
     @property
     def _state(self):
         """What forward keeps for backward, per thread: a predict in another

@@ -280,5 +280,26 @@ def run_epoch(model, stepper, order, steps, cbs):
             # aim at TARGET_SECONDS per chunk, growing or shrinking by 2x at most
             per_step = elapsed / max(1, done)
             chunk = int(min(max(TARGET_SECONDS / max(per_step, 1e-7), chunk / 2, 1), chunk * 2))
-    model._last_stepper = stepper
+    model._last_route = FitRoute(stepper)
     return logs
+
+
+class FitRoute:
+    """How the last epoch of ``fit`` ran (for tests and curious users):
+    ``route`` ('run_steps' or 'per-batch'), ``backend``, ``reason`` (why the
+    per-batch path), ``kernel_module`` (where run_steps came from) and
+    ``layout()`` (threads / column-split head of the compiled loop).  A plain
+    record: the model keeps no reference to the training data or the plan."""
+
+    def __init__(self, stepper):
+        self.route, self.backend, self.reason = stepper.route, stepper.backend, stepper.reason
+        fused = getattr(stepper, "fused", None)
+        self.kernel_module = type(fused).__module__ if fused is not None else None
+        self._layout = stepper.layout()
+
+    def layout(self):
+        return self._layout
+
+    def __repr__(self):
+        return (f"<FitRoute {self.route} on {self.backend}"
+                + (f": {self.reason}" if self.reason else "") + ">")

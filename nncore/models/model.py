@@ -97,6 +97,17 @@ class Model:
         self._training_lock = threading.Lock()
         self._observers = []         # step observers (nncore.utils.trace): see observe()
 
+    # copy.deepcopy(model) works: the lock and observers are per object, not copied
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_training_lock", None)
+        state["_observers"] = []
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._training_lock = threading.Lock()
+
     # ------------------------------------------------------------- compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1,

@@ -167,6 +167,12 @@ class Optimizer:
                        for s in self.slot_names()} for v in self._variables]
         self.built = True
 
+    def __setstate__(self, state):
+        # (copy.deepcopy of a model) the index is by identity: rebuild it for
+        # the copied variables
+        self.__dict__.update(state)
+        self._slot_index = {id(v): i for i, v in enumerate(self.__dict__.get("_variables", []))}
+
     def _index(self, var):
         """The position of var's slots; a clear error for a stranger."""
         i = self.__dict__.get("_slot_index", {}).get(id(var))
