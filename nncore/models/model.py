@@ -429,7 +429,9 @@ class Model:
         self.stop_training = False
         stepper, generation = None, None
         cursor, order = 0, None
-        logs, warned = {}, False
+        # (no NaN warning when TerminateOnNaN is there to act on it)
+        from nncore.callbacks import TerminateOnNaN
+        logs, warned = {}, any(isinstance(cb, TerminateOnNaN) for cb in cbs.callbacks)
         cbs.on_train_begin()
         try:
             for epoch in range(initial_epoch, epochs):
