@@ -114,3 +114,41 @@ def test_unsupported_graphs_are_refused_with_the_reason():
         keras.Model(a, same(same(a)))
     with pytest.raises(ValueError, match="built for inputs"):
         d(keras.Input(shape=(7,)))
+
+
+def test_chapter8_feature_maps_equal_a_numpy_convolution():
+    """8-3: keras.Model(model.inputs[0], model.layers[i].output).predict(x)
+    gives the feature maps: relu(conv(x, W) + b) with 'same' padding, computed
+    here with plain NumPy loops."""
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential()
+    model.add(L.Conv2D(32, kernel_size=3, activation="relu", padding="same",
+                       input_shape=(28, 28, 1)))
+    model.add(L.MaxPooling2D(2))
+    model.add(L.Conv2D(64, kernel_size=(3, 3), activation="relu", padding="same"))
+    model.add(L.MaxPooling2D(2))
+    model.add(L.Flatten())
+    model.add(L.Dense(10, activation="softmax"))
+    x = np.random.default_rng(0).random((2, 28, 28, 1)).astype(np.float32)
+
+    def conv_same_relu(a, w, b):
+        kh, kw = w.shape[:2]
+        p = np.pad(a.astype(np.float64), ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
+        out = np.zeros(a.shape[:3] + (w.shape[3],))
+        for i in range(kh):
+            for j in range(kw):
+                out += np.einsum("nhwc,cf->nhwf", p[:, i:i + a.shape[1], j:j + a.shape[2]],
+                                 w[i, j].astype(np.float64))
+        return np.maximum(out + b, 0)
+
+    maps0 = keras.Model(model.inputs[0], model.layers[0].output).predict(x, verbose=0)
+    assert maps0.shape == (2, 28, 28, 32)
+    w0, b0 = model.layers[0].get_weights()
+    want0 = conv_same_relu(x, w0, b0)
+    np.testing.assert_allclose(maps0, want0, rtol=1e-4, atol=1e-5)
+
+    maps2 = keras.Model(model.inputs[0], model.layers[2].output).predict(x, verbose=0)
+    assert maps2.shape == (2, 14, 14, 64)
+    pooled = want0.reshape(2, 14, 2, 14, 2, 32).max(axis=(2, 4))
+    w2, b2 = model.layers[2].get_weights()
+    np.testing.assert_allclose(maps2, conv_same_relu(pooled, w2, b2), rtol=1e-4, atol=1e-4)
