@@ -43,6 +43,86 @@ cdef int _act_code(str name) except -1:
         raise ValueError(f"unknown activation {name!r}; valid: "
                          f"{', '.join(_ACTIVATIONS)}") from None
 
+cdef extern from "nn_conv1c.h" nogil:
+    void nn_conv1c_forward_f32(const float *x, long H, long W, long KH, long KW,
+                               long sh, long sw, long pt, long pl, long OH, long OW,
+                               const float *k, long F, const float *bias, int relu,
+                               float *out)
+    void nn_conv1c_forward_f64(const double *x, long H, long W, long KH, long KW,
+                               long sh, long sw, long pt, long pl, long OH, long OW,
+                               const double *k, long F, const double *bias, int relu,
+                               double *out)
+    void nn_conv1c_backward_weights_f32(const float *x, long H, long W, long KH, long KW,
+                                        long sh, long sw, long pt, long pl, long OH,
+                                        long OW, const float *dz, long F, float *dk,
+                                        float *db, int accumulate)
+    void nn_conv1c_backward_weights_f64(const double *x, long H, long W, long KH, long KW,
+                                        long sh, long sw, long pt, long pl, long OH,
+                                        long OW, const double *dz, long F, double *dk,
+                                        double *db, int accumulate)
+
+
+cdef extern from "nn_bias_relu.h" nogil:
+    void nn_bias_relu_f32(float *z, long rows, long F, const float *bias, int relu)
+    void nn_bias_relu_f64(double *z, long rows, long F, const double *bias, int relu)
+    void nn_relu_backward_f32(const float *da, const float *a, float *dz, long n)
+    void nn_relu_backward_f64(const double *da, const double *a, double *dz, long n)
+
+
+cdef inline void bias_act_image(floating *z, long rows, long F, const floating *bias,
+                                int act) noexcept nogil:
+    """One image's rows (rows x F) <- f(z + bias): linear and relu through the
+    vectorised nn_bias_relu.h (bitwise the same numbers), the others through
+    Dense's element-wise kernel."""
+    if act == ACT_LINEAR or act == ACT_RELU:
+        if floating is float:
+            nn_bias_relu_f32(z, rows, F, bias, act == ACT_RELU)
+        else:
+            nn_bias_relu_f64(z, rows, F, bias, act == ACT_RELU)
+    else:
+        bias_act_block(z, F, bias, 0, rows, 0, F, act)
+
+
+cdef inline void act_backward_image(const floating *da, const floating *a, floating *dz,
+                                    long rows, long F, int act) noexcept nogil:
+    """dz = da * f'(.) for one image (not for ACT_LINEAR: the caller uses da)."""
+    if act == ACT_RELU:
+        if floating is float:
+            nn_relu_backward_f32(da, a, dz, rows * F)
+        else:
+            nn_relu_backward_f64(da, a, dz, rows * F)
+    else:
+        act_backward_block(da, a, dz, F, 0, rows, 0, F, act)
+
+
+cdef inline void conv1c_forward(const floating *x, long H, long W, long KH, long KW,
+                                long sh, long sw, long pt, long pl, long OH, long OW,
+                                const floating *k, long F, const floating *bias, bint relu,
+                                floating *out) noexcept nogil:
+    """One one-channel image, directly (nn_conv1c.h: no im2col), with the
+    bias (unless NULL) and relu (if asked) added as it goes."""
+    if floating is float:
+        nn_conv1c_forward_f32(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, k, F, bias, relu,
+                              out)
+    else:
+        nn_conv1c_forward_f64(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, k, F, bias, relu,
+                              out)
+
+
+cdef inline void conv1c_backward_weights(const floating *x, long H, long W, long KH,
+                                         long KW, long sh, long sw, long pt, long pl,
+                                         long OH, long OW, const floating *dz, long F,
+                                         floating *dk, floating *db,
+                                         bint accumulate) noexcept nogil:
+    """dk (+)= taps^T . dz and db (+)= column sums of dz, one one-channel image."""
+    if floating is float:
+        nn_conv1c_backward_weights_f32(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F,
+                                       dk, db, accumulate)
+    else:
+        nn_conv1c_backward_weights_f64(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F,
+                                       dk, db, accumulate)
+
+
 cdef enum:
     # images per weight-gradient partial sum (fixed: see the module docstring)
     DW_GROUP = 4
@@ -206,12 +286,25 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
         # dynamic: on a busy machine a thread that loses its core leaves its
         # images to the other (results do not depend on who computes what)
         for n in prange(N, schedule="dynamic"):
-            im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
-                         pad_top, pad_left, OH, OW, cols, kk)
-            if gemm_block(False, False, kk, cols, kk, &kernel[0, 0, 0, 0], F,
-                          &out[n, 0, 0, 0], F, False, 0, rows, 0, F) != 0:
-                rc += 1
-            bias_act_block(&out[n, 0, 0, 0], F, bp, 0, rows, 0, F, act)
+            if C == 1 and (act == ACT_LINEAR or act == ACT_RELU):
+                # one channel: the GEMM's inner dimension would be only
+                # KH*KW; the direct loop is several times faster, and adds
+                # the bias and relu before its sums leave the registers
+                conv1c_forward(&x[n, 0, 0, 0], H, W, KH, KW, stride_h, stride_w,
+                               pad_top, pad_left, OH, OW, &kernel[0, 0, 0, 0], F,
+                               bp, act == ACT_RELU, &out[n, 0, 0, 0])
+            elif C == 1:
+                conv1c_forward(&x[n, 0, 0, 0], H, W, KH, KW, stride_h, stride_w,
+                               pad_top, pad_left, OH, OW, &kernel[0, 0, 0, 0], F,
+                               NULL, False, &out[n, 0, 0, 0])
+                bias_act_image(&out[n, 0, 0, 0], rows, F, bp, act)
+            else:
+                im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
+                             pad_top, pad_left, OH, OW, cols, kk)
+                if gemm_block(False, False, kk, cols, kk, &kernel[0, 0, 0, 0], F,
+                              &out[n, 0, 0, 0], F, False, 0, rows, 0, F) != 0:
+                    rc += 1
+                bias_act_image(&out[n, 0, 0, 0], rows, F, bp, act)
         nn_ftz_exit(fpu)
     if rc:
         raise MemoryError("conv2d_forward: could not allocate the GEMM workspace")
@@ -311,15 +404,24 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
                 if act == ACT_LINEAR:
                     dz = &dout[n, 0, 0, 0]
                 else:
-                    act_backward_block(&dout[n, 0, 0, 0], &out[n, 0, 0, 0], dzb, F,
-                                       0, rows, 0, F, act)
+                    act_backward_image(&dout[n, 0, 0, 0], &out[n, 0, 0, 0], dzb,
+                                       rows, F, act)
                     dz = dzb
-                im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
-                             pad_top, pad_left, OH, OW, cols, kk1)
-                # partial[g] (+)= cols^T . dZ[n]   (its last row: db, with the ones)
-                if gemm_block(True, False, rows, cols, kk1, dz, F,
-                              parts + g * kk1 * F, F, n > n0, 0, kk1, 0, F) != 0:
-                    rc += 1
+                if C == 1:
+                    # one channel: directly (the same sums, in the same
+                    # fixed order whoever computes them; dx below as usual)
+                    conv1c_backward_weights(&x[n, 0, 0, 0], H, W, KH, KW, stride_h,
+                                            stride_w, pad_top, pad_left, OH, OW, dz, F,
+                                            parts + g * kk1 * F,
+                                            (parts + g * kk1 * F + kk * F) if want_db
+                                            else NULL, n > n0)
+                else:
+                    im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
+                                 pad_top, pad_left, OH, OW, cols, kk1)
+                    # partial[g] (+)= cols^T . dZ[n]   (its last row: db, with the ones)
+                    if gemm_block(True, False, rows, cols, kk1, dz, F,
+                                  parts + g * kk1 * F, F, n > n0, 0, kk1, 0, F) != 0:
+                        rc += 1
                 if want_dx:
                     if gemm_block(False, False, F, dz, F, wt, kk,
                                   dcols, kk, False, 0, rows, 0, kk) != 0:
