@@ -95,6 +95,19 @@ cdef inline void act_backward_image(const floating *da, const floating *a, float
         act_backward_block(da, a, dz, F, 0, rows, 0, F, act)
 
 
+cdef extern from "nn_maxpool.h" nogil:
+    void nn_maxpool_inside_f32(const float *x, long W, long C, long ph, long pw, long sh,
+                               long sw, long OH, long OW, float *out, int32_t *arg)
+    void nn_maxpool_inside_f64(const double *x, long W, long C, long ph, long pw, long sh,
+                               long sw, long OH, long OW, double *out, int32_t *arg)
+    void nn_maxpool_backward_tiled_f32(const float *dout, const int32_t *arg, long W,
+                                       long C, long ph, long pw, long OH, long OW,
+                                       float *dx)
+    void nn_maxpool_backward_tiled_f64(const double *dout, const int32_t *arg, long W,
+                                       long C, long ph, long pw, long OH, long OW,
+                                       double *dx)
+
+
 cdef inline void conv1c_forward(const floating *x, long H, long W, long KH, long KW,
                                 long sh, long sw, long pt, long pl, long OH, long OW,
                                 const floating *k, long F, const floating *bias, bint relu,
@@ -481,8 +494,21 @@ def maxpool2d_forward(const floating[:, :, :, ::1] x not None,
     if H * W >= 2147483647:
         raise ValueError("maxpool2d_forward: image too large for int32 indices")
     nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
+    # every window inside the image: the branch-free loops of nn_maxpool.h
+    cdef bint inside = (pad_top == 0 and pad_left == 0 and (OH - 1) * stride_h + pool_h <= H
+                        and (OW - 1) * stride_w + pool_w <= W)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
+            if inside:
+                if floating is float:
+                    nn_maxpool_inside_f32(&x[n, 0, 0, 0], W, C, pool_h, pool_w, stride_h,
+                                          stride_w, OH, OW, &out[n, 0, 0, 0],
+                                          &argmax[n, 0, 0, 0])
+                else:
+                    nn_maxpool_inside_f64(&x[n, 0, 0, 0], W, C, pool_h, pool_w, stride_h,
+                                          stride_w, OH, OW, &out[n, 0, 0, 0],
+                                          &argmax[n, 0, 0, 0])
+                continue
             for oh in range(OH):
                 h0 = oh * stride_h - pad_top
                 h1 = h0 + pool_h
@@ -511,8 +537,14 @@ def maxpool2d_forward(const floating[:, :, :, ::1] x not None,
 
 def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
                        const int32_t[:, :, :, ::1] argmax not None,
-                       floating[:, :, :, ::1] dx not None):
-    """dx = 0, then each window's gradient goes to where its maximum was."""
+                       floating[:, :, :, ::1] dx not None, long pool_h=0, long pool_w=0,
+                       long stride_h=0, long stride_w=0, long pad_top=0, long pad_left=0):
+    """dx = 0, then each window's gradient goes to where its maximum was.
+
+    The pooling geometry is optional (0: unknown); when given and the
+    windows tile dx exactly (strides = pool size, no padding, no remainder),
+    each dx element is written once instead of cleared and scattered into.
+    It must then be the geometry ``argmax`` came from."""
     cdef long N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
     cdef long OH = dout.shape[1], OW = dout.shape[2]
     cdef long n, p, c
@@ -523,9 +555,22 @@ def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
     if _shape4(argmax.shape) != _shape4(dout.shape) or dout.shape[0] != N or dout.shape[3] != C:
         raise ValueError(f"maxpool2d_backward: dout {_shape4(dout.shape)}, argmax "
                          f"{_shape4(argmax.shape)} and dx {_shape4(dx.shape)} do not match")
+    cdef bint tiled = (pool_h > 0 and pool_w > 0 and stride_h == pool_h
+                       and stride_w == pool_w and pad_top == 0 and pad_left == 0
+                       and OH * pool_h == H and OW * pool_w == W)
     nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
+            if tiled:
+                if floating is float:
+                    nn_maxpool_backward_tiled_f32(&dout[n, 0, 0, 0], &argmax[n, 0, 0, 0],
+                                                  W, C, pool_h, pool_w, OH, OW,
+                                                  &dx[n, 0, 0, 0])
+                else:
+                    nn_maxpool_backward_tiled_f64(&dout[n, 0, 0, 0], &argmax[n, 0, 0, 0],
+                                                  W, C, pool_h, pool_w, OH, OW,
+                                                  &dx[n, 0, 0, 0])
+                continue
             d = &dx[n, 0, 0, 0]
             memset(d, 0, sizeof(floating) * H * W * C)
             g = &dout[n, 0, 0, 0]

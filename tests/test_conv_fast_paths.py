@@ -111,3 +111,46 @@ def test_one_channel_gradients_finite_differences(case):
     np.testing.assert_allclose(dk, numeric_grad(loss, k), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(db, numeric_grad(loss, bias), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------------------ max pooling
+@pytest.mark.parametrize("shape,pool", [((3, 28, 28, 32), (2, 2)), ((2, 6, 8, 5), (3, 2)),
+                                        ((2, 7, 7, 3), (1, 7)), ((4, 4, 4, 1), (2, 2))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maxpool_tiled_backward_is_bitwise_the_scatter(shape, pool, dtype):
+    rng = np.random.default_rng(7)
+    # few distinct values: many ties; signed zeros in the gradient
+    x = rng.integers(-2, 3, shape).astype(dtype)
+    n, h, w, c = shape
+    out_shape = (n, h // pool[0], w // pool[1], c)
+    out = np.empty(out_shape, dtype)
+    arg = np.empty(out_shape, np.int32)
+    KC.maxpool2d_forward(x, out, arg, *pool, *pool, 0, 0)
+    out2, arg2 = np.empty_like(out), np.empty_like(arg)
+    TC.maxpool2d_forward(x, out2, arg2, *pool, *pool, 0, 0)
+    assert np.array_equal(out, out2) and np.array_equal(arg, arg2)
+    g = rng.standard_normal(out_shape).astype(dtype)
+    g[g < -1] = -0.0
+    scatter, tiled, twin = (np.full(shape, np.nan, dtype) for _ in range(3))
+    KC.maxpool2d_backward(g, arg, scatter)                 # no geometry: clear + scatter
+    KC.maxpool2d_backward(g, arg, tiled, *pool, *pool, 0, 0)
+    TC.maxpool2d_backward(g, arg, twin, *pool, *pool, 0, 0)
+    assert np.array_equal(tiled, scatter)
+    assert np.array_equal(np.signbit(tiled), np.signbit(scatter))
+    assert np.array_equal(tiled, twin)
+
+
+def test_maxpool_inside_path_keeps_first_value_against_nan():
+    # the window's first value is kept unless something is strictly greater:
+    # NaN first stays, NaN later never wins
+    x = np.array([[np.nan, 1], [2, 3]], np.float32).reshape(1, 2, 2, 1)
+    for mod in (KC, TC):
+        out = np.empty((1, 1, 1, 1), np.float32)
+        arg = np.empty((1, 1, 1, 1), np.int32)
+        mod.maxpool2d_forward(x, out, arg, 2, 2, 2, 2, 0, 0)
+        assert np.isnan(out[0, 0, 0, 0]) and arg[0, 0, 0, 0] == 0
+    y = np.array([[1, np.nan], [0, 3]], np.float32).reshape(1, 2, 2, 1)
+    out = np.empty((1, 1, 1, 1), np.float32)
+    arg = np.empty((1, 1, 1, 1), np.int32)
+    KC.maxpool2d_forward(y, out, arg, 2, 2, 2, 2, 0, 0)
+    assert out[0, 0, 0, 0] == 3 and arg[0, 0, 0, 0] == 3
