@@ -154,3 +154,30 @@ def test_maxpool_inside_path_keeps_first_value_against_nan():
     arg = np.empty((1, 1, 1, 1), np.int32)
     KC.maxpool2d_forward(y, out, arg, 2, 2, 2, 2, 0, 0)
     assert out[0, 0, 0, 0] == 3 and arg[0, 0, 0, 0] == 3
+
+
+# ------------------------------------------------------------------ col2im
+@pytest.mark.parametrize("case", [(2, 7, 6, 3, 3, 3, 1, (1, 1), "same"),
+                                  (2, 9, 8, 2, 3, 2, 1, (2, 3), "same"),
+                                  (3, 6, 7, 5, 2, 3, 1, (1, 2), "valid"),
+                                  (1, 5, 5, 33, 4, 4, 1, (3, 1), "same")])
+def test_input_gradient_is_bitwise_the_row_major_scatter(case):
+    # one filter: each dcols entry is a single product dz * w, exact in
+    # float32 either way, so the only rounding left is the order in which
+    # the entries are added back -- which must be the scatter's: output
+    # pixels in row-major order
+    x, k, out_shape, geo = conv_args(case, np.float32)
+    sh, sw, pt, pl = geo
+    dout = np.random.default_rng(8).standard_normal(out_shape).astype(np.float32)
+    _, _, dx, _ = run_conv(KC, x, k, out_shape, geo, dout)
+    n, h, w, c = x.shape
+    kh, kw = k.shape[:2]
+    expected = np.zeros_like(x)
+    for a in range(out_shape[1]):
+        for b in range(out_shape[2]):
+            for i in range(kh):
+                for j in range(kw):
+                    ih, iw = a * sh - pt + i, b * sw - pl + j
+                    if 0 <= ih < h and 0 <= iw < w:
+                        expected[:, ih, iw, :] += dout[:, a, b, :1] * k[i, j, :, 0]
+    assert np.array_equal(dx, expected)
