@@ -22,6 +22,17 @@ workspace, so nothing is allocated per call.  The weight gradient is summed
 in fixed groups of ``DW_GROUP`` images into per-group partials that are then
 added in group order: the split between threads decides who computes a sum,
 never its order, so results are bitwise the same for any thread count.
+
+Special paths (same sums, same results up to the order of additions, still
+independent of the thread count):
+  * one input channel (a grayscale first layer): the GEMM's inner dimension
+    would be KH*KW = 9, so the convolution and its weight gradient are
+    computed directly, with bias and relu fused into the forward pass
+    (nn_conv1c.h);
+  * bias + linear/relu epilogue and relu's gradient: vectorised loops
+    (nn_bias_relu.h), bitwise the generic ones;
+  * max pooling with every window inside the image, and its gradient when
+    the windows tile the image (nn_maxpool.h), bitwise the general loops.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
