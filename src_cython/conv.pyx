@@ -150,9 +150,10 @@ cdef inline void conv1c_backward_weights(const floating *x, long H, long W, long
 cdef enum:
     # images per weight-gradient partial sum (fixed: see the module docstring)
     DW_GROUP = 4
-    # pooling is a quick pass over memory: a training batch's (800 K values,
-    # ~0.2 ms) is not worth waking the thread team; predict's big chunks are
-    POOL_PAR_MIN = 4194304
+    # pooling is a quick pass over memory, but a training batch of the
+    # book's first pooling layer (800 K values) still takes ~0.3 ms on one
+    # thread and half that on two; below this it is not worth waking the team
+    POOL_PAR_MIN = 262144
 
 
 cdef tuple _shape4(Py_ssize_t *s):

@@ -181,3 +181,29 @@ def test_input_gradient_is_bitwise_the_row_major_scatter(case):
                     if 0 <= ih < h and 0 <= iw < w:
                         expected[:, ih, iw, :] += dout[:, a, b, :1] * k[i, j, :, 0]
     assert np.array_equal(dx, expected)
+
+
+def test_pooling_is_bitwise_the_same_for_any_thread_count():
+    # a batch large enough for the pooling kernels to use the thread team
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((8, 32, 32, 33)).astype(np.float32)
+    g = rng.standard_normal((8, 16, 16, 33)).astype(np.float32)
+    results, before = [], keras.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            keras.set_num_threads(threads)
+            out = np.empty(g.shape, np.float32)
+            arg = np.empty(g.shape, np.int32)
+            KC.maxpool2d_forward(x, out, arg, 2, 2, 2, 2, 0, 0)
+            dx = np.empty_like(x)
+            KC.maxpool2d_backward(g, arg, dx, 2, 2, 2, 2, 0, 0)
+            avg = np.empty(g.shape, np.float32)
+            KC.avgpool2d_forward(x, avg, 3, 3, 2, 2, 1, 1)
+            dxa = np.empty_like(x)
+            KC.avgpool2d_backward(g, dxa, 3, 3, 2, 2, 1, 1)
+            results.append((out, arg, dx, avg, dxa))
+    finally:
+        keras.set_num_threads(before)
+    for r in results[1:]:
+        for a, b in zip(r, results[0]):
+            assert np.array_equal(a, b)
