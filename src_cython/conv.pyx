@@ -22,6 +22,17 @@ workspace, so nothing is allocated per call.  The weight gradient is summed
 in fixed groups of ``DW_GROUP`` images into per-group partials that are then
 added in group order: the split between threads decides who computes a sum,
 never its order, so results are bitwise the same for any thread count.
+
+Special paths (same sums, same results up to the order of additions, still
+independent of the thread count):
+  * one input channel (a grayscale first layer): the GEMM's inner dimension
+    would be KH*KW = 9, so the convolution and its weight gradient are
+    computed directly, with bias and relu fused into the forward pass
+    (nn_conv1c.h);
+  * bias + linear/relu epilogue and relu's gradient: vectorised loops
+    (nn_bias_relu.h), bitwise the generic ones;
+  * max pooling with every window inside the image, and its gradient when
+    the windows tile the image (nn_maxpool.h), bitwise the general loops.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
@@ -43,12 +54,106 @@ cdef int _act_code(str name) except -1:
         raise ValueError(f"unknown activation {name!r}; valid: "
                          f"{', '.join(_ACTIVATIONS)}") from None
 
+cdef extern from "nn_conv1c.h" nogil:
+    void nn_conv1c_forward_f32(const float *x, long H, long W, long KH, long KW,
+                               long sh, long sw, long pt, long pl, long OH, long OW,
+                               const float *k, long F, const float *bias, int relu,
+                               float *out)
+    void nn_conv1c_forward_f64(const double *x, long H, long W, long KH, long KW,
+                               long sh, long sw, long pt, long pl, long OH, long OW,
+                               const double *k, long F, const double *bias, int relu,
+                               double *out)
+    void nn_conv1c_backward_weights_f32(const float *x, long H, long W, long KH, long KW,
+                                        long sh, long sw, long pt, long pl, long OH,
+                                        long OW, const float *dz, long F, float *dk,
+                                        float *db, int accumulate)
+    void nn_conv1c_backward_weights_f64(const double *x, long H, long W, long KH, long KW,
+                                        long sh, long sw, long pt, long pl, long OH,
+                                        long OW, const double *dz, long F, double *dk,
+                                        double *db, int accumulate)
+
+
+cdef extern from "nn_bias_relu.h" nogil:
+    void nn_bias_relu_f32(float *z, long rows, long F, const float *bias, int relu)
+    void nn_bias_relu_f64(double *z, long rows, long F, const double *bias, int relu)
+    void nn_relu_backward_f32(const float *da, const float *a, float *dz, long n)
+    void nn_relu_backward_f64(const double *da, const double *a, double *dz, long n)
+
+
+cdef inline void bias_act_image(floating *z, long rows, long F, const floating *bias,
+                                int act) noexcept nogil:
+    """One image's rows (rows x F) <- f(z + bias): linear and relu through the
+    vectorised nn_bias_relu.h (bitwise the same numbers), the others through
+    Dense's element-wise kernel."""
+    if act == ACT_LINEAR or act == ACT_RELU:
+        if floating is float:
+            nn_bias_relu_f32(z, rows, F, bias, act == ACT_RELU)
+        else:
+            nn_bias_relu_f64(z, rows, F, bias, act == ACT_RELU)
+    else:
+        bias_act_block(z, F, bias, 0, rows, 0, F, act)
+
+
+cdef inline void act_backward_image(const floating *da, const floating *a, floating *dz,
+                                    long rows, long F, int act) noexcept nogil:
+    """dz = da * f'(.) for one image (not for ACT_LINEAR: the caller uses da)."""
+    if act == ACT_RELU:
+        if floating is float:
+            nn_relu_backward_f32(da, a, dz, rows * F)
+        else:
+            nn_relu_backward_f64(da, a, dz, rows * F)
+    else:
+        act_backward_block(da, a, dz, F, 0, rows, 0, F, act)
+
+
+cdef extern from "nn_maxpool.h" nogil:
+    void nn_maxpool_inside_f32(const float *x, long W, long C, long ph, long pw, long sh,
+                               long sw, long OH, long OW, float *out, int32_t *arg)
+    void nn_maxpool_inside_f64(const double *x, long W, long C, long ph, long pw, long sh,
+                               long sw, long OH, long OW, double *out, int32_t *arg)
+    void nn_maxpool_backward_tiled_f32(const float *dout, const int32_t *arg, long W,
+                                       long C, long ph, long pw, long OH, long OW,
+                                       float *dx)
+    void nn_maxpool_backward_tiled_f64(const double *dout, const int32_t *arg, long W,
+                                       long C, long ph, long pw, long OH, long OW,
+                                       double *dx)
+
+
+cdef inline void conv1c_forward(const floating *x, long H, long W, long KH, long KW,
+                                long sh, long sw, long pt, long pl, long OH, long OW,
+                                const floating *k, long F, const floating *bias, bint relu,
+                                floating *out) noexcept nogil:
+    """One one-channel image, directly (nn_conv1c.h: no im2col), with the
+    bias (unless NULL) and relu (if asked) added as it goes."""
+    if floating is float:
+        nn_conv1c_forward_f32(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, k, F, bias, relu,
+                              out)
+    else:
+        nn_conv1c_forward_f64(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, k, F, bias, relu,
+                              out)
+
+
+cdef inline void conv1c_backward_weights(const floating *x, long H, long W, long KH,
+                                         long KW, long sh, long sw, long pt, long pl,
+                                         long OH, long OW, const floating *dz, long F,
+                                         floating *dk, floating *db,
+                                         bint accumulate) noexcept nogil:
+    """dk (+)= taps^T . dz and db (+)= column sums of dz, one one-channel image."""
+    if floating is float:
+        nn_conv1c_backward_weights_f32(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F,
+                                       dk, db, accumulate)
+    else:
+        nn_conv1c_backward_weights_f64(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F,
+                                       dk, db, accumulate)
+
+
 cdef enum:
     # images per weight-gradient partial sum (fixed: see the module docstring)
     DW_GROUP = 4
-    # pooling is a quick pass over memory: a training batch's (800 K values,
-    # ~0.2 ms) is not worth waking the thread team; predict's big chunks are
-    POOL_PAR_MIN = 4194304
+    # pooling is a quick pass over memory, but a training batch of the
+    # book's first pooling layer (800 K values) still takes ~0.3 ms on one
+    # thread and half that on two; below this it is not worth waking the team
+    POOL_PAR_MIN = 262144
 
 
 cdef tuple _shape4(Py_ssize_t *s):
@@ -206,12 +311,25 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
         # dynamic: on a busy machine a thread that loses its core leaves its
         # images to the other (results do not depend on who computes what)
         for n in prange(N, schedule="dynamic"):
-            im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
-                         pad_top, pad_left, OH, OW, cols, kk)
-            if gemm_block(False, False, kk, cols, kk, &kernel[0, 0, 0, 0], F,
-                          &out[n, 0, 0, 0], F, False, 0, rows, 0, F) != 0:
-                rc += 1
-            bias_act_block(&out[n, 0, 0, 0], F, bp, 0, rows, 0, F, act)
+            if C == 1 and (act == ACT_LINEAR or act == ACT_RELU):
+                # one channel: the GEMM's inner dimension would be only
+                # KH*KW; the direct loop is several times faster, and adds
+                # the bias and relu before its sums leave the registers
+                conv1c_forward(&x[n, 0, 0, 0], H, W, KH, KW, stride_h, stride_w,
+                               pad_top, pad_left, OH, OW, &kernel[0, 0, 0, 0], F,
+                               bp, act == ACT_RELU, &out[n, 0, 0, 0])
+            elif C == 1:
+                conv1c_forward(&x[n, 0, 0, 0], H, W, KH, KW, stride_h, stride_w,
+                               pad_top, pad_left, OH, OW, &kernel[0, 0, 0, 0], F,
+                               NULL, False, &out[n, 0, 0, 0])
+                bias_act_image(&out[n, 0, 0, 0], rows, F, bp, act)
+            else:
+                im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
+                             pad_top, pad_left, OH, OW, cols, kk)
+                if gemm_block(False, False, kk, cols, kk, &kernel[0, 0, 0, 0], F,
+                              &out[n, 0, 0, 0], F, False, 0, rows, 0, F) != 0:
+                    rc += 1
+                bias_act_image(&out[n, 0, 0, 0], rows, F, bp, act)
         nn_ftz_exit(fpu)
     if rc:
         raise MemoryError("conv2d_forward: could not allocate the GEMM workspace")
@@ -311,15 +429,24 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
                 if act == ACT_LINEAR:
                     dz = &dout[n, 0, 0, 0]
                 else:
-                    act_backward_block(&dout[n, 0, 0, 0], &out[n, 0, 0, 0], dzb, F,
-                                       0, rows, 0, F, act)
+                    act_backward_image(&dout[n, 0, 0, 0], &out[n, 0, 0, 0], dzb,
+                                       rows, F, act)
                     dz = dzb
-                im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
-                             pad_top, pad_left, OH, OW, cols, kk1)
-                # partial[g] (+)= cols^T . dZ[n]   (its last row: db, with the ones)
-                if gemm_block(True, False, rows, cols, kk1, dz, F,
-                              parts + g * kk1 * F, F, n > n0, 0, kk1, 0, F) != 0:
-                    rc += 1
+                if C == 1:
+                    # one channel: directly (the same sums, in the same
+                    # fixed order whoever computes them; dx below as usual)
+                    conv1c_backward_weights(&x[n, 0, 0, 0], H, W, KH, KW, stride_h,
+                                            stride_w, pad_top, pad_left, OH, OW, dz, F,
+                                            parts + g * kk1 * F,
+                                            (parts + g * kk1 * F + kk * F) if want_db
+                                            else NULL, n > n0)
+                else:
+                    im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
+                                 pad_top, pad_left, OH, OW, cols, kk1)
+                    # partial[g] (+)= cols^T . dZ[n]   (its last row: db, with the ones)
+                    if gemm_block(True, False, rows, cols, kk1, dz, F,
+                                  parts + g * kk1 * F, F, n > n0, 0, kk1, 0, F) != 0:
+                        rc += 1
                 if want_dx:
                     if gemm_block(False, False, F, dz, F, wt, kk,
                                   dcols, kk, False, 0, rows, 0, kk) != 0:
@@ -379,8 +506,21 @@ def maxpool2d_forward(const floating[:, :, :, ::1] x not None,
     if H * W >= 2147483647:
         raise ValueError("maxpool2d_forward: image too large for int32 indices")
     nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
+    # every window inside the image: the branch-free loops of nn_maxpool.h
+    cdef bint inside = (pad_top == 0 and pad_left == 0 and (OH - 1) * stride_h + pool_h <= H
+                        and (OW - 1) * stride_w + pool_w <= W)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
+            if inside:
+                if floating is float:
+                    nn_maxpool_inside_f32(&x[n, 0, 0, 0], W, C, pool_h, pool_w, stride_h,
+                                          stride_w, OH, OW, &out[n, 0, 0, 0],
+                                          &argmax[n, 0, 0, 0])
+                else:
+                    nn_maxpool_inside_f64(&x[n, 0, 0, 0], W, C, pool_h, pool_w, stride_h,
+                                          stride_w, OH, OW, &out[n, 0, 0, 0],
+                                          &argmax[n, 0, 0, 0])
+                continue
             for oh in range(OH):
                 h0 = oh * stride_h - pad_top
                 h1 = h0 + pool_h
@@ -409,8 +549,14 @@ def maxpool2d_forward(const floating[:, :, :, ::1] x not None,
 
 def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
                        const int32_t[:, :, :, ::1] argmax not None,
-                       floating[:, :, :, ::1] dx not None):
-    """dx = 0, then each window's gradient goes to where its maximum was."""
+                       floating[:, :, :, ::1] dx not None, long pool_h=0, long pool_w=0,
+                       long stride_h=0, long stride_w=0, long pad_top=0, long pad_left=0):
+    """dx = 0, then each window's gradient goes to where its maximum was.
+
+    The pooling geometry is optional (0: unknown); when given and the
+    windows tile dx exactly (strides = pool size, no padding, no remainder),
+    each dx element is written once instead of cleared and scattered into.
+    It must then be the geometry ``argmax`` came from."""
     cdef long N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
     cdef long OH = dout.shape[1], OW = dout.shape[2]
     cdef long n, p, c
@@ -421,9 +567,22 @@ def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
     if _shape4(argmax.shape) != _shape4(dout.shape) or dout.shape[0] != N or dout.shape[3] != C:
         raise ValueError(f"maxpool2d_backward: dout {_shape4(dout.shape)}, argmax "
                          f"{_shape4(argmax.shape)} and dx {_shape4(dx.shape)} do not match")
+    cdef bint tiled = (pool_h > 0 and pool_w > 0 and stride_h == pool_h
+                       and stride_w == pool_w and pad_top == 0 and pad_left == 0
+                       and OH * pool_h == H and OW * pool_w == W)
     nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
+            if tiled:
+                if floating is float:
+                    nn_maxpool_backward_tiled_f32(&dout[n, 0, 0, 0], &argmax[n, 0, 0, 0],
+                                                  W, C, pool_h, pool_w, OH, OW,
+                                                  &dx[n, 0, 0, 0])
+                else:
+                    nn_maxpool_backward_tiled_f64(&dout[n, 0, 0, 0], &argmax[n, 0, 0, 0],
+                                                  W, C, pool_h, pool_w, OH, OW,
+                                                  &dx[n, 0, 0, 0])
+                continue
             d = &dx[n, 0, 0, 0]
             memset(d, 0, sizeof(floating) * H * W * C)
             g = &dout[n, 0, 0, 0]

@@ -74,14 +74,15 @@ class MaxPooling2D(_Pooling2D):
         argmax = self._buffer("argmax", shape, np.int32)
         kernels().maxpool2d_forward(x, out, argmax, *self.pool_size, *self.strides, pt, pl)
         st = self._state
-        st.x_shape, st.argmax = x.shape, argmax
+        st.x_shape, st.argmax, st.pads = x.shape, argmax, (pt, pl)
         return out
 
     def backward(self, grad, from_logits=False, need_input_grad=True):
         """Each window's gradient goes to the input that was its maximum."""
         st = self._state
         dx = self._buffer("dx", st.x_shape)
-        kernels().maxpool2d_backward(np.ascontiguousarray(self._in_dtype(grad)), st.argmax, dx)
+        kernels().maxpool2d_backward(np.ascontiguousarray(self._in_dtype(grad)), st.argmax, dx,
+                                     *self.pool_size, *self.strides, *st.pads)
         return dx
 
 

@@ -198,8 +198,12 @@ def maxpool2d_forward(x, out, argmax, pool_h, pool_w, stride_h, stride_w, pad_to
             argmax[:, a, b, :] = (h0[a] + k // ww) * w + (w0[b] + k % ww)
 
 
-def maxpool2d_backward(dout, argmax, dx):
-    """dx = 0, then dx[where the maximum was] += dout (for each window)."""
+def maxpool2d_backward(dout, argmax, dx, pool_h=0, pool_w=0, stride_h=0, stride_w=0,
+                       pad_top=0, pad_left=0):
+    """dx = 0, then dx[where the maximum was] += dout (for each window).
+
+    The pooling geometry is optional: the kernel uses it to skip clearing dx
+    when the windows tile it; argmax alone says where each gradient goes."""
     if argmax.shape != dout.shape or dout.shape[0] != dx.shape[0] or dout.shape[3] != dx.shape[3]:
         raise ValueError(f"maxpool2d_backward: dout {dout.shape}, argmax {argmax.shape} "
                          f"and dx {dx.shape} do not match")
