@@ -19,13 +19,7 @@
 
 /* GCC / Clang vector extensions (scalar loops without them, or with
  * -DNN_HAVE_VEC=0), as in nn_gemm.h */
-#ifndef NN_HAVE_VEC
-#if defined(__GNUC__) || defined(__clang__)
-#define NN_HAVE_VEC 1
-#else
-#define NN_HAVE_VEC 0
-#endif
-#endif
+#include "nn_vec.h"
 
 #if defined(__AVX512F__)
 #define NN_BR_VB 64

@@ -30,13 +30,7 @@
  * filters are taken two vectors at a time (32 floats with AVX-512).  GCC /
  * Clang vector extensions, like nn_gemm.h; without them (or with
  * -DNN_HAVE_VEC=0) the same loops run on scalars. */
-#ifndef NN_HAVE_VEC
-#if defined(__GNUC__) || defined(__clang__)
-#define NN_HAVE_VEC 1
-#else
-#define NN_HAVE_VEC 0
-#endif
-#endif
+#include "nn_vec.h"
 #if defined(__AVX512F__)
 #define NN_C1_VB 64
 #elif defined(__AVX__)

@@ -67,13 +67,7 @@
 
 /* GCC/Clang vector extensions, or the portable scalar microkernel.  Building
  * with -DNN_HAVE_VEC=0 forces the scalar one (to test it on GCC). */
-#ifndef NN_HAVE_VEC
-#if defined(__GNUC__) || defined(__clang__)
-#define NN_HAVE_VEC 1
-#else
-#define NN_HAVE_VEC 0
-#endif
-#endif
+#include "nn_vec.h"
 
 /* Block sizes (elements).  KC x NR strip of B ~ L1, MC x KC block of A ~ L2. */
 #define NN_KC 256
