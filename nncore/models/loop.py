@@ -171,11 +171,9 @@ class BatchStepper:
             nb = xb.shape[0]
             sums[0] += batch_loss * nb
             sums[1] += nb
-            wsum = float(nb) if swb is None else float(swb.astype(np.float64).sum())
-            for j, m in enumerate(metrics):
-                w = swb if m.weighted else None
-                sums[2 + 2 * j] += m.count_correct(tb, preds, w)
-                sums[3 + 2 * j] += wsum if m.weighted else float(nb)
+            for j, (correct, weight) in enumerate(model._metric_counts(metrics, tb, preds, swb)):
+                sums[2 + 2 * j] += correct
+                sums[3 + 2 * j] += weight
             if model.stop_training:
                 break
         return done

@@ -289,14 +289,18 @@ class Model:
                 self._observers.pop()
         return scope()
 
-    def _count_metrics(self, metrics, tb, preds, swb):
+    @staticmethod
+    def _metric_counts(metrics, tb, preds, swb):
+        """(correct, weight) of each metric on one batch: sample weights count
+        for weighted_metrics only, as in Keras."""
         n = float(tb.shape[0])
         w = n if swb is None else float(swb.astype(np.float64).sum())
-        for m in metrics:
-            if m.weighted:
-                m.add(m.count_correct(tb, preds, swb), w)
-            else:
-                m.add(m.count_correct(tb, preds, None), n)
+        return [(m.count_correct(tb, preds, swb), w) if m.weighted else
+                (m.count_correct(tb, preds, None), n) for m in metrics]
+
+    def _count_metrics(self, metrics, tb, preds, swb):
+        for m, (correct, weight) in zip(metrics, self._metric_counts(metrics, tb, preds, swb)):
+            m.add(correct, weight)
 
     def _logs(self, loss_total, count, metrics):
         logs = {m.name: float(m.result()) for m in metrics}
