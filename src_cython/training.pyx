@@ -500,15 +500,26 @@ cdef long _run(FusedPlan plan, const floating[:, ::1] x, const int32_t[::1] labe
             targets is not None and targets.shape[0] < x.shape[0] or \
             sample_weight is not None and sample_weight.shape[0] < x.shape[0]:
         raise ValueError("fused loop: labels/targets/weights shorter than x")
-    for j in range(order.shape[0]):
-        if order[j] < 0 or order[j] >= x.shape[0]:
-            raise ValueError("fused loop: sample order out of range")
-    if labels is not None:
-        for j in range(labels.shape[0]):
-            if labels[j] < 0 or labels[j] >= c:
-                raise ValueError(f"fused loop: label {labels[j]} out of range [0, {c})")
     if n_steps < 0 or first_step < 0 or batch_size < 1:
         raise ValueError("fused loop: negative step counts or batch size")
+    # Check exactly the entries this call will read: the order of its steps'
+    # rows and those rows' labels.  The work stays proportional to the steps
+    # run, which matters when a callback wants every batch (one step a call:
+    # checking the whole epoch's order and labels each time cost as much as
+    # the step).  (fit validates all labels once, in prepare_targets.)
+    cdef long epoch_steps = (n + batch_size - 1) // batch_size
+    cdef long s0 = first_step if first_step < epoch_steps else epoch_steps
+    cdef long s1 = s0 + n_steps if n_steps < epoch_steps - s0 else epoch_steps
+    cdef long lo = s0 * batch_size
+    cdef long hi = s1 * batch_size if s1 * batch_size < n else n
+    cdef long i
+    cdef Py_ssize_t r
+    for i in range(lo, hi):
+        r = order[i]
+        if r < 0 or r >= x.shape[0]:
+            raise ValueError("fused loop: sample order out of range")
+        if labels is not None and (labels[r] < 0 or labels[r] >= c):
+            raise ValueError(f"fused loop: label {labels[r]} out of range [0, {c})")
     if sums.shape[0] < 2 + 2 * P.n_metrics:
         raise ValueError("fused loop: sums too short")
     cdef int nth = _team_size(P, min(batch_size, n), nt)
