@@ -32,7 +32,12 @@ independent of the thread count):
   * bias + linear/relu epilogue and relu's gradient: vectorised loops
     (nn_bias_relu.h), bitwise the generic ones;
   * max pooling with every window inside the image, and its gradient when
-    the windows tile the image (nn_maxpool.h), bitwise the general loops.
+    the windows tile the image (nn_maxpool.h), bitwise the general loops;
+  * 3x3 kernels with stride 1 and at least 8 channels in and out (the
+    book's second convolution): the forward pass and the input gradient by
+    Winograd's F(2x2, 3x3) (nn_winograd.h): 16 multiplications per 2x2 output
+    tile instead of 36; the same sums to float rounding.  The weight gradient
+    stays im2col + GEMM.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
@@ -106,6 +111,83 @@ cdef inline void act_backward_image(const floating *da, const floating *a, float
         act_backward_block(da, a, dz, F, 0, rows, 0, F, act)
 
 
+cdef extern from "nn_winograd.h" nogil:
+    long nn_wg_ws_size(long cin, long cout)
+    long nn_wg_u_size(long cin, long cout)
+    long nn_wg_dw_part_size(long cin, long cout)
+    long NN_WG_USTRIDE(long cin, long cout)
+    int nn_wg_dw_image_f32(const float *x, long H, long W, long cin, const float *dz,
+                           long OH, long OW, long pt, long pl, long cout, float *dU,
+                           int accumulate, float *ws)
+    int nn_wg_dw_image_f64(const double *x, long H, long W, long cin, const double *dz,
+                           long OH, long OW, long pt, long pl, long cout, double *dU,
+                           int accumulate, double *ws)
+    void nn_wg_kernel_grad_f32(const float *dU, long C, long F, float *dw, float *ws)
+    void nn_wg_kernel_grad_f64(const double *dU, long C, long F, double *dw, double *ws)
+    void nn_wg_kernel_f32(const float *k, long C, long F, int flip, float *U)
+    void nn_wg_kernel_f64(const double *k, long C, long F, int flip, double *U)
+    int nn_wg_conv3x3_f32(const float *x, long H, long W, long cin, long OH, long OW,
+                          long pt, long pl, const float *U, long cout, const float *bias,
+                          int relu, float *out, float *ws)
+    int nn_wg_conv3x3_f64(const double *x, long H, long W, long cin, long OH, long OW,
+                          long pt, long pl, const double *U, long cout, const double *bias,
+                          int relu, double *out, double *ws)
+
+
+# kept equal to nncore/ops/conv.py::WINOGRAD_MIN_CHANNELS (tests check it)
+WINOGRAD_MIN_CHANNELS = 8
+
+cdef inline bint _winograd(long KH, long KW, long sh, long sw, long C, long F) noexcept nogil:
+    """Does this convolution take the Winograd path?  3x3 stride 1 only;
+    with few channels its 16 small products cost more than im2col's one."""
+    return KH == 3 and KW == 3 and sh == 1 and sw == 1 and C >= 8 and F >= 8
+
+
+def uses_winograd(long kh, long kw, long sh, long sw, long c, long f):
+    """Does ``conv2d_forward`` / ``conv2d_backward`` compute this by Winograd?"""
+    return _winograd(kh, kw, sh, sw, c, f)
+
+
+cdef inline void wg_kernel(const floating *k, long C, long F, bint flip,
+                           floating *U) noexcept nogil:
+    if floating is float:
+        nn_wg_kernel_f32(k, C, F, flip, U)
+    else:
+        nn_wg_kernel_f64(k, C, F, flip, U)
+
+
+cdef inline int wg_conv3x3(const floating *x, long H, long W, long cin, long OH, long OW,
+                           long pt, long pl, const floating *U, long cout,
+                           const floating *bias, bint relu, floating *out,
+                           floating *ws) noexcept nogil:
+    """One image: out (OH x OW x cout) = the 3x3 stride-1 convolution of x
+    (H x W x cin) with the transformed kernel U (+ bias, relu); -1: no memory."""
+    if floating is float:
+        return nn_wg_conv3x3_f32(x, H, W, cin, OH, OW, pt, pl, U, cout, bias, relu, out, ws)
+    else:
+        return nn_wg_conv3x3_f64(x, H, W, cin, OH, OW, pt, pl, U, cout, bias, relu, out, ws)
+
+
+cdef inline int wg_dw_image(const floating *x, long H, long W, long cin,
+                            const floating *dz, long OH, long OW, long pt, long pl,
+                            long cout, floating *dU, bint accumulate,
+                            floating *ws) noexcept nogil:
+    """dU (+)= one image's weight gradient in the Winograd domain; -1: no memory."""
+    if floating is float:
+        return nn_wg_dw_image_f32(x, H, W, cin, dz, OH, OW, pt, pl, cout, dU, accumulate, ws)
+    else:
+        return nn_wg_dw_image_f64(x, H, W, cin, dz, OH, OW, pt, pl, cout, dU, accumulate, ws)
+
+
+cdef inline void wg_kernel_grad(const floating *dU, long C, long F, floating *dw,
+                                floating *ws) noexcept nogil:
+    """dW = G^T dU G."""
+    if floating is float:
+        nn_wg_kernel_grad_f32(dU, C, F, dw, ws)
+    else:
+        nn_wg_kernel_grad_f64(dU, C, F, dw, ws)
+
+
 cdef extern from "nn_maxpool.h" nogil:
     void nn_maxpool_inside_f32(const float *x, long W, long C, long ph, long pw, long sh,
                                long sw, long OH, long OW, float *out, int32_t *arg)
@@ -171,10 +253,24 @@ def conv2d_workspace_size(long n, long oh, long ow, long kh, long kw, long c,
     (threads=0: the current kernel thread count)."""
     cdef long t = threads if threads > 0 else nn_omp_max_threads()
     cdef long kk = kh * kw * c, rows = oh * ow
+    # a 3x3 kernel may take the Winograd path (with stride 1): room for its
+    # transformed kernel and per-thread tiles, after the im2col scratch
+    cdef long wg = _wg_size(kh, kw, c, f, t)
+    cdef long groups = (n + DW_GROUP - 1) // DW_GROUP
     if not backward:
-        return t * rows * kk
-    return (t * (rows * (2 * kk + 1) + rows * f) + f * kk
-            + ((n + DW_GROUP - 1) // DW_GROUP) * (kk + 1) * f)
+        return t * rows * kk + wg
+    if wg:
+        # the weight gradient's partials in the Winograd domain, and G^T dU G's rows
+        wg += groups * nn_wg_dw_part_size(c, f) + 12 * f
+    return t * (rows * (2 * kk + 1) + rows * f) + f * kk + groups * (kk + 1) * f + wg
+
+
+cdef long _wg_size(long kh, long kw, long c, long f, long t) noexcept nogil:
+    """Winograd scratch: the transformed kernel (either direction) and each
+    thread's tiles (the larger of the two directions)."""
+    if not _winograd(kh, kw, 1, 1, c, f):
+        return 0
+    return nn_wg_u_size(c, f) + t * max(nn_wg_ws_size(c, f), nn_wg_ws_size(f, c))
 
 
 cdef inline void im2col_image(const floating *x, long H, long W, long C,
@@ -292,18 +388,30 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
     cdef floating *cols
     cdef const floating *bp = NULL
     cdef int act = _act_code(activation)
+    cdef bint wino = _winograd(KH, KW, stride_h, stride_w, C, F)
+    cdef bint wg_epilogue = act == ACT_LINEAR or act == ACT_RELU
+    cdef floating *U = NULL
+    cdef floating *wg_ws = NULL
     _check_conv("conv2d_forward", _shape4(x.shape), _shape4(kernel.shape),
                 _shape4(out.shape), stride_h, stride_w, pad_top, pad_left)
     nt = _threads_for(N)
-    if ws.shape[0] < nt * rows * kk:
+    # Winograd's scratch (if used) after the im2col one, as the size says
+    cdef long need = nt * rows * kk + (nn_wg_u_size(C, F) + nt * nn_wg_ws_size(C, F)
+                                       if wino else 0)
+    if ws.shape[0] < need:
         raise ValueError(f"conv2d_forward: workspace has {ws.shape[0]} elements, "
-                         f"needs {nt * rows * kk}")
+                         f"needs {need}")
     if bias is not None:
         if bias.shape[0] != F:
             raise ValueError(f"conv2d_forward: bias has {bias.shape[0]} entries for {F} filters")
         bp = &bias[0]
     if N == 0 or F == 0:
         return
+    if wino:
+        U = &ws[0] + nt * rows * kk
+        wg_ws = U + nn_wg_u_size(C, F)
+        with nogil:
+            wg_kernel(&kernel[0, 0, 0, 0], C, F, False, U)
     with nogil, parallel(num_threads=nt):
         fpu = nn_ftz_enter()
         t = threadid_()
@@ -311,7 +419,16 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
         # dynamic: on a busy machine a thread that loses its core leaves its
         # images to the other (results do not depend on who computes what)
         for n in prange(N, schedule="dynamic"):
-            if C == 1 and (act == ACT_LINEAR or act == ACT_RELU):
+            if wino:
+                # bias and relu are added as the tiles are written; other
+                # activations afterwards, as on the im2col path
+                if wg_conv3x3(&x[n, 0, 0, 0], H, W, C, OH, OW, pad_top, pad_left, U, F,
+                              bp if wg_epilogue else NULL, act == ACT_RELU,
+                              &out[n, 0, 0, 0], wg_ws + t * nn_wg_ws_size(C, F)) != 0:
+                    rc += 1
+                if not wg_epilogue:
+                    bias_act_image(&out[n, 0, 0, 0], rows, F, bp, act)
+            elif C == 1 and (act == ACT_LINEAR or act == ACT_RELU):
                 # one channel: the GEMM's inner dimension would be only
                 # KH*KW; the direct loop is several times faster, and adds
                 # the bias and relu before its sums leave the registers
@@ -377,6 +494,15 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     cdef floating *dw
     cdef floating s
     cdef const floating *kp
+    cdef bint wg = _winograd(KH, KW, stride_h, stride_w, C, F)
+    cdef bint wino = want_dx and wg
+    cdef floating *U = NULL
+    cdef floating *wg_ws = NULL
+    cdef floating *wparts = NULL
+    cdef floating *bsum
+    cdef long pp, jj, idx
+    cdef long wpart = nn_wg_dw_part_size(C, F), su = NN_WG_USTRIDE(C, F), cf = C * F
+    cdef long wg_tws = max(nn_wg_ws_size(C, F), nn_wg_ws_size(F, C))
     _check_conv("conv2d_backward", _shape4(x.shape), _shape4(kernel.shape),
                 _shape4(dout.shape), stride_h, stride_w, pad_top, pad_left)
     if _shape4(dkernel.shape) != _shape4(kernel.shape):
@@ -395,6 +521,8 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     # on a constant input 1, so cols^T . dz gives db as one more row of dW
     cdef long kk1 = kk + 1 if want_db else kk
     need = nt * (rows * (2 * kk + 1) + rows * F) + F * kk + groups * (kk + 1) * F
+    if wg:
+        need += nn_wg_u_size(C, F) + nt * wg_tws + groups * wpart + 12 * F
     if ws.shape[0] < need:
         raise ValueError(f"conv2d_backward: workspace has {ws.shape[0]} elements, needs {need}")
     if kk == 0 or F == 0:
@@ -408,11 +536,19 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     parts = wt + F * kk
     dw = &dkernel[0, 0, 0, 0]
     kp = &kernel[0, 0, 0, 0]
+    if wg:
+        U = parts + groups * (kk + 1) * F
+        wg_ws = U + nn_wg_u_size(C, F)
+        wparts = wg_ws + nt * wg_tws
     with nogil:
-        # W^T (F x kk) once, so dcols = dZ . W^T is a plain row-major product
-        for i in range(kk):
-            for j in range(F):
-                wt[j * kk + i] = kp[i * F + j]
+        if wino:
+            # dx = conv(dz, W turned by 180 degrees, in/out swapped), pad 2 - p
+            wg_kernel(kp, C, F, True, U)
+        else:
+            # W^T (F x kk) once, so dcols = dZ . W^T is a plain row-major product
+            for i in range(kk):
+                for j in range(F):
+                    wt[j * kk + i] = kp[i * F + j]
     with nogil, parallel(num_threads=nt):
         fpu = nn_ftz_enter()
         t = threadid_()
@@ -440,6 +576,18 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
                                             parts + g * kk1 * F,
                                             (parts + g * kk1 * F + kk * F) if want_db
                                             else NULL, n > n0)
+                elif wg:
+                    # Winograd: dU[g] (+)= V^T . dM over this image's tiles
+                    if wg_dw_image(&x[n, 0, 0, 0], H, W, C, dz, OH, OW, pad_top, pad_left,
+                                   F, wparts + g * wpart, n > n0, wg_ws + t * wg_tws) != 0:
+                        rc += 1
+                    if want_db:
+                        bsum = wparts + g * wpart + 16 * su
+                        if n == n0:
+                            memset(bsum, 0, sizeof(floating) * F)
+                        for pp in range(rows):
+                            for jj in range(F):
+                                bsum[jj] = bsum[jj] + dz[pp * F + jj]
                 else:
                     im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
                                  pad_top, pad_left, OH, OW, cols, kk1)
@@ -447,20 +595,40 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
                     if gemm_block(True, False, rows, cols, kk1, dz, F,
                                   parts + g * kk1 * F, F, n > n0, 0, kk1, 0, F) != 0:
                         rc += 1
-                if want_dx:
+                if wino:
+                    if wg_conv3x3(dz, OH, OW, F, H, W, 2 - pad_top, 2 - pad_left, U, C,
+                                  NULL, False, &dx[n, 0, 0, 0], wg_ws + t * wg_tws) != 0:
+                        rc += 1
+                elif want_dx:
                     if gemm_block(False, False, F, dz, F, wt, kk,
                                   dcols, kk, False, 0, rows, 0, kk) != 0:
                         rc += 1
                     col2im_image(dcols, H, W, C, KH, KW, stride_h, stride_w,
                                  pad_top, pad_left, OH, OW, &dx[n, 0, 0, 0])
         # dW = the partials added in group order (threads split the elements)
-        for e in prange(kk * F, schedule="static"):
-            s = parts[e]
-            for q in range(1, groups):
-                s = s + parts[q * kk1 * F + e]
-            dw[e] = s
+        if wg:
+            # into group 0's partial (its used entries: 16 C x F matrices, db)
+            for e in prange(16 * cf + F, schedule="static"):
+                idx = (e // cf) * su + e % cf if e < 16 * cf else 16 * su + e - 16 * cf
+                s = wparts[idx]
+                for q in range(1, groups):
+                    s = s + wparts[q * wpart + idx]
+                wparts[idx] = s
+        else:
+            for e in prange(kk * F, schedule="static"):
+                s = parts[e]
+                for q in range(1, groups):
+                    s = s + parts[q * kk1 * F + e]
+                dw[e] = s
         nn_ftz_exit(fpu)
-    if want_db:
+    if wg:
+        fpu = nn_ftz_enter()
+        wg_kernel_grad(wparts, C, F, dw, wparts + groups * wpart)
+        nn_ftz_exit(fpu)
+        if want_db:
+            for j in range(F):
+                dbias[j] = wparts[16 * su + j]
+    elif want_db:
         for j in range(F):
             s = parts[kk * F + j]
             for q in range(1, groups):
