@@ -37,11 +37,12 @@ independent of the thread count):
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t
-from libc.string cimport memcpy, memset
 from k_common cimport nn_omp_max_threads, nn_ftz_enter, nn_ftz_exit
-from k_gemm cimport gemm_block
-from k_activations cimport (bias_act_block, act_backward_block, bias_grad_cols,
-                            ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX)
+from k_activations cimport ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX
+# the per-image pieces, shared with the fused training loop (training.pyx)
+from k_conv cimport (DW_GROUP, conv_forward_image, conv_backward_image, conv_cols_ones,
+                     conv_group_sum, conv_transpose_kernel, maxpool_forward_image,
+                     maxpool_backward_image, avgpool_forward_image, avgpool_backward_image)
 
 _ACTIVATIONS = {"linear": ACT_LINEAR, "relu": ACT_RELU, "sigmoid": ACT_SIGMOID,
                 "tanh": ACT_TANH, "softmax": ACT_SOFTMAX}
@@ -54,106 +55,15 @@ cdef int _act_code(str name) except -1:
         raise ValueError(f"unknown activation {name!r}; valid: "
                          f"{', '.join(_ACTIVATIONS)}") from None
 
-cdef extern from "nn_conv1c.h" nogil:
-    void nn_conv1c_forward_f32(const float *x, long H, long W, long KH, long KW,
-                               long sh, long sw, long pt, long pl, long OH, long OW,
-                               const float *k, long F, const float *bias, int relu,
-                               float *out)
-    void nn_conv1c_forward_f64(const double *x, long H, long W, long KH, long KW,
-                               long sh, long sw, long pt, long pl, long OH, long OW,
-                               const double *k, long F, const double *bias, int relu,
-                               double *out)
-    void nn_conv1c_backward_weights_f32(const float *x, long H, long W, long KH, long KW,
-                                        long sh, long sw, long pt, long pl, long OH,
-                                        long OW, const float *dz, long F, float *dk,
-                                        float *db, int accumulate)
-    void nn_conv1c_backward_weights_f64(const double *x, long H, long W, long KH, long KW,
-                                        long sh, long sw, long pt, long pl, long OH,
-                                        long OW, const double *dz, long F, double *dk,
-                                        double *db, int accumulate)
-
-
-cdef extern from "nn_bias_relu.h" nogil:
-    void nn_bias_relu_f32(float *z, long rows, long F, const float *bias, int relu)
-    void nn_bias_relu_f64(double *z, long rows, long F, const double *bias, int relu)
-    void nn_relu_backward_f32(const float *da, const float *a, float *dz, long n)
-    void nn_relu_backward_f64(const double *da, const double *a, double *dz, long n)
-
-
-cdef inline void bias_act_image(floating *z, long rows, long F, const floating *bias,
-                                int act) noexcept nogil:
-    """One image's rows (rows x F) <- f(z + bias): linear and relu through the
-    vectorised nn_bias_relu.h (bitwise the same numbers), the others through
-    Dense's element-wise kernel."""
-    if act == ACT_LINEAR or act == ACT_RELU:
-        if floating is float:
-            nn_bias_relu_f32(z, rows, F, bias, act == ACT_RELU)
-        else:
-            nn_bias_relu_f64(z, rows, F, bias, act == ACT_RELU)
-    else:
-        bias_act_block(z, F, bias, 0, rows, 0, F, act)
-
-
-cdef inline void act_backward_image(const floating *da, const floating *a, floating *dz,
-                                    long rows, long F, int act) noexcept nogil:
-    """dz = da * f'(.) for one image (not for ACT_LINEAR: the caller uses da)."""
-    if act == ACT_RELU:
-        if floating is float:
-            nn_relu_backward_f32(da, a, dz, rows * F)
-        else:
-            nn_relu_backward_f64(da, a, dz, rows * F)
-    else:
-        act_backward_block(da, a, dz, F, 0, rows, 0, F, act)
-
-
-cdef extern from "nn_maxpool.h" nogil:
-    void nn_maxpool_inside_f32(const float *x, long W, long C, long ph, long pw, long sh,
-                               long sw, long OH, long OW, float *out, int32_t *arg)
-    void nn_maxpool_inside_f64(const double *x, long W, long C, long ph, long pw, long sh,
-                               long sw, long OH, long OW, double *out, int32_t *arg)
-    void nn_maxpool_backward_tiled_f32(const float *dout, const int32_t *arg, long W,
-                                       long C, long ph, long pw, long OH, long OW,
-                                       float *dx)
-    void nn_maxpool_backward_tiled_f64(const double *dout, const int32_t *arg, long W,
-                                       long C, long ph, long pw, long OH, long OW,
-                                       double *dx)
-
-
-cdef inline void conv1c_forward(const floating *x, long H, long W, long KH, long KW,
-                                long sh, long sw, long pt, long pl, long OH, long OW,
-                                const floating *k, long F, const floating *bias, bint relu,
-                                floating *out) noexcept nogil:
-    """One one-channel image, directly (nn_conv1c.h: no im2col), with the
-    bias (unless NULL) and relu (if asked) added as it goes."""
-    if floating is float:
-        nn_conv1c_forward_f32(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, k, F, bias, relu,
-                              out)
-    else:
-        nn_conv1c_forward_f64(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, k, F, bias, relu,
-                              out)
-
-
-cdef inline void conv1c_backward_weights(const floating *x, long H, long W, long KH,
-                                         long KW, long sh, long sw, long pt, long pl,
-                                         long OH, long OW, const floating *dz, long F,
-                                         floating *dk, floating *db,
-                                         bint accumulate) noexcept nogil:
-    """dk (+)= taps^T . dz and db (+)= column sums of dz, one one-channel image."""
-    if floating is float:
-        nn_conv1c_backward_weights_f32(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F,
-                                       dk, db, accumulate)
-    else:
-        nn_conv1c_backward_weights_f64(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F,
-                                       dk, db, accumulate)
-
 
 cdef enum:
-    # images per weight-gradient partial sum (fixed: see the module docstring)
-    DW_GROUP = 4
+    # (DW_GROUP, the images per weight-gradient partial sum: k_conv.pxd)
     # pooling is a quick pass over memory, but a training batch of the
     # book's first pooling layer (800 K values) still takes ~0.3 ms on one
     # thread and half that on two; below this it is not worth waking the team
     POOL_PAR_MIN = 262144
+    # elements of the weight gradient a thread reduces at a time
+    RED_CHUNK = 256
 
 
 cdef tuple _shape4(Py_ssize_t *s):
@@ -175,82 +85,6 @@ def conv2d_workspace_size(long n, long oh, long ow, long kh, long kw, long c,
         return t * rows * kk
     return (t * (rows * (2 * kk + 1) + rows * f) + f * kk
             + ((n + DW_GROUP - 1) // DW_GROUP) * (kk + 1) * f)
-
-
-cdef inline void im2col_image(const floating *x, long H, long W, long C,
-                              long KH, long KW, long sh, long sw, long pt, long pl,
-                              long OH, long OW, floating *cols, long kk) noexcept nogil:
-    """cols (OH*OW x KH*KW*C, rows kk >= KH*KW*C apart) of one image x (H x W x C)."""
-    cdef long oh, ow, i, j, ih, iw, c
-    cdef floating *row
-    cdef const floating *src
-    cdef long base
-    if C == 1:
-        # one channel (a grayscale first layer): patches are KW-long runs of
-        # an image row; copy them without a test per element where the
-        # patch lies inside the row
-        for oh in range(OH):
-            for i in range(KH):
-                ih = oh * sh - pt + i
-                for ow in range(OW):
-                    row = cols + (oh * OW + ow) * kk + i * KW
-                    base = ow * sw - pl
-                    if ih < 0 or ih >= H:
-                        for j in range(KW):
-                            row[j] = 0
-                    elif base >= 0 and base + KW <= W:
-                        src = x + ih * W + base
-                        for j in range(KW):
-                            row[j] = src[j]
-                    else:
-                        for j in range(KW):
-                            iw = base + j
-                            row[j] = x[ih * W + iw] if 0 <= iw < W else 0
-        return
-    for oh in range(OH):
-        for ow in range(OW):
-            row = cols + (oh * OW + ow) * kk
-            for i in range(KH):
-                ih = oh * sh - pt + i
-                if ih < 0 or ih >= H:
-                    memset(row + i * KW * C, 0, sizeof(floating) * KW * C)
-                    continue
-                for j in range(KW):
-                    iw = ow * sw - pl + j
-                    if iw < 0 or iw >= W:
-                        memset(row + (i * KW + j) * C, 0, sizeof(floating) * C)
-                    elif C == 1:
-                        row[i * KW + j] = x[ih * W + iw]
-                    else:
-                        memcpy(row + (i * KW + j) * C, x + (ih * W + iw) * C,
-                               sizeof(floating) * C)
-
-
-cdef inline void col2im_image(const floating *cols, long H, long W, long C,
-                              long KH, long KW, long sh, long sw, long pt, long pl,
-                              long OH, long OW, floating *dx) noexcept nogil:
-    """dx (H x W x C) = the sum of every cols entry at the place im2col read it."""
-    cdef long oh, ow, i, j, ih, iw, c
-    cdef long kk = KH * KW * C
-    cdef const floating *row
-    cdef const floating *src
-    cdef floating *dst
-    memset(dx, 0, sizeof(floating) * H * W * C)
-    for oh in range(OH):
-        for ow in range(OW):
-            row = cols + (oh * OW + ow) * kk
-            for i in range(KH):
-                ih = oh * sh - pt + i
-                if ih < 0 or ih >= H:
-                    continue
-                for j in range(KW):
-                    iw = ow * sw - pl + j
-                    if iw < 0 or iw >= W:
-                        continue
-                    src = row + (i * KW + j) * C
-                    dst = dx + (ih * W + iw) * C
-                    for c in range(C):
-                        dst[c] += src[c]
 
 
 def _check_conv(str name, tuple xs, tuple ks, tuple os, long sh, long sw, long pt, long pl):
@@ -311,25 +145,10 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
         # dynamic: on a busy machine a thread that loses its core leaves its
         # images to the other (results do not depend on who computes what)
         for n in prange(N, schedule="dynamic"):
-            if C == 1 and (act == ACT_LINEAR or act == ACT_RELU):
-                # one channel: the GEMM's inner dimension would be only
-                # KH*KW; the direct loop is several times faster, and adds
-                # the bias and relu before its sums leave the registers
-                conv1c_forward(&x[n, 0, 0, 0], H, W, KH, KW, stride_h, stride_w,
-                               pad_top, pad_left, OH, OW, &kernel[0, 0, 0, 0], F,
-                               bp, act == ACT_RELU, &out[n, 0, 0, 0])
-            elif C == 1:
-                conv1c_forward(&x[n, 0, 0, 0], H, W, KH, KW, stride_h, stride_w,
-                               pad_top, pad_left, OH, OW, &kernel[0, 0, 0, 0], F,
-                               NULL, False, &out[n, 0, 0, 0])
-                bias_act_image(&out[n, 0, 0, 0], rows, F, bp, act)
-            else:
-                im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
-                             pad_top, pad_left, OH, OW, cols, kk)
-                if gemm_block(False, False, kk, cols, kk, &kernel[0, 0, 0, 0], F,
-                              &out[n, 0, 0, 0], F, False, 0, rows, 0, F) != 0:
-                    rc += 1
-                bias_act_image(&out[n, 0, 0, 0], rows, F, bp, act)
+            if conv_forward_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
+                                  pad_top, pad_left, OH, OW, &kernel[0, 0, 0, 0], F, bp,
+                                  act, &out[n, 0, 0, 0], cols) != 0:
+                rc += 1
         nn_ftz_exit(fpu)
     if rc:
         raise MemoryError("conv2d_forward: could not allocate the GEMM workspace")
@@ -361,21 +180,18 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     cdef long OH = dout.shape[1], OW = dout.shape[2]
     cdef long kk = KH * KW * C, rows = OH * OW
     cdef long groups = (N + DW_GROUP - 1) // DW_GROUP
-    cdef long g, n, n0, n1, e, q, i, j
+    cdef long g, n, n0, n1, e
     cdef int t, nt, rc = 0
     cdef bint want_dx = dx is not None
     cdef unsigned int fpu
     cdef floating *cols
     cdef floating *dcols
     cdef floating *dzb
-    cdef const floating *dz
-    cdef long p
     cdef bint want_db = dbias is not None
     cdef int act = _act_code(activation)
     cdef floating *wt
     cdef floating *parts
     cdef floating *dw
-    cdef floating s
     cdef const floating *kp
     _check_conv("conv2d_backward", _shape4(x.shape), _shape4(kernel.shape),
                 _shape4(dout.shape), stride_h, stride_w, pad_top, pad_left)
@@ -410,9 +226,7 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     kp = &kernel[0, 0, 0, 0]
     with nogil:
         # W^T (F x kk) once, so dcols = dZ . W^T is a plain row-major product
-        for i in range(kk):
-            for j in range(F):
-                wt[j * kk + i] = kp[i * F + j]
+        conv_transpose_kernel(kp, kk, F, wt, 0, kk * F)
     with nogil, parallel(num_threads=nt):
         fpu = nn_ftz_enter()
         t = threadid_()
@@ -420,52 +234,26 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
         dcols = cols + rows * kk1
         dzb = dcols + rows * kk
         if want_db:
-            for p in range(rows):
-                cols[p * kk1 + kk] = 1
+            conv_cols_ones(cols, rows, kk1)
         for g in prange(groups, schedule="dynamic"):
             n0 = g * DW_GROUP
             n1 = n0 + DW_GROUP if n0 + DW_GROUP < N else N
             for n in range(n0, n1):
-                if act == ACT_LINEAR:
-                    dz = &dout[n, 0, 0, 0]
-                else:
-                    act_backward_image(&dout[n, 0, 0, 0], &out[n, 0, 0, 0], dzb,
-                                       rows, F, act)
-                    dz = dzb
-                if C == 1:
-                    # one channel: directly (the same sums, in the same
-                    # fixed order whoever computes them; dx below as usual)
-                    conv1c_backward_weights(&x[n, 0, 0, 0], H, W, KH, KW, stride_h,
-                                            stride_w, pad_top, pad_left, OH, OW, dz, F,
-                                            parts + g * kk1 * F,
-                                            (parts + g * kk1 * F + kk * F) if want_db
-                                            else NULL, n > n0)
-                else:
-                    im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
-                                 pad_top, pad_left, OH, OW, cols, kk1)
-                    # partial[g] (+)= cols^T . dZ[n]   (its last row: db, with the ones)
-                    if gemm_block(True, False, rows, cols, kk1, dz, F,
-                                  parts + g * kk1 * F, F, n > n0, 0, kk1, 0, F) != 0:
-                        rc += 1
-                if want_dx:
-                    if gemm_block(False, False, F, dz, F, wt, kk,
-                                  dcols, kk, False, 0, rows, 0, kk) != 0:
-                        rc += 1
-                    col2im_image(dcols, H, W, C, KH, KW, stride_h, stride_w,
-                                 pad_top, pad_left, OH, OW, &dx[n, 0, 0, 0])
-        # dW = the partials added in group order (threads split the elements)
-        for e in prange(kk * F, schedule="static"):
-            s = parts[e]
-            for q in range(1, groups):
-                s = s + parts[q * kk1 * F + e]
-            dw[e] = s
+                # partial[g] (+)= cols^T . dZ[n] (its last row: db), and dx[n]
+                if conv_backward_image(&x[n, 0, 0, 0], &out[n, 0, 0, 0],
+                                       &dout[n, 0, 0, 0], act, H, W, C, KH, KW, stride_h,
+                                       stride_w, pad_top, pad_left, OH, OW, F, want_db,
+                                       parts + g * kk1 * F, n > n0, cols, dzb, wt, dcols,
+                                       &dx[n, 0, 0, 0] if want_dx else NULL) != 0:
+                    rc += 1
+        # dW = the partials added in group order (threads split the elements,
+        # RED_CHUNK at a time)
+        for e in prange((kk * F + RED_CHUNK - 1) // RED_CHUNK, schedule="static"):
+            conv_group_sum(parts, groups, kk1 * F, dw, e * RED_CHUNK,
+                           min(e * RED_CHUNK + RED_CHUNK, kk * F))
         nn_ftz_exit(fpu)
     if want_db:
-        for j in range(F):
-            s = parts[kk * F + j]
-            for q in range(1, groups):
-                s = s + parts[q * kk1 * F + kk * F + j]
-            dbias[j] = s
+        conv_group_sum(parts + kk * F, groups, kk1 * F, &dbias[0], 0, F)
     if rc:
         raise MemoryError("conv2d_backward: could not allocate the GEMM workspace")
 
@@ -494,10 +282,7 @@ def maxpool2d_forward(const floating[:, :, :, ::1] x not None,
     was, as ih*W + iw within the image (the first maximum in row-major order)."""
     cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef long OH = out.shape[1], OW = out.shape[2]
-    cdef long n, oh, ow, c, i, j, ih, iw, h0, h1, w0, w1
-    cdef const floating *src
-    cdef floating *dst
-    cdef int32_t *arg
+    cdef long n
     cdef int nt
     _check_pool("maxpool2d_forward", _shape4(x.shape), _shape4(out.shape),
                 pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
@@ -506,45 +291,11 @@ def maxpool2d_forward(const floating[:, :, :, ::1] x not None,
     if H * W >= 2147483647:
         raise ValueError("maxpool2d_forward: image too large for int32 indices")
     nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
-    # every window inside the image: the branch-free loops of nn_maxpool.h
-    cdef bint inside = (pad_top == 0 and pad_left == 0 and (OH - 1) * stride_h + pool_h <= H
-                        and (OW - 1) * stride_w + pool_w <= W)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
-            if inside:
-                if floating is float:
-                    nn_maxpool_inside_f32(&x[n, 0, 0, 0], W, C, pool_h, pool_w, stride_h,
-                                          stride_w, OH, OW, &out[n, 0, 0, 0],
-                                          &argmax[n, 0, 0, 0])
-                else:
-                    nn_maxpool_inside_f64(&x[n, 0, 0, 0], W, C, pool_h, pool_w, stride_h,
-                                          stride_w, OH, OW, &out[n, 0, 0, 0],
-                                          &argmax[n, 0, 0, 0])
-                continue
-            for oh in range(OH):
-                h0 = oh * stride_h - pad_top
-                h1 = h0 + pool_h
-                if h0 < 0: h0 = 0
-                if h1 > H: h1 = H
-                for ow in range(OW):
-                    w0 = ow * stride_w - pad_left
-                    w1 = w0 + pool_w
-                    if w0 < 0: w0 = 0
-                    if w1 > W: w1 = W
-                    dst = &out[n, oh, ow, 0]
-                    arg = &argmax[n, oh, ow, 0]
-                    src = &x[n, h0, w0, 0]
-                    for c in range(C):
-                        dst[c] = src[c]
-                        arg[c] = <int32_t>(h0 * W + w0)
-                    for i in range(h0, h1):
-                        for j in range(w0, w1):
-                            src = &x[n, i, j, 0]
-                            for c in range(C):
-                                # strictly greater: ties keep the first maximum
-                                if src[c] > dst[c]:
-                                    dst[c] = src[c]
-                                    arg[c] = <int32_t>(i * W + j)
+            maxpool_forward_image(&x[n, 0, 0, 0], H, W, C, pool_h, pool_w, stride_h,
+                                  stride_w, pad_top, pad_left, OH, OW, &out[n, 0, 0, 0],
+                                  &argmax[n, 0, 0, 0])
 
 
 def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
@@ -559,10 +310,7 @@ def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
     It must then be the geometry ``argmax`` came from."""
     cdef long N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
     cdef long OH = dout.shape[1], OW = dout.shape[2]
-    cdef long n, p, c
-    cdef const floating *g
-    cdef const int32_t *arg
-    cdef floating *d
+    cdef long n
     cdef int nt
     if _shape4(argmax.shape) != _shape4(dout.shape) or dout.shape[0] != N or dout.shape[3] != C:
         raise ValueError(f"maxpool2d_backward: dout {_shape4(dout.shape)}, argmax "
@@ -573,23 +321,8 @@ def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
     nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
-            if tiled:
-                if floating is float:
-                    nn_maxpool_backward_tiled_f32(&dout[n, 0, 0, 0], &argmax[n, 0, 0, 0],
-                                                  W, C, pool_h, pool_w, OH, OW,
-                                                  &dx[n, 0, 0, 0])
-                else:
-                    nn_maxpool_backward_tiled_f64(&dout[n, 0, 0, 0], &argmax[n, 0, 0, 0],
-                                                  W, C, pool_h, pool_w, OH, OW,
-                                                  &dx[n, 0, 0, 0])
-                continue
-            d = &dx[n, 0, 0, 0]
-            memset(d, 0, sizeof(floating) * H * W * C)
-            g = &dout[n, 0, 0, 0]
-            arg = &argmax[n, 0, 0, 0]
-            for p in range(OH * OW):
-                for c in range(C):
-                    d[arg[p * C + c] * C + c] += g[p * C + c]
+            maxpool_backward_image(&dout[n, 0, 0, 0], &argmax[n, 0, 0, 0], H, W, C, OH, OW,
+                                   tiled, pool_h, pool_w, &dx[n, 0, 0, 0])
 
 
 def avgpool2d_forward(const floating[:, :, :, ::1] x not None,
@@ -599,37 +332,15 @@ def avgpool2d_forward(const floating[:, :, :, ::1] x not None,
     """out = the mean of each window over its inputs inside the image."""
     cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef long OH = out.shape[1], OW = out.shape[2]
-    cdef long n, oh, ow, c, i, j, h0, h1, w0, w1
-    cdef const floating *src
-    cdef floating *dst
-    cdef floating inv
+    cdef long n
     cdef int nt
     _check_pool("avgpool2d_forward", _shape4(x.shape), _shape4(out.shape),
                 pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
     nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
-            for oh in range(OH):
-                h0 = oh * stride_h - pad_top
-                h1 = h0 + pool_h
-                if h0 < 0: h0 = 0
-                if h1 > H: h1 = H
-                for ow in range(OW):
-                    w0 = ow * stride_w - pad_left
-                    w1 = w0 + pool_w
-                    if w0 < 0: w0 = 0
-                    if w1 > W: w1 = W
-                    dst = &out[n, oh, ow, 0]
-                    for c in range(C):
-                        dst[c] = 0
-                    for i in range(h0, h1):
-                        for j in range(w0, w1):
-                            src = &x[n, i, j, 0]
-                            for c in range(C):
-                                dst[c] += src[c]
-                    inv = <floating>(1.0 / ((h1 - h0) * (w1 - w0)))
-                    for c in range(C):
-                        dst[c] = dst[c] * inv
+            avgpool_forward_image(&x[n, 0, 0, 0], H, W, C, pool_h, pool_w, stride_h,
+                                  stride_w, pad_top, pad_left, OH, OW, &out[n, 0, 0, 0])
 
 
 def avgpool2d_backward(const floating[:, :, :, ::1] dout not None,
@@ -639,31 +350,12 @@ def avgpool2d_backward(const floating[:, :, :, ::1] dout not None,
     """dx = each window's gradient shared equally by the inputs it averaged."""
     cdef long N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
     cdef long OH = dout.shape[1], OW = dout.shape[2]
-    cdef long n, oh, ow, c, i, j, h0, h1, w0, w1
-    cdef const floating *g
-    cdef floating *d
-    cdef double inv_count
+    cdef long n
     cdef int nt
     _check_pool("avgpool2d_backward", _shape4(dx.shape), _shape4(dout.shape),
                 pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
     nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
-            memset(&dx[n, 0, 0, 0], 0, sizeof(floating) * H * W * C)
-            for oh in range(OH):
-                h0 = oh * stride_h - pad_top
-                h1 = h0 + pool_h
-                if h0 < 0: h0 = 0
-                if h1 > H: h1 = H
-                for ow in range(OW):
-                    w0 = ow * stride_w - pad_left
-                    w1 = w0 + pool_w
-                    if w0 < 0: w0 = 0
-                    if w1 > W: w1 = W
-                    g = &dout[n, oh, ow, 0]
-                    inv_count = 1.0 / ((h1 - h0) * (w1 - w0))
-                    for i in range(h0, h1):
-                        for j in range(w0, w1):
-                            d = &dx[n, i, j, 0]
-                            for c in range(C):
-                                d[c] += <floating>(g[c] * inv_count)
+            avgpool_backward_image(&dout[n, 0, 0, 0], H, W, C, pool_h, pool_w, stride_h,
+                                   stride_w, pad_top, pad_left, OH, OW, &dx[n, 0, 0, 0])
