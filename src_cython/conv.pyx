@@ -34,19 +34,23 @@ independent of the thread count):
   * max pooling with every window inside the image, and its gradient when
     the windows tile the image (nn_maxpool.h), bitwise the general loops;
   * 3x3 kernels with stride 1 and at least 8 channels in and out (the
-    book's second convolution): the forward pass and the input gradient by
-    Winograd's F(2x2, 3x3) (nn_winograd.h): 16 multiplications per 2x2 output
-    tile instead of 36; the same sums to float rounding.  The weight gradient
-    stays im2col + GEMM.
+    book's second convolution): the forward pass, the input gradient and the
+    weight gradient by Winograd's F(2x2, 3x3) (nn_winograd.h): 16
+    multiplications per 2x2 output tile instead of 36; the same sums to
+    float rounding.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t
-from libc.string cimport memcpy, memset
 from k_common cimport nn_omp_max_threads, nn_ftz_enter, nn_ftz_exit
-from k_gemm cimport gemm_block
-from k_activations cimport (bias_act_block, act_backward_block, bias_grad_cols,
-                            ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX)
+from k_activations cimport ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX
+# the per-image pieces, shared with the fused training loop (training.pyx)
+from k_conv cimport (DW_GROUP, WG_MIN_CHANNELS, conv_forward_image, conv_backward_image,
+                     conv_cols_ones, conv_group_sum, conv_transpose_kernel,
+                     conv_winograd, conv_wg_scratch, conv_wg_kernel_size, conv_part_size,
+                     conv_wg_kernel, conv_wg_group_sum, conv_wg_finish,
+                     maxpool_forward_image, maxpool_backward_image, avgpool_forward_image,
+                     avgpool_backward_image)
 
 _ACTIVATIONS = {"linear": ACT_LINEAR, "relu": ACT_RELU, "sigmoid": ACT_SIGMOID,
                 "tanh": ACT_TANH, "softmax": ACT_SOFTMAX}
@@ -59,183 +63,24 @@ cdef int _act_code(str name) except -1:
         raise ValueError(f"unknown activation {name!r}; valid: "
                          f"{', '.join(_ACTIVATIONS)}") from None
 
-cdef extern from "nn_conv1c.h" nogil:
-    void nn_conv1c_forward_f32(const float *x, long H, long W, long KH, long KW,
-                               long sh, long sw, long pt, long pl, long OH, long OW,
-                               const float *k, long F, const float *bias, int relu,
-                               float *out)
-    void nn_conv1c_forward_f64(const double *x, long H, long W, long KH, long KW,
-                               long sh, long sw, long pt, long pl, long OH, long OW,
-                               const double *k, long F, const double *bias, int relu,
-                               double *out)
-    void nn_conv1c_backward_weights_f32(const float *x, long H, long W, long KH, long KW,
-                                        long sh, long sw, long pt, long pl, long OH,
-                                        long OW, const float *dz, long F, float *dk,
-                                        float *db, int accumulate)
-    void nn_conv1c_backward_weights_f64(const double *x, long H, long W, long KH, long KW,
-                                        long sh, long sw, long pt, long pl, long OH,
-                                        long OW, const double *dz, long F, double *dk,
-                                        double *db, int accumulate)
-
-
-cdef extern from "nn_bias_relu.h" nogil:
-    void nn_bias_relu_f32(float *z, long rows, long F, const float *bias, int relu)
-    void nn_bias_relu_f64(double *z, long rows, long F, const double *bias, int relu)
-    void nn_relu_backward_f32(const float *da, const float *a, float *dz, long n)
-    void nn_relu_backward_f64(const double *da, const double *a, double *dz, long n)
-
-
-cdef inline void bias_act_image(floating *z, long rows, long F, const floating *bias,
-                                int act) noexcept nogil:
-    """One image's rows (rows x F) <- f(z + bias): linear and relu through the
-    vectorised nn_bias_relu.h (bitwise the same numbers), the others through
-    Dense's element-wise kernel."""
-    if act == ACT_LINEAR or act == ACT_RELU:
-        if floating is float:
-            nn_bias_relu_f32(z, rows, F, bias, act == ACT_RELU)
-        else:
-            nn_bias_relu_f64(z, rows, F, bias, act == ACT_RELU)
-    else:
-        bias_act_block(z, F, bias, 0, rows, 0, F, act)
-
-
-cdef inline void act_backward_image(const floating *da, const floating *a, floating *dz,
-                                    long rows, long F, int act) noexcept nogil:
-    """dz = da * f'(.) for one image (not for ACT_LINEAR: the caller uses da)."""
-    if act == ACT_RELU:
-        if floating is float:
-            nn_relu_backward_f32(da, a, dz, rows * F)
-        else:
-            nn_relu_backward_f64(da, a, dz, rows * F)
-    else:
-        act_backward_block(da, a, dz, F, 0, rows, 0, F, act)
-
-
-cdef extern from "nn_winograd.h" nogil:
-    long nn_wg_ws_size(long cin, long cout)
-    long nn_wg_u_size(long cin, long cout)
-    long nn_wg_dw_part_size(long cin, long cout)
-    long NN_WG_USTRIDE(long cin, long cout)
-    int nn_wg_dw_image_f32(const float *x, long H, long W, long cin, const float *dz,
-                           long OH, long OW, long pt, long pl, long cout, float *dU,
-                           int accumulate, float *ws)
-    int nn_wg_dw_image_f64(const double *x, long H, long W, long cin, const double *dz,
-                           long OH, long OW, long pt, long pl, long cout, double *dU,
-                           int accumulate, double *ws)
-    void nn_wg_kernel_grad_f32(const float *dU, long C, long F, float *dw, float *ws)
-    void nn_wg_kernel_grad_f64(const double *dU, long C, long F, double *dw, double *ws)
-    void nn_wg_kernel_f32(const float *k, long C, long F, int flip, float *U)
-    void nn_wg_kernel_f64(const double *k, long C, long F, int flip, double *U)
-    int nn_wg_conv3x3_f32(const float *x, long H, long W, long cin, long OH, long OW,
-                          long pt, long pl, const float *U, long cout, const float *bias,
-                          int relu, float *out, float *ws)
-    int nn_wg_conv3x3_f64(const double *x, long H, long W, long cin, long OH, long OW,
-                          long pt, long pl, const double *U, long cout, const double *bias,
-                          int relu, double *out, double *ws)
-
-
-# kept equal to nncore/ops/conv.py::WINOGRAD_MIN_CHANNELS (tests check it)
-WINOGRAD_MIN_CHANNELS = 8
-
-cdef inline bint _winograd(long KH, long KW, long sh, long sw, long C, long F) noexcept nogil:
-    """Does this convolution take the Winograd path?  3x3 stride 1 only;
-    with few channels its 16 small products cost more than im2col's one."""
-    return KH == 3 and KW == 3 and sh == 1 and sw == 1 and C >= 8 and F >= 8
-
-
-def uses_winograd(long kh, long kw, long sh, long sw, long c, long f):
-    """Does ``conv2d_forward`` / ``conv2d_backward`` compute this by Winograd?"""
-    return _winograd(kh, kw, sh, sw, c, f)
-
-
-cdef inline void wg_kernel(const floating *k, long C, long F, bint flip,
-                           floating *U) noexcept nogil:
-    if floating is float:
-        nn_wg_kernel_f32(k, C, F, flip, U)
-    else:
-        nn_wg_kernel_f64(k, C, F, flip, U)
-
-
-cdef inline int wg_conv3x3(const floating *x, long H, long W, long cin, long OH, long OW,
-                           long pt, long pl, const floating *U, long cout,
-                           const floating *bias, bint relu, floating *out,
-                           floating *ws) noexcept nogil:
-    """One image: out (OH x OW x cout) = the 3x3 stride-1 convolution of x
-    (H x W x cin) with the transformed kernel U (+ bias, relu); -1: no memory."""
-    if floating is float:
-        return nn_wg_conv3x3_f32(x, H, W, cin, OH, OW, pt, pl, U, cout, bias, relu, out, ws)
-    else:
-        return nn_wg_conv3x3_f64(x, H, W, cin, OH, OW, pt, pl, U, cout, bias, relu, out, ws)
-
-
-cdef inline int wg_dw_image(const floating *x, long H, long W, long cin,
-                            const floating *dz, long OH, long OW, long pt, long pl,
-                            long cout, floating *dU, bint accumulate,
-                            floating *ws) noexcept nogil:
-    """dU (+)= one image's weight gradient in the Winograd domain; -1: no memory."""
-    if floating is float:
-        return nn_wg_dw_image_f32(x, H, W, cin, dz, OH, OW, pt, pl, cout, dU, accumulate, ws)
-    else:
-        return nn_wg_dw_image_f64(x, H, W, cin, dz, OH, OW, pt, pl, cout, dU, accumulate, ws)
-
-
-cdef inline void wg_kernel_grad(const floating *dU, long C, long F, floating *dw,
-                                floating *ws) noexcept nogil:
-    """dW = G^T dU G."""
-    if floating is float:
-        nn_wg_kernel_grad_f32(dU, C, F, dw, ws)
-    else:
-        nn_wg_kernel_grad_f64(dU, C, F, dw, ws)
-
-
-cdef extern from "nn_maxpool.h" nogil:
-    void nn_maxpool_inside_f32(const float *x, long W, long C, long ph, long pw, long sh,
-                               long sw, long OH, long OW, float *out, int32_t *arg)
-    void nn_maxpool_inside_f64(const double *x, long W, long C, long ph, long pw, long sh,
-                               long sw, long OH, long OW, double *out, int32_t *arg)
-    void nn_maxpool_backward_tiled_f32(const float *dout, const int32_t *arg, long W,
-                                       long C, long ph, long pw, long OH, long OW,
-                                       float *dx)
-    void nn_maxpool_backward_tiled_f64(const double *dout, const int32_t *arg, long W,
-                                       long C, long ph, long pw, long OH, long OW,
-                                       double *dx)
-
-
-cdef inline void conv1c_forward(const floating *x, long H, long W, long KH, long KW,
-                                long sh, long sw, long pt, long pl, long OH, long OW,
-                                const floating *k, long F, const floating *bias, bint relu,
-                                floating *out) noexcept nogil:
-    """One one-channel image, directly (nn_conv1c.h: no im2col), with the
-    bias (unless NULL) and relu (if asked) added as it goes."""
-    if floating is float:
-        nn_conv1c_forward_f32(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, k, F, bias, relu,
-                              out)
-    else:
-        nn_conv1c_forward_f64(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, k, F, bias, relu,
-                              out)
-
-
-cdef inline void conv1c_backward_weights(const floating *x, long H, long W, long KH,
-                                         long KW, long sh, long sw, long pt, long pl,
-                                         long OH, long OW, const floating *dz, long F,
-                                         floating *dk, floating *db,
-                                         bint accumulate) noexcept nogil:
-    """dk (+)= taps^T . dz and db (+)= column sums of dz, one one-channel image."""
-    if floating is float:
-        nn_conv1c_backward_weights_f32(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F,
-                                       dk, db, accumulate)
-    else:
-        nn_conv1c_backward_weights_f64(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F,
-                                       dk, db, accumulate)
-
 
 cdef enum:
-    # images per weight-gradient partial sum (fixed: see the module docstring)
-    DW_GROUP = 4
+    # (DW_GROUP, the images per weight-gradient partial sum: k_conv.pxd)
     # pooling is a quick pass over memory, but a training batch of the
     # book's first pooling layer (800 K values) still takes ~0.3 ms on one
     # thread and half that on two; below this it is not worth waking the team
     POOL_PAR_MIN = 262144
+    # elements of the weight gradient a thread reduces at a time
+    RED_CHUNK = 256
+
+
+# kept equal to nncore/ops/conv.py::WINOGRAD_MIN_CHANNELS (tests check it)
+WINOGRAD_MIN_CHANNELS = WG_MIN_CHANNELS
+
+
+def uses_winograd(long kh, long kw, long sh, long sw, long c, long f):
+    """Does ``conv2d_forward`` / ``conv2d_backward`` compute this by Winograd?"""
+    return conv_winograd(kh, kw, sh, sw, c, f)
 
 
 cdef tuple _shape4(Py_ssize_t *s):
@@ -253,100 +98,17 @@ def conv2d_workspace_size(long n, long oh, long ow, long kh, long kw, long c,
     (threads=0: the current kernel thread count)."""
     cdef long t = threads if threads > 0 else nn_omp_max_threads()
     cdef long kk = kh * kw * c, rows = oh * ow
-    # a 3x3 kernel may take the Winograd path (with stride 1): room for its
-    # transformed kernel and per-thread tiles, after the im2col scratch
-    cdef long wg = _wg_size(kh, kw, c, f, t)
     cdef long groups = (n + DW_GROUP - 1) // DW_GROUP
+    # a 3x3 kernel may take the Winograd path (with stride 1): room for its
+    # transformed kernel and per-thread tiles after the im2col scratch
+    cdef bint wg = conv_winograd(kh, kw, 1, 1, c, f)
+    cdef long extra = conv_wg_kernel_size(c, f) + t * conv_wg_scratch(c, f) if wg else 0
     if not backward:
-        return t * rows * kk + wg
+        return t * rows * kk + extra
     if wg:
-        # the weight gradient's partials in the Winograd domain, and G^T dU G's rows
-        wg += groups * nn_wg_dw_part_size(c, f) + 12 * f
-    return t * (rows * (2 * kk + 1) + rows * f) + f * kk + groups * (kk + 1) * f + wg
-
-
-cdef long _wg_size(long kh, long kw, long c, long f, long t) noexcept nogil:
-    """Winograd scratch: the transformed kernel (either direction) and each
-    thread's tiles (the larger of the two directions)."""
-    if not _winograd(kh, kw, 1, 1, c, f):
-        return 0
-    return nn_wg_u_size(c, f) + t * max(nn_wg_ws_size(c, f), nn_wg_ws_size(f, c))
-
-
-cdef inline void im2col_image(const floating *x, long H, long W, long C,
-                              long KH, long KW, long sh, long sw, long pt, long pl,
-                              long OH, long OW, floating *cols, long kk) noexcept nogil:
-    """cols (OH*OW x KH*KW*C, rows kk >= KH*KW*C apart) of one image x (H x W x C)."""
-    cdef long oh, ow, i, j, ih, iw, c
-    cdef floating *row
-    cdef const floating *src
-    cdef long base
-    if C == 1:
-        # one channel (a grayscale first layer): patches are KW-long runs of
-        # an image row; copy them without a test per element where the
-        # patch lies inside the row
-        for oh in range(OH):
-            for i in range(KH):
-                ih = oh * sh - pt + i
-                for ow in range(OW):
-                    row = cols + (oh * OW + ow) * kk + i * KW
-                    base = ow * sw - pl
-                    if ih < 0 or ih >= H:
-                        for j in range(KW):
-                            row[j] = 0
-                    elif base >= 0 and base + KW <= W:
-                        src = x + ih * W + base
-                        for j in range(KW):
-                            row[j] = src[j]
-                    else:
-                        for j in range(KW):
-                            iw = base + j
-                            row[j] = x[ih * W + iw] if 0 <= iw < W else 0
-        return
-    for oh in range(OH):
-        for ow in range(OW):
-            row = cols + (oh * OW + ow) * kk
-            for i in range(KH):
-                ih = oh * sh - pt + i
-                if ih < 0 or ih >= H:
-                    memset(row + i * KW * C, 0, sizeof(floating) * KW * C)
-                    continue
-                for j in range(KW):
-                    iw = ow * sw - pl + j
-                    if iw < 0 or iw >= W:
-                        memset(row + (i * KW + j) * C, 0, sizeof(floating) * C)
-                    elif C == 1:
-                        row[i * KW + j] = x[ih * W + iw]
-                    else:
-                        memcpy(row + (i * KW + j) * C, x + (ih * W + iw) * C,
-                               sizeof(floating) * C)
-
-
-cdef inline void col2im_image(const floating *cols, long H, long W, long C,
-                              long KH, long KW, long sh, long sw, long pt, long pl,
-                              long OH, long OW, floating *dx) noexcept nogil:
-    """dx (H x W x C) = the sum of every cols entry at the place im2col read it."""
-    cdef long oh, ow, i, j, ih, iw, c
-    cdef long kk = KH * KW * C
-    cdef const floating *row
-    cdef const floating *src
-    cdef floating *dst
-    memset(dx, 0, sizeof(floating) * H * W * C)
-    for oh in range(OH):
-        for ow in range(OW):
-            row = cols + (oh * OW + ow) * kk
-            for i in range(KH):
-                ih = oh * sh - pt + i
-                if ih < 0 or ih >= H:
-                    continue
-                for j in range(KW):
-                    iw = ow * sw - pl + j
-                    if iw < 0 or iw >= W:
-                        continue
-                    src = row + (i * KW + j) * C
-                    dst = dx + (ih * W + iw) * C
-                    for c in range(C):
-                        dst[c] += src[c]
+        # the weight gradient's partials in the Winograd domain, G^T dU G's rows
+        extra += groups * conv_part_size(kh, kw, c, f, True, True) + 12 * f
+    return t * (rows * (2 * kk + 1) + rows * f) + f * kk + groups * (kk + 1) * f + extra
 
 
 def _check_conv(str name, tuple xs, tuple ks, tuple os, long sh, long sw, long pt, long pl):
@@ -388,16 +150,15 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
     cdef floating *cols
     cdef const floating *bp = NULL
     cdef int act = _act_code(activation)
-    cdef bint wino = _winograd(KH, KW, stride_h, stride_w, C, F)
-    cdef bint wg_epilogue = act == ACT_LINEAR or act == ACT_RELU
+    cdef bint wg = conv_winograd(KH, KW, stride_h, stride_w, C, F)
     cdef floating *U = NULL
     cdef floating *wg_ws = NULL
+    cdef long wg_t = conv_wg_scratch(C, F)
     _check_conv("conv2d_forward", _shape4(x.shape), _shape4(kernel.shape),
                 _shape4(out.shape), stride_h, stride_w, pad_top, pad_left)
     nt = _threads_for(N)
     # Winograd's scratch (if used) after the im2col one, as the size says
-    cdef long need = nt * rows * kk + (nn_wg_u_size(C, F) + nt * nn_wg_ws_size(C, F)
-                                       if wino else 0)
+    cdef long need = nt * rows * kk + (conv_wg_kernel_size(C, F) + nt * wg_t if wg else 0)
     if ws.shape[0] < need:
         raise ValueError(f"conv2d_forward: workspace has {ws.shape[0]} elements, "
                          f"needs {need}")
@@ -407,11 +168,11 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
         bp = &bias[0]
     if N == 0 or F == 0:
         return
-    if wino:
+    if wg:
         U = &ws[0] + nt * rows * kk
-        wg_ws = U + nn_wg_u_size(C, F)
+        wg_ws = U + conv_wg_kernel_size(C, F)
         with nogil:
-            wg_kernel(&kernel[0, 0, 0, 0], C, F, False, U)
+            conv_wg_kernel(&kernel[0, 0, 0, 0], C, F, False, U)
     with nogil, parallel(num_threads=nt):
         fpu = nn_ftz_enter()
         t = threadid_()
@@ -419,34 +180,11 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
         # dynamic: on a busy machine a thread that loses its core leaves its
         # images to the other (results do not depend on who computes what)
         for n in prange(N, schedule="dynamic"):
-            if wino:
-                # bias and relu are added as the tiles are written; other
-                # activations afterwards, as on the im2col path
-                if wg_conv3x3(&x[n, 0, 0, 0], H, W, C, OH, OW, pad_top, pad_left, U, F,
-                              bp if wg_epilogue else NULL, act == ACT_RELU,
-                              &out[n, 0, 0, 0], wg_ws + t * nn_wg_ws_size(C, F)) != 0:
-                    rc += 1
-                if not wg_epilogue:
-                    bias_act_image(&out[n, 0, 0, 0], rows, F, bp, act)
-            elif C == 1 and (act == ACT_LINEAR or act == ACT_RELU):
-                # one channel: the GEMM's inner dimension would be only
-                # KH*KW; the direct loop is several times faster, and adds
-                # the bias and relu before its sums leave the registers
-                conv1c_forward(&x[n, 0, 0, 0], H, W, KH, KW, stride_h, stride_w,
-                               pad_top, pad_left, OH, OW, &kernel[0, 0, 0, 0], F,
-                               bp, act == ACT_RELU, &out[n, 0, 0, 0])
-            elif C == 1:
-                conv1c_forward(&x[n, 0, 0, 0], H, W, KH, KW, stride_h, stride_w,
-                               pad_top, pad_left, OH, OW, &kernel[0, 0, 0, 0], F,
-                               NULL, False, &out[n, 0, 0, 0])
-                bias_act_image(&out[n, 0, 0, 0], rows, F, bp, act)
-            else:
-                im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
-                             pad_top, pad_left, OH, OW, cols, kk)
-                if gemm_block(False, False, kk, cols, kk, &kernel[0, 0, 0, 0], F,
-                              &out[n, 0, 0, 0], F, False, 0, rows, 0, F) != 0:
-                    rc += 1
-                bias_act_image(&out[n, 0, 0, 0], rows, F, bp, act)
+            if conv_forward_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
+                                  pad_top, pad_left, OH, OW, &kernel[0, 0, 0, 0], F, bp,
+                                  act, &out[n, 0, 0, 0], cols, U,
+                                  (wg_ws + t * wg_t) if wg else NULL) != 0:
+                rc += 1
         nn_ftz_exit(fpu)
     if rc:
         raise MemoryError("conv2d_forward: could not allocate the GEMM workspace")
@@ -478,31 +216,24 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     cdef long OH = dout.shape[1], OW = dout.shape[2]
     cdef long kk = KH * KW * C, rows = OH * OW
     cdef long groups = (N + DW_GROUP - 1) // DW_GROUP
-    cdef long g, n, n0, n1, e, q, i, j
+    cdef long g, n, n0, n1, e
     cdef int t, nt, rc = 0
     cdef bint want_dx = dx is not None
     cdef unsigned int fpu
     cdef floating *cols
     cdef floating *dcols
     cdef floating *dzb
-    cdef const floating *dz
-    cdef long p
     cdef bint want_db = dbias is not None
     cdef int act = _act_code(activation)
     cdef floating *wt
     cdef floating *parts
     cdef floating *dw
-    cdef floating s
     cdef const floating *kp
-    cdef bint wg = _winograd(KH, KW, stride_h, stride_w, C, F)
-    cdef bint wino = want_dx and wg
+    cdef bint wg = conv_winograd(KH, KW, stride_h, stride_w, C, F)
     cdef floating *U = NULL
     cdef floating *wg_ws = NULL
     cdef floating *wparts = NULL
-    cdef floating *bsum
-    cdef long pp, jj, idx
-    cdef long wpart = nn_wg_dw_part_size(C, F), su = NN_WG_USTRIDE(C, F), cf = C * F
-    cdef long wg_tws = max(nn_wg_ws_size(C, F), nn_wg_ws_size(F, C))
+    cdef long wg_t = conv_wg_scratch(C, F), wpart = conv_part_size(KH, KW, C, F, True, True)
     _check_conv("conv2d_backward", _shape4(x.shape), _shape4(kernel.shape),
                 _shape4(dout.shape), stride_h, stride_w, pad_top, pad_left)
     if _shape4(dkernel.shape) != _shape4(kernel.shape):
@@ -522,7 +253,7 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     cdef long kk1 = kk + 1 if want_db else kk
     need = nt * (rows * (2 * kk + 1) + rows * F) + F * kk + groups * (kk + 1) * F
     if wg:
-        need += nn_wg_u_size(C, F) + nt * wg_tws + groups * wpart + 12 * F
+        need += conv_wg_kernel_size(C, F) + nt * wg_t + groups * wpart + 12 * F
     if ws.shape[0] < need:
         raise ValueError(f"conv2d_backward: workspace has {ws.shape[0]} elements, needs {need}")
     if kk == 0 or F == 0:
@@ -538,17 +269,16 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     kp = &kernel[0, 0, 0, 0]
     if wg:
         U = parts + groups * (kk + 1) * F
-        wg_ws = U + nn_wg_u_size(C, F)
-        wparts = wg_ws + nt * wg_tws
+        wg_ws = U + conv_wg_kernel_size(C, F)
+        wparts = wg_ws + nt * wg_t
     with nogil:
-        if wino:
-            # dx = conv(dz, W turned by 180 degrees, in/out swapped), pad 2 - p
-            wg_kernel(kp, C, F, True, U)
+        if wg:
+            if want_dx:
+                # dx = conv(dz, W turned by 180 degrees, in/out swapped), pad 2 - p
+                conv_wg_kernel(kp, C, F, True, U)
         else:
             # W^T (F x kk) once, so dcols = dZ . W^T is a plain row-major product
-            for i in range(kk):
-                for j in range(F):
-                    wt[j * kk + i] = kp[i * F + j]
+            conv_transpose_kernel(kp, kk, F, wt, 0, kk * F)
     with nogil, parallel(num_threads=nt):
         fpu = nn_ftz_enter()
         t = threadid_()
@@ -556,84 +286,42 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
         dcols = cols + rows * kk1
         dzb = dcols + rows * kk
         if want_db:
-            for p in range(rows):
-                cols[p * kk1 + kk] = 1
+            conv_cols_ones(cols, rows, kk1)
         for g in prange(groups, schedule="dynamic"):
             n0 = g * DW_GROUP
             n1 = n0 + DW_GROUP if n0 + DW_GROUP < N else N
             for n in range(n0, n1):
-                if act == ACT_LINEAR:
-                    dz = &dout[n, 0, 0, 0]
-                else:
-                    act_backward_image(&dout[n, 0, 0, 0], &out[n, 0, 0, 0], dzb,
-                                       rows, F, act)
-                    dz = dzb
-                if C == 1:
-                    # one channel: directly (the same sums, in the same
-                    # fixed order whoever computes them; dx below as usual)
-                    conv1c_backward_weights(&x[n, 0, 0, 0], H, W, KH, KW, stride_h,
-                                            stride_w, pad_top, pad_left, OH, OW, dz, F,
-                                            parts + g * kk1 * F,
-                                            (parts + g * kk1 * F + kk * F) if want_db
-                                            else NULL, n > n0)
-                elif wg:
-                    # Winograd: dU[g] (+)= V^T . dM over this image's tiles
-                    if wg_dw_image(&x[n, 0, 0, 0], H, W, C, dz, OH, OW, pad_top, pad_left,
-                                   F, wparts + g * wpart, n > n0, wg_ws + t * wg_tws) != 0:
-                        rc += 1
-                    if want_db:
-                        bsum = wparts + g * wpart + 16 * su
-                        if n == n0:
-                            memset(bsum, 0, sizeof(floating) * F)
-                        for pp in range(rows):
-                            for jj in range(F):
-                                bsum[jj] = bsum[jj] + dz[pp * F + jj]
-                else:
-                    im2col_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
-                                 pad_top, pad_left, OH, OW, cols, kk1)
-                    # partial[g] (+)= cols^T . dZ[n]   (its last row: db, with the ones)
-                    if gemm_block(True, False, rows, cols, kk1, dz, F,
-                                  parts + g * kk1 * F, F, n > n0, 0, kk1, 0, F) != 0:
-                        rc += 1
-                if wino:
-                    if wg_conv3x3(dz, OH, OW, F, H, W, 2 - pad_top, 2 - pad_left, U, C,
-                                  NULL, False, &dx[n, 0, 0, 0], wg_ws + t * wg_tws) != 0:
-                        rc += 1
-                elif want_dx:
-                    if gemm_block(False, False, F, dz, F, wt, kk,
-                                  dcols, kk, False, 0, rows, 0, kk) != 0:
-                        rc += 1
-                    col2im_image(dcols, H, W, C, KH, KW, stride_h, stride_w,
-                                 pad_top, pad_left, OH, OW, &dx[n, 0, 0, 0])
-        # dW = the partials added in group order (threads split the elements)
+                # partial[g] (+)= cols^T . dZ[n] (its last row: db), and dx[n]
+                if conv_backward_image(&x[n, 0, 0, 0], &out[n, 0, 0, 0],
+                                       &dout[n, 0, 0, 0], act, H, W, C, KH, KW, stride_h,
+                                       stride_w, pad_top, pad_left, OH, OW, F, want_db,
+                                       (wparts + g * wpart) if wg else (parts + g * kk1 * F),
+                                       n > n0, cols, dzb, wt, dcols,
+                                       &dx[n, 0, 0, 0] if want_dx else NULL, wg,
+                                       U if want_dx else NULL,
+                                       (wg_ws + t * wg_t) if wg else NULL) != 0:
+                    rc += 1
+        # dW = the partials added in group order (threads split the elements,
+        # RED_CHUNK at a time)
         if wg:
-            # into group 0's partial (its used entries: 16 C x F matrices, db)
-            for e in prange(16 * cf + F, schedule="static"):
-                idx = (e // cf) * su + e % cf if e < 16 * cf else 16 * su + e - 16 * cf
-                s = wparts[idx]
-                for q in range(1, groups):
-                    s = s + wparts[q * wpart + idx]
-                wparts[idx] = s
+            # into group 0's partial (16 C x F matrices and the bias row)
+            for e in prange((16 * C * F + F + RED_CHUNK - 1) // RED_CHUNK,
+                            schedule="static"):
+                conv_wg_group_sum(wparts, groups, C, F, e * RED_CHUNK,
+                                  min(e * RED_CHUNK + RED_CHUNK, 16 * C * F + F))
         else:
-            for e in prange(kk * F, schedule="static"):
-                s = parts[e]
-                for q in range(1, groups):
-                    s = s + parts[q * kk1 * F + e]
-                dw[e] = s
+            for e in prange((kk * F + RED_CHUNK - 1) // RED_CHUNK, schedule="static"):
+                conv_group_sum(parts, groups, kk1 * F, dw, e * RED_CHUNK,
+                               min(e * RED_CHUNK + RED_CHUNK, kk * F))
         nn_ftz_exit(fpu)
     if wg:
-        fpu = nn_ftz_enter()
-        wg_kernel_grad(wparts, C, F, dw, wparts + groups * wpart)
-        nn_ftz_exit(fpu)
-        if want_db:
-            for j in range(F):
-                dbias[j] = wparts[16 * su + j]
+        with nogil:
+            fpu = nn_ftz_enter()
+            conv_wg_finish(wparts, C, F, dw, &dbias[0] if want_db else NULL,
+                           wparts + groups * wpart)
+            nn_ftz_exit(fpu)
     elif want_db:
-        for j in range(F):
-            s = parts[kk * F + j]
-            for q in range(1, groups):
-                s = s + parts[q * kk1 * F + kk * F + j]
-            dbias[j] = s
+        conv_group_sum(parts + kk * F, groups, kk1 * F, &dbias[0], 0, F)
     if rc:
         raise MemoryError("conv2d_backward: could not allocate the GEMM workspace")
 
@@ -662,10 +350,7 @@ def maxpool2d_forward(const floating[:, :, :, ::1] x not None,
     was, as ih*W + iw within the image (the first maximum in row-major order)."""
     cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef long OH = out.shape[1], OW = out.shape[2]
-    cdef long n, oh, ow, c, i, j, ih, iw, h0, h1, w0, w1
-    cdef const floating *src
-    cdef floating *dst
-    cdef int32_t *arg
+    cdef long n
     cdef int nt
     _check_pool("maxpool2d_forward", _shape4(x.shape), _shape4(out.shape),
                 pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
@@ -674,45 +359,11 @@ def maxpool2d_forward(const floating[:, :, :, ::1] x not None,
     if H * W >= 2147483647:
         raise ValueError("maxpool2d_forward: image too large for int32 indices")
     nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
-    # every window inside the image: the branch-free loops of nn_maxpool.h
-    cdef bint inside = (pad_top == 0 and pad_left == 0 and (OH - 1) * stride_h + pool_h <= H
-                        and (OW - 1) * stride_w + pool_w <= W)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
-            if inside:
-                if floating is float:
-                    nn_maxpool_inside_f32(&x[n, 0, 0, 0], W, C, pool_h, pool_w, stride_h,
-                                          stride_w, OH, OW, &out[n, 0, 0, 0],
-                                          &argmax[n, 0, 0, 0])
-                else:
-                    nn_maxpool_inside_f64(&x[n, 0, 0, 0], W, C, pool_h, pool_w, stride_h,
-                                          stride_w, OH, OW, &out[n, 0, 0, 0],
-                                          &argmax[n, 0, 0, 0])
-                continue
-            for oh in range(OH):
-                h0 = oh * stride_h - pad_top
-                h1 = h0 + pool_h
-                if h0 < 0: h0 = 0
-                if h1 > H: h1 = H
-                for ow in range(OW):
-                    w0 = ow * stride_w - pad_left
-                    w1 = w0 + pool_w
-                    if w0 < 0: w0 = 0
-                    if w1 > W: w1 = W
-                    dst = &out[n, oh, ow, 0]
-                    arg = &argmax[n, oh, ow, 0]
-                    src = &x[n, h0, w0, 0]
-                    for c in range(C):
-                        dst[c] = src[c]
-                        arg[c] = <int32_t>(h0 * W + w0)
-                    for i in range(h0, h1):
-                        for j in range(w0, w1):
-                            src = &x[n, i, j, 0]
-                            for c in range(C):
-                                # strictly greater: ties keep the first maximum
-                                if src[c] > dst[c]:
-                                    dst[c] = src[c]
-                                    arg[c] = <int32_t>(i * W + j)
+            maxpool_forward_image(&x[n, 0, 0, 0], H, W, C, pool_h, pool_w, stride_h,
+                                  stride_w, pad_top, pad_left, OH, OW, &out[n, 0, 0, 0],
+                                  &argmax[n, 0, 0, 0])
 
 
 def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
@@ -727,10 +378,7 @@ def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
     It must then be the geometry ``argmax`` came from."""
     cdef long N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
     cdef long OH = dout.shape[1], OW = dout.shape[2]
-    cdef long n, p, c
-    cdef const floating *g
-    cdef const int32_t *arg
-    cdef floating *d
+    cdef long n
     cdef int nt
     if _shape4(argmax.shape) != _shape4(dout.shape) or dout.shape[0] != N or dout.shape[3] != C:
         raise ValueError(f"maxpool2d_backward: dout {_shape4(dout.shape)}, argmax "
@@ -741,23 +389,8 @@ def maxpool2d_backward(const floating[:, :, :, ::1] dout not None,
     nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
-            if tiled:
-                if floating is float:
-                    nn_maxpool_backward_tiled_f32(&dout[n, 0, 0, 0], &argmax[n, 0, 0, 0],
-                                                  W, C, pool_h, pool_w, OH, OW,
-                                                  &dx[n, 0, 0, 0])
-                else:
-                    nn_maxpool_backward_tiled_f64(&dout[n, 0, 0, 0], &argmax[n, 0, 0, 0],
-                                                  W, C, pool_h, pool_w, OH, OW,
-                                                  &dx[n, 0, 0, 0])
-                continue
-            d = &dx[n, 0, 0, 0]
-            memset(d, 0, sizeof(floating) * H * W * C)
-            g = &dout[n, 0, 0, 0]
-            arg = &argmax[n, 0, 0, 0]
-            for p in range(OH * OW):
-                for c in range(C):
-                    d[arg[p * C + c] * C + c] += g[p * C + c]
+            maxpool_backward_image(&dout[n, 0, 0, 0], &argmax[n, 0, 0, 0], H, W, C, OH, OW,
+                                   tiled, pool_h, pool_w, &dx[n, 0, 0, 0])
 
 
 def avgpool2d_forward(const floating[:, :, :, ::1] x not None,
@@ -767,37 +400,15 @@ def avgpool2d_forward(const floating[:, :, :, ::1] x not None,
     """out = the mean of each window over its inputs inside the image."""
     cdef long N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef long OH = out.shape[1], OW = out.shape[2]
-    cdef long n, oh, ow, c, i, j, h0, h1, w0, w1
-    cdef const floating *src
-    cdef floating *dst
-    cdef floating inv
+    cdef long n
     cdef int nt
     _check_pool("avgpool2d_forward", _shape4(x.shape), _shape4(out.shape),
                 pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
     nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
-            for oh in range(OH):
-                h0 = oh * stride_h - pad_top
-                h1 = h0 + pool_h
-                if h0 < 0: h0 = 0
-                if h1 > H: h1 = H
-                for ow in range(OW):
-                    w0 = ow * stride_w - pad_left
-                    w1 = w0 + pool_w
-                    if w0 < 0: w0 = 0
-                    if w1 > W: w1 = W
-                    dst = &out[n, oh, ow, 0]
-                    for c in range(C):
-                        dst[c] = 0
-                    for i in range(h0, h1):
-                        for j in range(w0, w1):
-                            src = &x[n, i, j, 0]
-                            for c in range(C):
-                                dst[c] += src[c]
-                    inv = <floating>(1.0 / ((h1 - h0) * (w1 - w0)))
-                    for c in range(C):
-                        dst[c] = dst[c] * inv
+            avgpool_forward_image(&x[n, 0, 0, 0], H, W, C, pool_h, pool_w, stride_h,
+                                  stride_w, pad_top, pad_left, OH, OW, &out[n, 0, 0, 0])
 
 
 def avgpool2d_backward(const floating[:, :, :, ::1] dout not None,
@@ -807,31 +418,12 @@ def avgpool2d_backward(const floating[:, :, :, ::1] dout not None,
     """dx = each window's gradient shared equally by the inputs it averaged."""
     cdef long N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
     cdef long OH = dout.shape[1], OW = dout.shape[2]
-    cdef long n, oh, ow, c, i, j, h0, h1, w0, w1
-    cdef const floating *g
-    cdef floating *d
-    cdef double inv_count
+    cdef long n
     cdef int nt
     _check_pool("avgpool2d_backward", _shape4(dx.shape), _shape4(dout.shape),
                 pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)
     nt = _threads_for(N if N * H * W * C >= POOL_PAR_MIN else 1)
     with nogil:
         for n in prange(N, schedule="static", num_threads=nt):
-            memset(&dx[n, 0, 0, 0], 0, sizeof(floating) * H * W * C)
-            for oh in range(OH):
-                h0 = oh * stride_h - pad_top
-                h1 = h0 + pool_h
-                if h0 < 0: h0 = 0
-                if h1 > H: h1 = H
-                for ow in range(OW):
-                    w0 = ow * stride_w - pad_left
-                    w1 = w0 + pool_w
-                    if w0 < 0: w0 = 0
-                    if w1 > W: w1 = W
-                    g = &dout[n, oh, ow, 0]
-                    inv_count = 1.0 / ((h1 - h0) * (w1 - w0))
-                    for i in range(h0, h1):
-                        for j in range(w0, w1):
-                            d = &dx[n, i, j, 0]
-                            for c in range(C):
-                                d[c] += <floating>(g[c] * inv_count)
+            avgpool_backward_image(&dout[n, 0, 0, 0], H, W, C, pool_h, pool_w, stride_h,
+                                   stride_w, pad_top, pad_left, OH, OW, &dx[n, 0, 0, 0])
