@@ -1,9 +1,11 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
 """The fused training loop: many optimizer steps in one ``nogil`` call.
 
-For a stack of Dense / Dropout / Activation layers (Flatten is a no-op on
-row-major data) it runs, per step, what the per-batch Python path runs
-(``nncore/models/model.py::_train_step``), with the same kernels:
+For a stack of Dense / Conv2D / MaxPooling2D / AveragePooling2D / Dropout /
+Activation layers (Flatten is a no-op on row-major data: an image is a row of
+H*W*C values, NHWC) it runs, per step, what the per-batch Python path runs
+(``nncore/models/model.py::_train_step``), with the same kernels -- for the
+image layers, the very per-image functions conv.pyx runs (k_conv.pxd):
 
     gather the batch rows -> forward layer by layer -> loss + dL/d(out)
     -> backward layer by layer -> regularization -> optimizer update
@@ -25,6 +27,13 @@ the forward pass and the loss, kernel rows for the gradients and updates,
 and -- for the lowest wide Dense layer -- units, on private copies of its
 columns, so that the largest kernel never travels between cores (``_steps``
 explains the phases; bench/README.md the measurements behind them).
+
+Image layers follow the rows: a thread's batch rows are its images, taken
+through every convolution and pooling layer with its own scratch (im2col
+columns etc.).  A convolution's weight gradient is summed, as in conv.pyx, in
+fixed groups of DW_GROUP images (a thread's share is whole groups), and the
+group partials are added in group order after the barrier, each thread
+taking a share of the kernel's elements (tests/test_step_plan_conv.py).
 
 Shares decide only which thread computes an element, never how, so results
 are bitwise the same for any number of threads (tests/test_fused_team.py).
@@ -869,12 +878,16 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
                  -- barrier (the layer above needs whole rows) --
       rows       forward of the other layers on rows R, the loss of rows R,
                  and back-propagation of rows R down to the head (with the
-                 dX products)
+                 dX products); image layers work on the images R, and a
+                 Conv2D also writes the weight-gradient partials of R's
+                 groups of DW_GROUP images (R is whole groups)
                  -- barrier (kernel gradients need every row) --
       head       back-propagation of columns U through the head, then
                  dW[:, U] = x^T . dZ[:, U] and the update of W[:, U], b[U]
       params     of the other layers: a share of each kernel's rows and
-                 bias entries (dW rows, regularization, update)
+                 bias entries (dW rows, regularization, update); of a
+                 Conv2D's, a share of its elements (dW = the partials added
+                 in group order, regularization, update, W^T for dx)
       sums       (thread 0) the step's loss and metrics, in row order
                  -- barrier (the next forward needs every updated weight) --
 

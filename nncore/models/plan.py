@@ -15,6 +15,12 @@ whole chunks of steps through ``kernels().run_steps``: compiled
 (``src_cython/training.pyx``) or its NumPy twin (``nncore/ops/training.py``),
 whichever backend is on.
 
+Images travel as rows too: a batch of (H, W, C) images is a (batch, H*W*C)
+array in NHWC order, so Flatten has nothing to do and every entry's width
+(``n_in``/``n_out``) is the number of values per sample.  Conv2D and the
+pooling layers add their per-image geometry to their entries (input size,
+window, strides, padding, output size), fixed by the built input shape.
+
 A model the plan cannot describe -- a layer kind without an entry, gradient
 clipping, a custom loss, more metrics than the loop counts -- raises
 ``Unsupported`` with the reason, and ``fit`` trains it on the general
@@ -94,7 +100,8 @@ class StepPlan:
     def key(self):
         """What the thread chooser's timings depend on."""
         return (self.dtype, self.optimizer["kind"],
-                tuple((e["kind"], e["n_in"], e["n_out"]) for e in self.entries))
+                tuple((e["kind"], e["n_in"], e["n_out"], e.get("kh"), e.get("kw"),
+                       e.get("sh"), e.get("sw")) for e in self.entries))
 
 
 class _Context:
