@@ -250,7 +250,7 @@ def test_images_of_another_shape_train_on_the_per_batch_path():
 
 @pytest.mark.parametrize("impl_name", ["compiled", "twin"])
 @pytest.mark.parametrize("bad", [dict(pt=3), dict(oh=20), dict(sh=0), dict(in_c=2),
-                                 dict(n_out=10), dict(kh=None)])
+                                 dict(n_out=10), dict(kh=None), dict(sw=1.5)])
 def test_a_plan_entry_with_a_bad_geometry_is_refused(impl_name, bad):
     from nncore._ext import training as compiled
     from nncore.ops import training as twin

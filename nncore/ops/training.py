@@ -36,6 +36,8 @@ the same weights; the compiled loop gives the same to float rounding (its
 GEMM sums in another order).  There are no threads here: ``max_threads`` is
 accepted for the same signature and ignored.
 """
+import numbers
+
 import numpy as np
 
 from nncore.ops import activations as A
@@ -94,13 +96,14 @@ def check_geometry(e):
     kind = e["kind"]
     if kind not in ("conv2d", "maxpool", "avgpool"):
         return
-    try:
-        h, w, c, kh, kw, sh, sw, pt, pl, oh, ow = (
-            int(e[k]) for k in ("in_h", "in_w", "in_c", "kh", "kw", "sh", "sw", "pt",
-                                "pl", "oh", "ow"))
-        f = int(e["filters"]) if kind == "conv2d" else c
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"fused loop: a {kind} entry without its geometry") from None
+    keys = ("in_h", "in_w", "in_c", "kh", "kw", "sh", "sw", "pt", "pl", "oh", "ow") + \
+        (("filters",) if kind == "conv2d" else ())
+    values = [e.get(k) for k in keys]
+    # whole numbers only: the compiled loop stores them as C longs
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"fused loop: a {kind} entry without its integer geometry")
+    h, w, c, kh, kw, sh, sw, pt, pl, oh, ow = (int(v) for v in values[:11])
+    f = int(values[11]) if kind == "conv2d" else c
     if min(h, w, c, kh, kw, sh, sw, oh, ow, f) <= 0 or not (0 <= pt < kh and 0 <= pl < kw):
         raise ValueError(f"fused loop: {kind} geometry out of range")
     # every window starts inside the padded image, on a row / column of it
