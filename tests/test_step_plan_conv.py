@@ -72,6 +72,8 @@ CASES = {
                  opt=lambda: keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)),
     "frozen_first": dict(layers=lambda: _small(conv2={"activation": "relu"}), freeze=0,
                          opt=lambda: keras.optimizers.RMSprop(centered=True, momentum=0.5)),
+    "frozen_convs_dense_trained": dict(layers=lambda: _small(conv2={"activation": "relu"}),
+                                       freeze=[0, 2]),
     "dropout_after_conv": dict(layers=lambda: _small(extra=[L.Dropout(0.3)],
                                                      conv2={"activation": "relu"}),
                                opt=lambda: keras.optimizers.Adagrad(0.05)),
@@ -101,8 +103,8 @@ CASES.update(TEAM_CASES)
 
 def _model(case):
     model = keras.Sequential(case["layers"]())
-    if "freeze" in case:
-        model.layers[case["freeze"]].trainable = False
+    for i in np.atleast_1d(case.get("freeze", [])):
+        model.layers[i].trainable = False
     opt = case.get("opt", lambda: keras.optimizers.Adam())()
     model.compile(optimizer=opt, loss=case.get("loss", "sparse_categorical_crossentropy"),
                   metrics=["accuracy"])

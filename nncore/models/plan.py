@@ -76,7 +76,8 @@ class StepPlan:
     image layer's are H*W*C), ``loss_kind``, ``path``,
     ``sparse`` (integer labels?), ``metrics`` ([(kind, threshold, weighted)]),
     ``optimizer`` (the optimizer's kernel parameters), ``dtype``,
-    ``n_features``, ``n_outputs``.
+    ``n_features``, ``n_outputs``, ``sample_shape`` (the per-sample input
+    shape the image entries were written for; None without image layers).
     """
 
     def __init__(self, layers, entries, loss_kind, path, sparse, metrics, optimizer,
