@@ -32,7 +32,12 @@ independent of the thread count):
   * bias + linear/relu epilogue and relu's gradient: vectorised loops
     (nn_bias_relu.h), bitwise the generic ones;
   * max pooling with every window inside the image, and its gradient when
-    the windows tile the image (nn_maxpool.h), bitwise the general loops.
+    the windows tile the image (nn_maxpool.h), bitwise the general loops;
+  * 3x3 kernels with stride 1 and at least 8 channels in and out (the
+    book's second convolution): the forward pass, the input gradient and the
+    weight gradient by Winograd's F(2x2, 3x3) (nn_winograd.h): 16
+    multiplications per 2x2 output tile instead of 36; the same sums to
+    float rounding.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
@@ -40,9 +45,12 @@ from libc.stdint cimport int32_t
 from k_common cimport nn_omp_max_threads, nn_ftz_enter, nn_ftz_exit
 from k_activations cimport ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX
 # the per-image pieces, shared with the fused training loop (training.pyx)
-from k_conv cimport (DW_GROUP, conv_forward_image, conv_backward_image, conv_cols_ones,
-                     conv_group_sum, conv_transpose_kernel, maxpool_forward_image,
-                     maxpool_backward_image, avgpool_forward_image, avgpool_backward_image)
+from k_conv cimport (DW_GROUP, WG_MIN_CHANNELS, conv_forward_image, conv_backward_image,
+                     conv_cols_ones, conv_group_sum, conv_transpose_kernel,
+                     conv_winograd, conv_wg_scratch, conv_wg_kernel_size, conv_part_size,
+                     conv_wg_kernel, conv_wg_group_sum, conv_wg_finish,
+                     maxpool_forward_image, maxpool_backward_image, avgpool_forward_image,
+                     avgpool_backward_image)
 
 _ACTIVATIONS = {"linear": ACT_LINEAR, "relu": ACT_RELU, "sigmoid": ACT_SIGMOID,
                 "tanh": ACT_TANH, "softmax": ACT_SOFTMAX}
@@ -66,6 +74,15 @@ cdef enum:
     RED_CHUNK = 256
 
 
+# kept equal to nncore/ops/conv.py::WINOGRAD_MIN_CHANNELS (tests check it)
+WINOGRAD_MIN_CHANNELS = WG_MIN_CHANNELS
+
+
+def uses_winograd(long kh, long kw, long sh, long sw, long c, long f):
+    """Does ``conv2d_forward`` / ``conv2d_backward`` compute this by Winograd?"""
+    return conv_winograd(kh, kw, sh, sw, c, f)
+
+
 cdef tuple _shape4(Py_ssize_t *s):
     return (s[0], s[1], s[2], s[3])
 
@@ -81,10 +98,17 @@ def conv2d_workspace_size(long n, long oh, long ow, long kh, long kw, long c,
     (threads=0: the current kernel thread count)."""
     cdef long t = threads if threads > 0 else nn_omp_max_threads()
     cdef long kk = kh * kw * c, rows = oh * ow
+    cdef long groups = (n + DW_GROUP - 1) // DW_GROUP
+    # a 3x3 kernel may take the Winograd path (with stride 1): room for its
+    # transformed kernel and per-thread tiles after the im2col scratch
+    cdef bint wg = conv_winograd(kh, kw, 1, 1, c, f)
+    cdef long extra = conv_wg_kernel_size(c, f) + t * conv_wg_scratch(c, f) if wg else 0
     if not backward:
-        return t * rows * kk
-    return (t * (rows * (2 * kk + 1) + rows * f) + f * kk
-            + ((n + DW_GROUP - 1) // DW_GROUP) * (kk + 1) * f)
+        return t * rows * kk + extra
+    if wg:
+        # the weight gradient's partials in the Winograd domain, G^T dU G's rows
+        extra += groups * conv_part_size(kh, kw, c, f, True, True) + 12 * f
+    return t * (rows * (2 * kk + 1) + rows * f) + f * kk + groups * (kk + 1) * f + extra
 
 
 def _check_conv(str name, tuple xs, tuple ks, tuple os, long sh, long sw, long pt, long pl):
@@ -126,18 +150,29 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
     cdef floating *cols
     cdef const floating *bp = NULL
     cdef int act = _act_code(activation)
+    cdef bint wg = conv_winograd(KH, KW, stride_h, stride_w, C, F)
+    cdef floating *U = NULL
+    cdef floating *wg_ws = NULL
+    cdef long wg_t = conv_wg_scratch(C, F)
     _check_conv("conv2d_forward", _shape4(x.shape), _shape4(kernel.shape),
                 _shape4(out.shape), stride_h, stride_w, pad_top, pad_left)
     nt = _threads_for(N)
-    if ws.shape[0] < nt * rows * kk:
+    # Winograd's scratch (if used) after the im2col one, as the size says
+    cdef long need = nt * rows * kk + (conv_wg_kernel_size(C, F) + nt * wg_t if wg else 0)
+    if ws.shape[0] < need:
         raise ValueError(f"conv2d_forward: workspace has {ws.shape[0]} elements, "
-                         f"needs {nt * rows * kk}")
+                         f"needs {need}")
     if bias is not None:
         if bias.shape[0] != F:
             raise ValueError(f"conv2d_forward: bias has {bias.shape[0]} entries for {F} filters")
         bp = &bias[0]
     if N == 0 or F == 0:
         return
+    if wg:
+        U = &ws[0] + nt * rows * kk
+        wg_ws = U + conv_wg_kernel_size(C, F)
+        with nogil:
+            conv_wg_kernel(&kernel[0, 0, 0, 0], C, F, False, U)
     with nogil, parallel(num_threads=nt):
         fpu = nn_ftz_enter()
         t = threadid_()
@@ -147,7 +182,8 @@ def conv2d_forward(const floating[:, :, :, ::1] x not None,
         for n in prange(N, schedule="dynamic"):
             if conv_forward_image(&x[n, 0, 0, 0], H, W, C, KH, KW, stride_h, stride_w,
                                   pad_top, pad_left, OH, OW, &kernel[0, 0, 0, 0], F, bp,
-                                  act, &out[n, 0, 0, 0], cols) != 0:
+                                  act, &out[n, 0, 0, 0], cols, U,
+                                  (wg_ws + t * wg_t) if wg else NULL) != 0:
                 rc += 1
         nn_ftz_exit(fpu)
     if rc:
@@ -193,6 +229,11 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     cdef floating *parts
     cdef floating *dw
     cdef const floating *kp
+    cdef bint wg = conv_winograd(KH, KW, stride_h, stride_w, C, F)
+    cdef floating *U = NULL
+    cdef floating *wg_ws = NULL
+    cdef floating *wparts = NULL
+    cdef long wg_t = conv_wg_scratch(C, F), wpart = conv_part_size(KH, KW, C, F, True, True)
     _check_conv("conv2d_backward", _shape4(x.shape), _shape4(kernel.shape),
                 _shape4(dout.shape), stride_h, stride_w, pad_top, pad_left)
     if _shape4(dkernel.shape) != _shape4(kernel.shape):
@@ -211,6 +252,8 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     # on a constant input 1, so cols^T . dz gives db as one more row of dW
     cdef long kk1 = kk + 1 if want_db else kk
     need = nt * (rows * (2 * kk + 1) + rows * F) + F * kk + groups * (kk + 1) * F
+    if wg:
+        need += conv_wg_kernel_size(C, F) + nt * wg_t + groups * wpart + 12 * F
     if ws.shape[0] < need:
         raise ValueError(f"conv2d_backward: workspace has {ws.shape[0]} elements, needs {need}")
     if kk == 0 or F == 0:
@@ -224,9 +267,18 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
     parts = wt + F * kk
     dw = &dkernel[0, 0, 0, 0]
     kp = &kernel[0, 0, 0, 0]
+    if wg:
+        U = parts + groups * (kk + 1) * F
+        wg_ws = U + conv_wg_kernel_size(C, F)
+        wparts = wg_ws + nt * wg_t
     with nogil:
-        # W^T (F x kk) once, so dcols = dZ . W^T is a plain row-major product
-        conv_transpose_kernel(kp, kk, F, wt, 0, kk * F)
+        if wg:
+            if want_dx:
+                # dx = conv(dz, W turned by 180 degrees, in/out swapped), pad 2 - p
+                conv_wg_kernel(kp, C, F, True, U)
+        else:
+            # W^T (F x kk) once, so dcols = dZ . W^T is a plain row-major product
+            conv_transpose_kernel(kp, kk, F, wt, 0, kk * F)
     with nogil, parallel(num_threads=nt):
         fpu = nn_ftz_enter()
         t = threadid_()
@@ -243,16 +295,32 @@ def conv2d_backward(const floating[:, :, :, ::1] x not None,
                 if conv_backward_image(&x[n, 0, 0, 0], &out[n, 0, 0, 0],
                                        &dout[n, 0, 0, 0], act, H, W, C, KH, KW, stride_h,
                                        stride_w, pad_top, pad_left, OH, OW, F, want_db,
-                                       parts + g * kk1 * F, n > n0, cols, dzb, wt, dcols,
-                                       &dx[n, 0, 0, 0] if want_dx else NULL) != 0:
+                                       (wparts + g * wpart) if wg else (parts + g * kk1 * F),
+                                       n > n0, cols, dzb, wt, dcols,
+                                       &dx[n, 0, 0, 0] if want_dx else NULL, wg,
+                                       U if want_dx else NULL,
+                                       (wg_ws + t * wg_t) if wg else NULL) != 0:
                     rc += 1
         # dW = the partials added in group order (threads split the elements,
         # RED_CHUNK at a time)
-        for e in prange((kk * F + RED_CHUNK - 1) // RED_CHUNK, schedule="static"):
-            conv_group_sum(parts, groups, kk1 * F, dw, e * RED_CHUNK,
-                           min(e * RED_CHUNK + RED_CHUNK, kk * F))
+        if wg:
+            # into group 0's partial (16 C x F matrices and the bias row)
+            for e in prange((16 * C * F + F + RED_CHUNK - 1) // RED_CHUNK,
+                            schedule="static"):
+                conv_wg_group_sum(wparts, groups, C, F, e * RED_CHUNK,
+                                  min(e * RED_CHUNK + RED_CHUNK, 16 * C * F + F))
+        else:
+            for e in prange((kk * F + RED_CHUNK - 1) // RED_CHUNK, schedule="static"):
+                conv_group_sum(parts, groups, kk1 * F, dw, e * RED_CHUNK,
+                               min(e * RED_CHUNK + RED_CHUNK, kk * F))
         nn_ftz_exit(fpu)
-    if want_db:
+    if wg:
+        with nogil:
+            fpu = nn_ftz_enter()
+            conv_wg_finish(wparts, C, F, dw, &dbias[0] if want_db else NULL,
+                           wparts + groups * wpart)
+            nn_ftz_exit(fpu)
+    elif want_db:
         conv_group_sum(parts + kk * F, groups, kk1 * F, &dbias[0], 0, F)
     if rc:
         raise MemoryError("conv2d_backward: could not allocate the GEMM workspace")

@@ -18,6 +18,10 @@ callers):
   conv_group_sum            the weight gradient: per-group partials added in
                             group order (elements [e0, e1) only, so threads
                             can split them)
+  conv_winograd / conv_wg_* whether a convolution takes the Winograd path
+                            (3x3, stride 1, >= 8 channels: nn_winograd.h),
+                            its once-per-call kernel transforms, scratch
+                            sizes, partial layout and final dW = G^T dU G
   maxpool_* / avgpool_*     pooling of one image, forward and backward
 """
 from cython cimport floating
@@ -51,6 +55,28 @@ cdef extern from "nn_bias_relu.h" nogil:
     void nn_relu_backward_f32(const float *da, const float *a, float *dz, long n)
     void nn_relu_backward_f64(const double *da, const double *a, double *dz, long n)
 
+cdef extern from "nn_winograd.h" nogil:
+    long nn_wg_ws_size(long cin, long cout)
+    long nn_wg_u_size(long cin, long cout)
+    long nn_wg_dw_part_size(long cin, long cout)
+    long NN_WG_USTRIDE(long cin, long cout)
+    void nn_wg_kernel_f32(const float *k, long C, long F, int flip, float *U)
+    void nn_wg_kernel_f64(const double *k, long C, long F, int flip, double *U)
+    int nn_wg_conv3x3_f32(const float *x, long H, long W, long cin, long OH, long OW,
+                          long pt, long pl, const float *U, long cout, const float *bias,
+                          int relu, float *out, float *ws)
+    int nn_wg_conv3x3_f64(const double *x, long H, long W, long cin, long OH, long OW,
+                          long pt, long pl, const double *U, long cout, const double *bias,
+                          int relu, double *out, double *ws)
+    int nn_wg_dw_image_f32(const float *x, long H, long W, long cin, const float *dz,
+                           long OH, long OW, long pt, long pl, long cout, float *dU,
+                           int accumulate, float *ws)
+    int nn_wg_dw_image_f64(const double *x, long H, long W, long cin, const double *dz,
+                           long OH, long OW, long pt, long pl, long cout, double *dU,
+                           int accumulate, double *ws)
+    void nn_wg_kernel_grad_f32(const float *dU, long C, long F, float *dw, float *ws)
+    void nn_wg_kernel_grad_f64(const double *dU, long C, long F, double *dw, double *ws)
+
 cdef extern from "nn_maxpool.h" nogil:
     void nn_maxpool_inside_f32(const float *x, long W, long C, long ph, long pw, long sh,
                                long sw, long OH, long OW, float *out, int32_t *arg)
@@ -67,6 +93,95 @@ cdef enum:
     # images per weight-gradient partial sum: fixed, so that the order of
     # every addition is fixed whichever thread computes a group
     DW_GROUP = 4
+    # the Winograd path's minimum channels in and out (ops/conv.py keeps the
+    # same number): below it its 16 small products cost more than im2col's one
+    WG_MIN_CHANNELS = 8
+
+
+# ---------------------------------------------------------------- Winograd
+
+cdef inline bint conv_winograd(long KH, long KW, long sh, long sw, long C,
+                               long F) noexcept nogil:
+    """Does this convolution take the Winograd F(2x2, 3x3) path?"""
+    return (KH == 3 and KW == 3 and sh == 1 and sw == 1 and C >= WG_MIN_CHANNELS
+            and F >= WG_MIN_CHANNELS)
+
+
+cdef inline long conv_wg_scratch(long C, long F) noexcept nogil:
+    """Per-thread scratch of the Winograd path (either direction)."""
+    return max(nn_wg_ws_size(C, F), nn_wg_ws_size(F, C))
+
+
+cdef inline long conv_wg_kernel_size(long C, long F) noexcept nogil:
+    """Elements of a transformed kernel (conv_wg_kernel's U)."""
+    return nn_wg_u_size(C, F)
+
+
+cdef inline long conv_part_size(long KH, long KW, long C, long F, bint want_db,
+                                bint wg) noexcept nogil:
+    """Elements of one group's weight-gradient partial: [cols | 1]^T . dz's
+    rows, or on the Winograd path 16 (C x F) matrices and a bias row."""
+    if wg:
+        return nn_wg_dw_part_size(C, F)
+    return (KH * KW * C + (1 if want_db else 0)) * F
+
+
+cdef inline void conv_wg_kernel(const floating *k, long C, long F, bint flip,
+                                floating *U) noexcept nogil:
+    """U = G g G^T of every channel pair (once a call / step); flip: of the
+    input-gradient convolution (kernel turned by 180 degrees, in/out swapped)."""
+    if floating is float:
+        nn_wg_kernel_f32(k, C, F, flip, U)
+    else:
+        nn_wg_kernel_f64(k, C, F, flip, U)
+
+
+cdef inline int _wg_conv(const floating *x, long H, long W, long cin, long OH, long OW,
+                         long pt, long pl, const floating *U, long cout,
+                         const floating *bias, bint relu, floating *out,
+                         floating *ws) noexcept nogil:
+    if floating is float:
+        return nn_wg_conv3x3_f32(x, H, W, cin, OH, OW, pt, pl, U, cout, bias, relu, out, ws)
+    else:
+        return nn_wg_conv3x3_f64(x, H, W, cin, OH, OW, pt, pl, U, cout, bias, relu, out, ws)
+
+
+cdef inline int _wg_dw(const floating *x, long H, long W, long cin, const floating *dz,
+                       long OH, long OW, long pt, long pl, long cout, floating *dU,
+                       bint accumulate, floating *ws) noexcept nogil:
+    if floating is float:
+        return nn_wg_dw_image_f32(x, H, W, cin, dz, OH, OW, pt, pl, cout, dU, accumulate, ws)
+    else:
+        return nn_wg_dw_image_f64(x, H, W, cin, dz, OH, OW, pt, pl, cout, dU, accumulate, ws)
+
+
+cdef inline void conv_wg_group_sum(floating *parts, long groups, long C, long F,
+                                   long e0, long e1) noexcept nogil:
+    """Group 0's Winograd partial += the others, in group order, for its
+    used entries [e0, e1) of 16*C*F + F (the matrices' padding is skipped)."""
+    cdef long cf = C * F, su = NN_WG_USTRIDE(C, F), stride = nn_wg_dw_part_size(C, F)
+    cdef long e, q, i
+    cdef floating s
+    for e in range(e0, e1):
+        i = (e // cf) * su + e % cf if e < 16 * cf else 16 * su + e - 16 * cf
+        s = parts[i]
+        for q in range(1, groups):
+            s = s + parts[q * stride + i]
+        parts[i] = s
+
+
+cdef inline void conv_wg_finish(const floating *dU, long C, long F, floating *dw,
+                                floating *db, floating *scratch) noexcept nogil:
+    """dW (3 x 3 x C x F) = G^T dU G and db (unless NULL) from the summed
+    Winograd partial; scratch: 12 * F elements."""
+    cdef long j, su = NN_WG_USTRIDE(C, F)
+    if floating is float:
+        nn_wg_kernel_grad_f32(dU, C, F, dw, scratch)
+    else:
+        nn_wg_kernel_grad_f64(dU, C, F, dw, scratch)
+    if db != NULL:
+        for j in range(F):
+            db[j] = dU[16 * su + j]
 
 
 cdef inline void bias_act_image(floating *z, long rows, long F, const floating *bias,
@@ -201,11 +316,24 @@ cdef inline int conv_forward_image(const floating *x, long H, long W, long C, lo
                                    long KW, long sh, long sw, long pt, long pl, long OH,
                                    long OW, const floating *k, long F,
                                    const floating *bias, int act, floating *out,
-                                   floating *cols) noexcept nogil:
+                                   floating *cols, const floating *U,
+                                   floating *wg_ws) noexcept nogil:
     """out (OH*OW x F) = f(conv(x, k) + bias) for one image x (H x W x C);
-    bias may be NULL; cols: scratch of OH*OW*KH*KW*C elements.  Returns
+    bias may be NULL; cols: scratch of OH*OW*KH*KW*C elements.  U: NULL, or
+    on the Winograd path (conv_winograd) the transformed kernel
+    (conv_wg_kernel) with wg_ws this thread's conv_wg_scratch.  Returns
     nonzero when the GEMM could not get its workspace."""
     cdef long kk = KH * KW * C, rows = OH * OW
+    cdef bint epilogue = act == ACT_LINEAR or act == ACT_RELU
+    if U != NULL:
+        # Winograd: bias and relu added as the tiles are written; other
+        # activations afterwards, as on the im2col path
+        if _wg_conv(x, H, W, C, OH, OW, pt, pl, U, F, bias if epilogue else NULL,
+                    act == ACT_RELU, out, wg_ws) != 0:
+            return 1
+        if not epilogue:
+            bias_act_image(out, rows, F, bias, act)
+        return 0
     if C == 1 and (act == ACT_LINEAR or act == ACT_RELU):
         # one channel: the GEMM's inner dimension would be only KH*KW; the
         # direct loop is several times faster, and adds the bias and relu
@@ -228,11 +356,17 @@ cdef inline int conv_backward_data_image(const floating *dz, const floating *wt,
                                          long W, long C, long KH, long KW, long sh,
                                          long sw, long pt, long pl, long OH, long OW,
                                          long F, floating *dcols,
-                                         floating *dx) noexcept nogil:
+                                         floating *dx, const floating *Uflip,
+                                         floating *wg_ws) noexcept nogil:
     """dx (H x W x C) of one image from its dz (OH*OW x F): col2im(dz . W^T),
-    with wt = W^T (F x KH*KW*C) and dcols scratch of OH*OW*KH*KW*C elements.
-    Returns nonzero when the GEMM could not get its workspace."""
+    with wt = W^T (F x KH*KW*C) and dcols scratch of OH*OW*KH*KW*C elements;
+    on the Winograd path (Uflip: conv_wg_kernel(flip=True), wt unused) the
+    convolution of dz with the turned kernel, padded by 2 - pad.  Returns
+    nonzero when the GEMM could not get its workspace."""
     cdef long kk = KH * KW * C
+    if Uflip != NULL:
+        return _wg_conv(dz, OH, OW, F, H, W, 2 - pt, 2 - pl, Uflip, C, NULL, False, dx,
+                        wg_ws)
     if gemm_block(False, False, F, dz, F, wt, kk, dcols, kk, False, 0, OH * OW, 0, kk) != 0:
         return 1
     col2im_image(dcols, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW, dx)
@@ -255,7 +389,8 @@ cdef inline int conv_backward_image(const floating *x, const floating *out,
                                     long OH, long OW, long F, bint want_db,
                                     floating *part, bint accumulate, floating *cols,
                                     floating *dzb, const floating *wt, floating *dcols,
-                                    floating *dx) noexcept nogil:
+                                    floating *dx, bint wg, const floating *Uflip,
+                                    floating *wg_ws) noexcept nogil:
     """One image's backward step:  dz = dout * f'(.) (through the forward
     output ``out``);  part (+)= [cols | 1]^T . dz  (the kernel gradient's
     (kk x F) rows, then the bias gradient's row when want_db: kk1 = kk + 1
@@ -263,17 +398,32 @@ cdef inline int conv_backward_image(const floating *x, const floating *out,
 
     cols: scratch of OH*OW*kk1 elements (with conv_cols_ones done when
     want_db), dzb: OH*OW*F, dcols: OH*OW*kk; ``accumulate``: add into part
-    (every image of a group but its first).  Returns nonzero when a GEMM
-    could not get its workspace."""
+    (every image of a group but its first).  On the Winograd path (wg:
+    conv_winograd) part is the Winograd-domain partial (conv_part_size), dx
+    uses Uflip (NULL when dx is), and wg_ws is this thread's conv_wg_scratch.
+    Returns nonzero when a GEMM could not get its workspace."""
     cdef long kk = KH * KW * C, rows = OH * OW
     cdef long kk1 = kk + 1 if want_db else kk
     cdef const floating *dz
+    cdef floating *bsum
+    cdef long p, j
     if act == ACT_LINEAR:
         dz = dout
     else:
         act_backward_image(dout, out, dzb, rows, F, act)
         dz = dzb
-    if C == 1:
+    if wg:
+        # Winograd: part (+)= dU of this image, then its bias row
+        if _wg_dw(x, H, W, C, dz, OH, OW, pt, pl, F, part, accumulate, wg_ws) != 0:
+            return 1
+        if want_db:
+            bsum = part + 16 * NN_WG_USTRIDE(C, F)
+            if not accumulate:
+                memset(bsum, 0, sizeof(floating) * F)
+            for p in range(rows):
+                for j in range(F):
+                    bsum[j] = bsum[j] + dz[p * F + j]
+    elif C == 1:
         # one channel: directly (the same sums, in the same fixed order
         # whoever computes them)
         conv1c_backward_weights(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F, part,
@@ -285,7 +435,7 @@ cdef inline int conv_backward_image(const floating *x, const floating *out,
             return 1
     if dx != NULL:
         return conv_backward_data_image(dz, wt, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW,
-                                        F, dcols, dx)
+                                        F, dcols, dx, Uflip, wg_ws)
     return 0
 
 

@@ -38,11 +38,19 @@ pooling divides by the number of inputs the window covers inside the image
 (with 'same' padding an edge window averages fewer), and backward shares
 the gradient equally among them.
 
+**Fewer multiplications: Winograd.**  For a 3x3 kernel with stride 1 (the
+book's second convolution) the compiled kernel computes the same sums by
+Winograd's F(2x2, 3x3) instead of im2col: 16 products per 2x2 output tile
+instead of 36 (``winograd_conv3x3`` below spells it out).  The result
+equals im2col's to float rounding, so these im2col twins stay the
+reference; ``uses_winograd`` says which layers take that path.
+
 The ``ws`` workspace arguments are scratch memory for the compiled kernels
 (``conv2d_workspace_size`` elements); this NumPy version does not need them.
 """
 
 __all__ = ['conv2d_workspace_size', 'conv2d_forward', 'conv2d_backward',
+           'uses_winograd',
            'maxpool2d_forward', 'maxpool2d_backward',
            'avgpool2d_forward', 'avgpool2d_backward']
 import numpy as np
@@ -57,9 +65,17 @@ def conv2d_workspace_size(n, oh, ow, kh, kw, c, f, backward=False, threads=0):
     from nncore._info import get_num_threads
     t = threads if threads > 0 else get_num_threads()
     kk, rows = kh * kw * c, oh * ow
+    # the Winograd path's room (nn_winograd.h: transformed kernel, per-thread tiles)
+    wg = 0
+    if (kh, kw) == (3, 3) and min(c, f) >= WINOGRAD_MIN_CHANNELS:
+        tiles = 16 * ((64 * c + 16) + (64 * f + 16)) + c + f + 4 * max(c, f)
+        wg = 32 * (c * f + 16) + t * tiles
+    groups = -(-n // DW_GROUP)
     if not backward:
-        return t * rows * kk
-    return t * (rows * (2 * kk + 1) + rows * f) + f * kk + -(-n // DW_GROUP) * (kk + 1) * f
+        return t * rows * kk + wg
+    if wg:   # the weight gradient's partials in the Winograd domain, G^T dU G's rows
+        wg += groups * (16 * (c * f + 16) + f) + 12 * f
+    return t * (rows * (2 * kk + 1) + rows * f) + f * kk + groups * (kk + 1) * f + wg
 
 
 def _check_conv(name, x, kernel, out_shape, sh, sw, pt, pl):
@@ -157,6 +173,68 @@ def conv2d_backward(x, kernel, out, dout, activation, dkernel, dbias, dx, ws,
     if dx is not None:
         dcols = dz @ kernel.reshape(kh * kw * c, f).T
         dx[...] = col2im(dcols, x.shape, kh, kw, oh, ow, stride_h, stride_w, pad_top, pad_left)
+
+
+# ---------------------------------------------------------------- Winograd
+
+# F(2x2, 3x3) (Lavin & Gray, 2015): in one dimension, two outputs of a 3-tap
+# filter g over 4 inputs d are  y = AT @ ((G @ g) * (BT @ d))  -- 4 products
+# instead of 6.  In two dimensions, per 2x2 output tile and its 4x4 input
+# patch:  Y = AT @ [(G @ g @ G.T) * (BT @ d @ BT.T)] @ AT.T  (16 instead of 36).
+WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=float)
+WINOGRAD_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], dtype=float)
+WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=float)
+# the compiled kernel's rule (conv.pyx::_winograd): 3x3, stride 1, and enough
+# channels on both sides for its 16 small matrix products to pay
+WINOGRAD_MIN_CHANNELS = 8
+
+
+def uses_winograd(kh, kw, sh, sw, c, f):
+    """Does the compiled kernel compute this convolution by Winograd?"""
+    return (kh, kw, sh, sw) == (3, 3, 1, 1) and min(c, f) >= WINOGRAD_MIN_CHANNELS
+
+
+def winograd_conv3x3(x, kernel, oh, ow, pad_top, pad_left):
+    """The 3x3 stride-1 convolution of x (N, H, W, C) with kernel (3, 3, C, F)
+    into (N, OH, OW, F), computed the compiled kernel's way (no bias, no
+    activation):
+
+        U[a, b]       = G . g . G^T           per (c, f): the kernel transform
+        V[tile, a, b] = B^T . d . B           per tile and channel: the input
+                                              transform of its 4x4 patch d
+        M[a, b]       = V[:, a, b, :] . U[a, b]     16 matrix products over C
+        Y[tile]       = A^T . M[tile] . A     per tile and filter: 2x2 outputs
+    """
+    n, h, w, c = x.shape
+    f = kernel.shape[3]
+    th, tw = -(-oh // 2), -(-ow // 2)
+    # zero padding: pad_top/left above and left, enough below and right for
+    # the last tile's 4x4 patch
+    xp = np.zeros((n, 2 * th + 2, 2 * tw + 2, c))
+    hh, ww = min(h, 2 * th + 2 - pad_top), min(w, 2 * tw + 2 - pad_left)
+    xp[:, pad_top:pad_top + hh, pad_left:pad_left + ww] = x[:, :hh, :ww]
+    # every tile's 4x4 patch: (n, th, tw, 4, 4, c)
+    d = np.empty((n, th, tw, 4, 4, c))
+    for i in range(4):
+        for j in range(4):
+            d[:, :, :, i, j] = xp[:, i:i + 2 * th:2, j:j + 2 * tw:2]
+    U = np.einsum("ai,ijcf,bj->abcf", WINOGRAD_G, kernel, WINOGRAD_G)
+    V = np.einsum("ai,nyxijc,bj->nyxabc", WINOGRAD_BT, d, WINOGRAD_BT)
+    M = np.einsum("nyxabc,abcf->nyxabf", V, U)          # the 16 products
+    Y = np.einsum("ia,nyxabf,jb->nyxijf", WINOGRAD_AT, M, WINOGRAD_AT)
+    out = Y.transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * th, 2 * tw, f)
+    return out[:, :oh, :ow].astype(x.dtype)
+
+
+def winograd_input_gradient(dz, kernel, h, w, pad_top, pad_left):
+    """dx (N, H, W, C) of a 3x3 stride-1 convolution from dz (N, OH, OW, F):
+    itself a convolution, of dz with the kernel turned by 180 degrees and its
+    channel axes swapped, padded by 2 - pad:
+
+        dx[i, j, c] = sum over (a, b, f) of dz[i - (2 - pad_top) + a, ...] * W[2-a, 2-b, c, f]
+    """
+    flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2)
+    return winograd_conv3x3(dz, flipped, h, w, 2 - pad_top, 2 - pad_left)
 
 
 # ---------------------------------------------------------------- pooling
