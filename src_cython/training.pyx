@@ -33,7 +33,11 @@ through every convolution and pooling layer with its own scratch (im2col
 columns etc.).  A convolution's weight gradient is summed, as in conv.pyx, in
 fixed groups of DW_GROUP images (a thread's share is whole groups), and the
 group partials are added in group order after the barrier, each thread
-taking a share of the kernel's elements (tests/test_step_plan_conv.py).
+taking a share of the kernel's elements (tests/test_step_plan_conv.py).  A
+convolution on the Winograd path (conv_winograd) is run as conv.pyx runs it:
+its transformed kernels are recomputed after each update (one thread per
+transform), its partials summed in the Winograd domain and transformed back
+to dW by one thread, with a barrier either side.
 
 Shares decide only which thread computes an element, never how, so results
 are bitwise the same for any number of threads (tests/test_fused_team.py).
@@ -59,7 +63,9 @@ from k_dropout cimport dropout_forward_range, dropout_backward
 # the per-image convolution / pooling code conv.pyx runs (same numbers)
 from k_conv cimport (DW_GROUP, conv_forward_image, conv_backward_image, conv_cols_ones,
                      conv_group_sum, conv_transpose_kernel, maxpool_forward_image,
-                     maxpool_backward_image, avgpool_forward_image, avgpool_backward_image)
+                     maxpool_backward_image, avgpool_forward_image, avgpool_backward_image,
+                     conv_winograd, conv_wg_scratch, conv_wg_kernel_size, conv_part_size,
+                     conv_wg_kernel, conv_wg_group_sum, conv_wg_finish)
 from k_optimizers cimport (OptParams, opt_update_range, l1_l2_sum, l1_l2_grad,
                            OPT_SGD, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM)
 
@@ -154,6 +160,16 @@ cdef struct LayerC:
     long kk1             # Conv2D: rows of a weight-gradient partial (kk, +1 with a bias)
     void *parts          # Conv2D: (max_batch / DW_GROUP groups, kk1, F) partials
     void *wt             # Conv2D with need_dx: W^T (F x kk), refreshed as W is updated
+    # the Winograd path (k_conv.pxd's conv_winograd: 3x3, stride 1, enough
+    # channels), as conv.pyx takes it: the transformed kernel U (forward)
+    # and Uflip (dx; need_dx only), recomputed after each update; the group
+    # partials in the Winograd domain (wpart elements each) and the scratch
+    # of their final transform
+    int wg
+    void *U
+    void *Uflip
+    long wpart
+    void *wg_fin
     int32_t *arg         # MaxPooling: (max_batch, n_out) where each maximum was
     int tiled            # MaxPooling: windows tile the image (faster backward)
 
@@ -196,6 +212,8 @@ cdef struct PlanC:
     long row_unit        # batch rows (images) are shared in whole units of this
     void *cs             # (team, cs_stride): each thread's convolution scratch
     long cs_stride       # elements from one thread's scratch to the next (0: no Conv2D)
+    long cs_wg           # where the Winograd scratch starts in a thread's
+    int any_wg_trained   # a trained Winograd conv: its U, Uflip follow each update
     HeadC *heads         # per thread, for a team of heads_n (0: none); owned by FusedPlan._heads
     int heads_n
 
@@ -260,7 +278,7 @@ cdef class FusedPlan:
         if width != n_outputs:
             raise ValueError("fused loop: the last layer's width is not the output's")
         cdef long max_groups = (max_batch + DW_GROUP - 1) // DW_GROUP
-        cdef long kk, cs_need = 0
+        cdef long kk, cs_need = 0, wg_need = 0
         cdef bint below_trained = False
         self.c.row_unit = NN_MR
         for i, spec in enumerate(layers):
@@ -311,9 +329,21 @@ cdef class FusedPlan:
                     kk = L.KH * L.KW * L.C
                     kw, L.nB = kk * L.F, L.F
                     L.kk1 = kk + 1 if spec["b"] is not None else kk
-                    L.parts = self._ptr(np.empty(max_groups * L.kk1 * L.F, dt))
-                    if L.need_dx:
-                        L.wt = self._ptr(np.empty(kw, dt))
+                    L.wg = conv_winograd(L.KH, L.KW, L.sh, L.sw, L.C, L.F)
+                    if L.wg:
+                        L.wpart = conv_part_size(L.KH, L.KW, L.C, L.F, True, True)
+                        L.parts = self._ptr(np.empty(max_groups * L.wpart, dt))
+                        L.U = self._ptr(np.empty(conv_wg_kernel_size(L.C, L.F), dt))
+                        if L.need_dx:
+                            L.Uflip = self._ptr(np.empty(conv_wg_kernel_size(L.C, L.F), dt))
+                        L.wg_fin = self._ptr(np.empty(12 * L.F, dt))
+                        wg_need = max(wg_need, conv_wg_scratch(L.C, L.F))
+                        if spec["train_W"]:
+                            self.c.any_wg_trained = 1
+                    else:
+                        L.parts = self._ptr(np.empty(max_groups * L.kk1 * L.F, dt))
+                        if L.need_dx:
+                            L.wt = self._ptr(np.empty(kw, dt))
                     # images are shared in whole weight-gradient groups, so
                     # that each group's partial is one thread's sum
                     self.c.row_unit = DW_GROUP
@@ -339,7 +369,8 @@ cdef class FusedPlan:
         self._heads = {}
         self.c.team_cap = 0
         unit_pad = 64 // self._xb_dtype.itemsize      # keep scratches a cache line apart
-        self.c.cs_stride = (cs_need + unit_pad - 1) // unit_pad * unit_pad
+        self.c.cs_wg = (cs_need + unit_pad - 1) // unit_pad * unit_pad
+        self.c.cs_stride = (self.c.cs_wg + wg_need + unit_pad - 1) // unit_pad * unit_pad
         self.reserve_team(1)
         self.c.yb = self._ptr(np.empty((max_batch, n_outputs), dt))
         self.c.lb = <int32_t *>self._ptr(np.empty(max_batch, np.int32))
@@ -694,9 +725,26 @@ cdef void _params_conv(LayerC *L, bint backprop, long nb, const OptParams *o, in
     [a', b').  (``like`` only selects the element type.)"""
     cdef long groups = (nb + DW_GROUP - 1) // DW_GROUP
     cdef long stride = L.kk1 * L.F
-    cdef long a = _share_lo(L.nW, CONV_ELEM_UNIT, tid, nth)
-    cdef long b = _share_lo(L.nW, CONV_ELEM_UNIT, tid + 1, nth)
-    if backprop:
+    cdef long a, b, nwg
+    if backprop and L.wg:
+        # Winograd (as conv.pyx): the partials added in group order into
+        # group 0's, threads splitting the elements; then dW = G^T dU G and
+        # db from the sum, a whole-kernel transform, on one thread; barriers
+        # between (every thread reaches them: the layers are the same for all)
+        nwg = 16 * L.C * L.F + L.F
+        conv_wg_group_sum(<floating *>L.parts, groups, L.C, L.F,
+                          _share_lo(nwg, CONV_ELEM_UNIT, tid, nth),
+                          _share_lo(nwg, CONV_ELEM_UNIT, tid + 1, nth))
+        if nth > 1:
+            nn_omp_barrier()
+        if tid == 0:
+            conv_wg_finish(<floating *>L.parts, L.C, L.F, <floating *>L.dW,
+                           <floating *>L.db, <floating *>L.wg_fin)
+        if nth > 1:
+            nn_omp_barrier()
+    a = _share_lo(L.nW, CONV_ELEM_UNIT, tid, nth)
+    b = _share_lo(L.nW, CONV_ELEM_UNIT, tid + 1, nth)
+    if backprop and not L.wg:
         conv_group_sum(<floating *>L.parts, groups, stride, <floating *>L.dW, a, b)
     if L.reg_W:
         l1_l2_grad(<floating *>L.W + a, <floating *>L.dW + a, b - a, L.l1_W, L.l2_W)
@@ -708,13 +756,32 @@ cdef void _params_conv(LayerC *L, bint backprop, long nb, const OptParams *o, in
         return
     a = _share_lo(L.nB, 1, tid, nth)
     b = _share_lo(L.nB, 1, tid + 1, nth)
-    if backprop:
+    if backprop and not L.wg:
         conv_group_sum(<floating *>L.parts + (L.kk1 - 1) * L.F, groups, stride,
                        <floating *>L.db, a, b)
     if L.reg_b != 0:
         l1_l2_grad(<floating *>L.b + a, <floating *>L.db + a, b - a, L.l1_b, L.l2_b)
     if L.train_b:
         _update(o, L, <floating *>L.b, a, b)
+
+
+cdef void _wg_kernels(PlanC *P, int tid, int nth, const floating *like,
+                      bint trained_only) noexcept nogil:
+    """U (and Uflip) of every Winograd Conv2D (only the trained ones'
+    change), the transforms shared out between the threads, one each."""
+    cdef int li, k = 0
+    cdef LayerC *L
+    for li in range(P.n_layers):
+        L = &P.layers[li]
+        if not L.wg or (trained_only and not L.train_W):
+            continue
+        if k % nth == tid:
+            conv_wg_kernel(<floating *>L.W, L.C, L.F, False, <floating *>L.U)
+        k += 1
+        if L.Uflip != NULL:
+            if k % nth == tid:
+                conv_wg_kernel(<floating *>L.W, L.C, L.F, True, <floating *>L.Uflip)
+            k += 1
 
 
 cdef void _params_head(LayerC *L, HeadC *H, const floating *xb, long nb,
@@ -764,7 +831,7 @@ cdef void _head_copy(LayerC *L, HeadC *H, const floating *like, bint to_private)
 
 
 cdef void _forward(LayerC *L, floating *xb, long nb, long r0, long r1,
-                   long c0, long c1, floating *cs) noexcept nogil:
+                   long c0, long c1, floating *cs, long cs_wg) noexcept nogil:
     """Forward pass of one layer on rows [r0, r1) and (a column-split layer)
     columns [c0, c1) of its output (an image layer: images [r0, r1), whole;
     cs: this thread's convolution scratch)."""
@@ -775,7 +842,7 @@ cdef void _forward(LayerC *L, floating *xb, long nb, long r0, long r1,
             conv_forward_image(inp + r * L.n_in, L.H, L.Wd, L.C, L.KH, L.KW, L.sh, L.sw,
                                L.pt, L.pl, L.OH, L.OW, <floating *>L.W, L.F,
                                <floating *>L.b, L.act, <floating *>L.out + r * L.n_out,
-                               cs)
+                               cs, <floating *>L.U, cs + cs_wg)
     elif L.kind == LK_MAXPOOL:
         for r in range(r0, r1):
             maxpool_forward_image(inp + r * L.n_in, L.H, L.Wd, L.C, L.KH, L.KW, L.sh, L.sw,
@@ -806,7 +873,7 @@ cdef void _forward(LayerC *L, floating *xb, long nb, long r0, long r1,
 
 
 cdef void _backward(LayerC *L, floating *xb, long r0, long r1, long c0,
-                    long c1, floating *cs) noexcept nogil:
+                    long c1, floating *cs, long cs_wg) noexcept nogil:
     """Back-propagation through one layer's activation / Dropout (and, for a
     Dense layer that needs it, the dX product) on rows [r0, r1), columns
     [c0, c1) of its output.  Dense kernel gradients come later, in _params_*;
@@ -831,9 +898,12 @@ cdef void _backward(LayerC *L, floating *xb, long r0, long r1, long c0,
                                     <floating *>L.gout + r * L.n_out, L.act, L.H, L.Wd,
                                     L.C, L.KH, L.KW, L.sh, L.sw, L.pt, L.pl, L.OH, L.OW,
                                     L.F, L.b != NULL,
-                                    <floating *>L.parts + g * L.kk1 * L.F, r > n0, cs,
-                                    cs + rows * (L.kk1 + kk), <floating *>L.wt,
-                                    cs + rows * L.kk1, dx)
+                                    <floating *>L.parts + g * (L.wpart if L.wg
+                                                               else L.kk1 * L.F),
+                                    r > n0, cs, cs + rows * (L.kk1 + kk), <floating *>L.wt,
+                                    cs + rows * L.kk1, dx, L.wg,
+                                    <floating *>L.Uflip if dx != NULL else NULL,
+                                    cs + cs_wg)
     elif L.kind == LK_MAXPOOL:
         for r in range(r0, r1):
             maxpool_backward_image(<floating *>L.gout + r * L.n_out, L.arg + r * L.n_out,
@@ -933,6 +1003,7 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
             conv_transpose_kernel(<floating *>L.W, L.nW // L.F, L.F, <floating *>L.wt,
                                   _share_lo(L.nW, CONV_ELEM_UNIT, tid, nth),
                                   _share_lo(L.nW, CONV_ELEM_UNIT, tid + 1, nth))
+    _wg_kernels(P, tid, nth, xb, False)
     if nth > 1:
         nn_omp_barrier()
     for j in range(nth):
@@ -975,17 +1046,17 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
             bias_act_block(<floating *>L.out + H.u0, L.n_out, <floating *>H.b, 0, nb,
                            0, H.w, L.act)
             for li in range(P.head + 1, P.head_end):
-                _forward(&P.layers[li], xb, nb, 0, nb, H.u0, H.u0 + H.w, cs)
+                _forward(&P.layers[li], xb, nb, 0, nb, H.u0, H.u0 + H.w, cs, P.cs_wg)
             if nth > 1:
                 nn_omp_barrier()
         # ---- rows R: forward, loss, back-propagation down to the head
         for li in range(rows_from, P.n_layers):
-            _forward(&P.layers[li], xb, nb, r0, r1, 0, P.layers[li].n_out, cs)
+            _forward(&P.layers[li], xb, nb, r0, r1, 0, P.layers[li].n_out, cs, P.cs_wg)
         loss_rows(P.loss_kind, values, P.lb if labels != NULL else NULL,
                   yb if targets != NULL else NULL, swb if sw != NULL else NULL,
                   probs, grad, r0, r1, c, scale, P.row_loss)
         for li in range(P.n_layers - 1, rows_down - 1, -1):
-            _backward(&P.layers[li], xb, r0, r1, 0, P.layers[li].n_out, cs)
+            _backward(&P.layers[li], xb, r0, r1, 0, P.layers[li].n_out, cs, P.cs_wg)
         # the regularization penalty (thread 0), before any weight changes;
         # summed per layer, then over layers, as Sequential._regularization does
         reg = 0.0
@@ -1009,7 +1080,7 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
         if use_head:
             # (every head layer has the head Dense's width: units H.u0 + [0, w))
             for li in range(P.head_end - 1, P.head - 1, -1):
-                _backward(&P.layers[li], xb, 0, nb, H.u0, H.u0 + H.w, cs)
+                _backward(&P.layers[li], xb, 0, nb, H.u0, H.u0 + H.w, cs, P.cs_wg)
             _params_head(&P.layers[P.head], H, xb, nb, &opt)
         for li in range(P.n_layers):
             L = &P.layers[li]
@@ -1018,6 +1089,11 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
                              xb if L.inp == NULL else <floating *>L.inp, nb, &opt, tid, nth)
             elif L.kind == LK_CONV:
                 _params_conv(L, li >= P.first_trainable, nb, &opt, tid, nth, xb)
+        if P.any_wg_trained:
+            # the Winograd kernels transform the whole updated kernel
+            if nth > 1:
+                nn_omp_barrier()
+            _wg_kernels(P, tid, nth, xb, True)
         done += 1
         if tid == 0:
             # ---- running sums, in the order the Python path adds them

@@ -5,7 +5,8 @@
   same per-image kernels (src_cython/k_conv.pxd) and sum each conv weight
   gradient over the same fixed groups of images, in the same order --
   for padding, strides, pooling kinds, no bias, regularizers, a frozen
-  first layer, Dropout after a conv and every optimizer;
+  first layer, Dropout after a conv, every optimizer, and convolutions on
+  the Winograd path (3x3, stride 1, >= 8 channels);
 * 1 and 2 threads give the same bits (run_steps called directly, so the
   thread count is the one asked, not the chooser's pick);
 * the compiled loop agrees with its NumPy twin (float64), and the twin
@@ -97,8 +98,22 @@ TEAM_CASES = {
     "wide_dropout_no_bias": dict(layers=lambda: _small(
         {"use_bias": False}, extra=[L.Dropout(0.25)], conv2={"kernel_regularizer": "l2"},
         c=3, hw=(16, 16), filters=16), opt=lambda: keras.optimizers.Adam(amsgrad=True)),
+    # 3x3 stride-1 convolutions with >= 8 channels in and out take the
+    # Winograd path (k_conv.pxd) on both paths: its kernel transforms follow
+    # every update, its partials are summed in the Winograd domain
+    "wide_winograd_dx": dict(layers=lambda: [
+        L.Input(shape=(16, 16, 3)), L.Conv2D(16, 3, padding="same", activation="relu"),
+        L.Conv2D(8, 3, padding="same", activation="relu"),
+        L.Conv2D(8, 3, activation="tanh", use_bias=False), L.MaxPooling2D(2),
+        L.Flatten(), L.Dense(5, activation="softmax")]),
 }
 CASES.update(TEAM_CASES)
+CASES["winograd_lowest_trained_l2"] = dict(layers=lambda: [
+    L.Input(shape=(8, 8, 2)), L.Conv2D(8, 3, padding="same", activation="relu"),
+    L.Conv2D(8, 3, padding="same", activation="sigmoid", kernel_regularizer="l2",
+             bias_regularizer="l1"),
+    L.AveragePooling2D(2), L.Flatten(), L.Dense(5, activation="softmax")], freeze=0,
+    opt=lambda: keras.optimizers.RMSprop(momentum=0.3))
 
 
 def _model(case):
@@ -165,7 +180,8 @@ def test_compiled_plan_equals_per_batch_path_bitwise(name):
     _assert_bitwise(ref, got)
 
 
-@pytest.mark.parametrize("name", ["same_stride2_c3", "frozen_first", "dropout_after_conv"])
+@pytest.mark.parametrize("name", ["same_stride2_c3", "frozen_first", "dropout_after_conv",
+                                  "winograd_lowest_trained_l2"])
 def test_numpy_twin_equals_per_batch_path_bitwise(name):
     ref = _fit(CASES[name], be="numpy", use_fused=False, epochs=1)
     got = _fit(CASES[name], be="numpy", use_fused=True, epochs=1)
@@ -175,7 +191,8 @@ def test_numpy_twin_equals_per_batch_path_bitwise(name):
 
 @pytest.mark.parametrize("name", ["valid_maxpool", "same_stride2_c3", "avgpool_overlapping",
                                   "no_bias_linear", "l1l2", "frozen_first",
-                                  "dropout_after_conv"])
+                                  "dropout_after_conv", "wide_winograd_dx",
+                                  "winograd_lowest_trained_l2"])
 def test_compiled_loop_equals_numpy_twin_float64(name):
     twin, th, tr = _fit(CASES[name], be="numpy", float64=True)
     comp, ch, cr = _fit(CASES[name], be="cython", float64=True)
