@@ -1,9 +1,11 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
 """The fused training loop: many optimizer steps in one ``nogil`` call.
 
-For a stack of Dense / Dropout / Activation layers (Flatten is a no-op on
-row-major data) it runs, per step, what the per-batch Python path runs
-(``nncore/models/model.py::_train_step``), with the same kernels:
+For a stack of Dense / Conv2D / MaxPooling2D / AveragePooling2D / Dropout /
+Activation layers (Flatten is a no-op on row-major data: an image is a row of
+H*W*C values, NHWC) it runs, per step, what the per-batch Python path runs
+(``nncore/models/model.py::_train_step``), with the same kernels -- for the
+image layers, the very per-image functions conv.pyx runs (k_conv.pxd):
 
     gather the batch rows -> forward layer by layer -> loss + dL/d(out)
     -> backward layer by layer -> regularization -> optimizer update
@@ -26,6 +28,17 @@ and -- for the lowest wide Dense layer -- units, on private copies of its
 columns, so that the largest kernel never travels between cores (``_steps``
 explains the phases; bench/README.md the measurements behind them).
 
+Image layers follow the rows: a thread's batch rows are its images, taken
+through every convolution and pooling layer with its own scratch (im2col
+columns etc.).  A convolution's weight gradient is summed, as in conv.pyx, in
+fixed groups of DW_GROUP images (a thread's share is whole groups), and the
+group partials are added in group order after the barrier, each thread
+taking a share of the kernel's elements (tests/test_step_plan_conv.py).  A
+convolution on the Winograd path (conv_winograd) is run as conv.pyx runs it:
+its transformed kernels are recomputed after each update (one thread per
+transform), its partials summed in the Winograd domain and transformed back
+to dW by one thread, with a barrier either side.
+
 Shares decide only which thread computes an element, never how, so results
 are bitwise the same for any number of threads (tests/test_fused_team.py).
 Small models stay on one thread (``_team_size``), where the barriers vanish,
@@ -47,6 +60,12 @@ from k_losses cimport (loss_rows, LOSS_SOFTMAX_SPARSE,
                        LOSS_SOFTMAX_DENSE, LOSS_SIGMOID_BCE, LOSS_PROBS_SPARSE,
                        LOSS_PROBS_DENSE, LOSS_PROBS_BCE, LOSS_MSE)
 from k_dropout cimport dropout_forward_range, dropout_backward
+# the per-image convolution / pooling code conv.pyx runs (same numbers)
+from k_conv cimport (DW_GROUP, conv_forward_image, conv_backward_image, conv_cols_ones,
+                     conv_group_sum, conv_transpose_kernel, maxpool_forward_image,
+                     maxpool_backward_image, avgpool_forward_image, avgpool_backward_image,
+                     conv_winograd, conv_wg_scratch, conv_wg_kernel_size, conv_part_size,
+                     conv_wg_kernel, conv_wg_group_sum, conv_wg_finish)
 from k_optimizers cimport (OptParams, opt_update_range, l1_l2_sum, l1_l2_grad,
                            OPT_SGD, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM)
 
@@ -73,6 +92,8 @@ __all__ = ["FusedPlan", "run_steps"]
 
 # which slots each optimizer's update reads: one definition, in the twin
 from nncore.ops.training import required_slots
+# and which image geometries the kernels can run (checked once, per plan)
+from nncore.ops.training import check_geometry
 
 
 def run_steps(plan, x, labels, targets, sample_weight, order, long first_step,
@@ -87,8 +108,12 @@ cdef enum LayerKind:
     LK_DENSE = 0
     LK_DROPOUT = 1
     LK_ACTIVATION = 2
+    LK_CONV = 3
+    LK_MAXPOOL = 4
+    LK_AVGPOOL = 5
 
-LAYER_KINDS = {"dense": LK_DENSE, "dropout": LK_DROPOUT, "activation": LK_ACTIVATION}
+LAYER_KINDS = {"dense": LK_DENSE, "dropout": LK_DROPOUT, "activation": LK_ACTIVATION,
+               "conv2d": LK_CONV, "maxpool": LK_MAXPOOL, "avgpool": LK_AVGPOOL}
 
 cdef enum:
     MAX_METRICS = 8
@@ -96,6 +121,9 @@ cdef enum:
     HEAD_MIN_UNITS = 64
     # column shares are whole vectors (16 float32), so GEMM strips stay whole
     COL_UNIT = 16
+    # elements of a conv weight gradient / update a thread takes at a time
+    # (whole cache lines of float64 and float32)
+    CONV_ELEM_UNIT = 16
 
 cdef struct LayerC:
     int kind
@@ -124,6 +152,26 @@ cdef struct LayerC:
     void *gout           # dL/d(its output) in the backward pass (NULL: not reached)
     void *dzp            # Dense: dL/d(pre-activation): gout itself, or dz
     int identity         # Activation that passes its input through
+    # weights (Dense, Conv2D): elements of W and b
+    long nW, nB
+    # images (Conv2D, pooling): input H x W x C, window KH x KW (the pool
+    # size), strides, padding before, output OH x OW x F (pooling: F = C)
+    long H, Wd, C, KH, KW, sh, sw, pt, pl, OH, OW, F
+    long kk1             # Conv2D: rows of a weight-gradient partial (kk, +1 with a bias)
+    void *parts          # Conv2D: (max_batch / DW_GROUP groups, kk1, F) partials
+    void *wt             # Conv2D with need_dx: W^T (F x kk), refreshed as W is updated
+    # the Winograd path (k_conv.pxd's conv_winograd: 3x3, stride 1, enough
+    # channels), as conv.pyx takes it: the transformed kernel U (forward)
+    # and Uflip (dx; need_dx only), recomputed after each update; the group
+    # partials in the Winograd domain (wpart elements each) and the scratch
+    # of their final transform
+    int wg
+    void *U
+    void *Uflip
+    long wpart
+    void *wg_fin
+    int32_t *arg         # MaxPooling: (max_batch, n_out) where each maximum was
+    int tiled            # MaxPooling: windows tile the image (faster backward)
 
 
 cdef struct HeadC:
@@ -161,6 +209,11 @@ cdef struct PlanC:
     double *row_loss
     int first_trainable  # backward stops at the lowest trainable Dense
     int head, head_end   # layers [head, head_end) split by columns (head = -1: none)
+    long row_unit        # batch rows (images) are shared in whole units of this
+    void *cs             # (team, cs_stride): each thread's convolution scratch
+    long cs_stride       # elements from one thread's scratch to the next (0: no Conv2D)
+    long cs_wg           # where the Winograd scratch starts in a thread's
+    int any_wg_trained   # a trained Winograd conv: its U, Uflip follow each update
     HeadC *heads         # per thread, for a team of heads_n (0: none); owned by FusedPlan._heads
     int heads_n
 
@@ -169,7 +222,7 @@ cdef class FusedPlan:
     """Pointers to a model's weights, slots and preallocated buffers."""
     cdef PlanC c
     cdef object keep              # the arrays the pointers point into
-    cdef object _xb, _xb_dtype
+    cdef object _xb, _xb_dtype, _cs
     cdef dict _heads                 # team size -> its HeadC structs and arrays
     cdef public bint is_double
 
@@ -215,30 +268,88 @@ cdef class FusedPlan:
                 if spec.get(flag) and any(spec[slots][k] is None for k in needed):
                     raise ValueError(f"fused loop: a trained weight has no {opt['kind']} "
                                      "slots (build the optimizer first)")
+        # each layer reads what the one below wrote: the widths must chain
+        width = n_features
+        for spec in layers:
+            if spec.get("n_in") != width or not isinstance(spec.get("n_out"), int) \
+                    or spec["n_out"] < 1:
+                raise ValueError("fused loop: the layers' widths do not chain")
+            width = spec["n_out"]
+        if width != n_outputs:
+            raise ValueError("fused loop: the last layer's width is not the output's")
+        cdef long max_groups = (max_batch + DW_GROUP - 1) // DW_GROUP
+        cdef long kk, cs_need = 0, wg_need = 0
+        cdef bint below_trained = False
+        self.c.row_unit = NN_MR
         for i, spec in enumerate(layers):
             L = &self.c.layers[i]
             if spec.get("kind") not in LAYER_KINDS:
                 raise ValueError(f"fused loop: unknown layer kind {spec.get('kind')!r}")
             L.kind = LAYER_KINDS[spec["kind"]]
             L.n_in, L.n_out = spec["n_in"], spec["n_out"]
+            check_geometry(spec)
             act = spec.get("act", "linear")
             if act not in ACTIVATIONS:
                 raise ValueError(f"fused loop: unknown activation {act!r}")
             L.act = ACTIVATIONS[act]
             L.logits = spec.get("logits", 0)
+            if L.logits and spec["kind"] == "conv2d":
+                L.act = ACT_LINEAR      # the loss starts from its logits
             L.need_dx = spec.get("need_dx", 0)
+            if spec["kind"] in ("dense", "conv2d"):
+                # every weighted layer above the lowest trained one passes a
+                # gradient down (the layers below read it at their width)
+                if below_trained:
+                    L.need_dx = 1
+                below_trained = below_trained or spec.get("train_W") or spec.get("train_b")
             L.rate = spec.get("rate", 0.0)
             if not 0.0 <= L.rate < 1.0:
                 raise ValueError(f"fused loop: Dropout rate {L.rate!r} outside [0, 1)")
             L.seed = spec.get("seed", 0)
             L.step = spec.get("step", 0)
             L.out = self._ptr(np.empty((max_batch, L.n_out), dt))
-            L.dz = self._ptr(np.empty((max_batch, L.n_out), dt))
+            if L.kind == LK_DENSE:       # (a Conv2D's dz lives in its thread's scratch)
+                L.dz = self._ptr(np.empty((max_batch, L.n_out), dt))
             L.dx = self._ptr(np.empty((max_batch, L.n_in), dt))
             if L.kind == LK_DROPOUT:
                 L.mask = <uint8_t *>self._ptr(np.empty(max_batch * L.n_out, np.uint8))
-            if L.kind == LK_DENSE:
+            if L.kind == LK_CONV or L.kind == LK_MAXPOOL or L.kind == LK_AVGPOOL:
+                L.H, L.Wd, L.C = spec["in_h"], spec["in_w"], spec["in_c"]
+                L.KH, L.KW, L.sh, L.sw = spec["kh"], spec["kw"], spec["sh"], spec["sw"]
+                L.pt, L.pl, L.OH, L.OW = spec["pt"], spec["pl"], spec["oh"], spec["ow"]
+                L.F = spec["filters"] if L.kind == LK_CONV else L.C
+            if L.kind == LK_MAXPOOL:
+                L.arg = <int32_t *>self._ptr(np.empty(max_batch * L.n_out, np.int32))
+                L.tiled = (L.sh == L.KH and L.sw == L.KW and L.pt == 0 and L.pl == 0
+                           and L.OH * L.KH == L.H and L.OW * L.KW == L.Wd)
+            if L.kind == LK_DENSE or L.kind == LK_CONV:
                 kw = L.n_in * L.n_out
+                L.nB = L.n_out
+                if L.kind == LK_CONV:
+                    kk = L.KH * L.KW * L.C
+                    kw, L.nB = kk * L.F, L.F
+                    L.kk1 = kk + 1 if spec["b"] is not None else kk
+                    L.wg = conv_winograd(L.KH, L.KW, L.sh, L.sw, L.C, L.F)
+                    if L.wg:
+                        L.wpart = conv_part_size(L.KH, L.KW, L.C, L.F, True, True)
+                        L.parts = self._ptr(np.empty(max_groups * L.wpart, dt))
+                        L.U = self._ptr(np.empty(conv_wg_kernel_size(L.C, L.F), dt))
+                        if L.need_dx:
+                            L.Uflip = self._ptr(np.empty(conv_wg_kernel_size(L.C, L.F), dt))
+                        L.wg_fin = self._ptr(np.empty(12 * L.F, dt))
+                        wg_need = max(wg_need, conv_wg_scratch(L.C, L.F))
+                        if spec["train_W"]:
+                            self.c.any_wg_trained = 1
+                    else:
+                        L.parts = self._ptr(np.empty(max_groups * L.kk1 * L.F, dt))
+                        if L.need_dx:
+                            L.wt = self._ptr(np.empty(kw, dt))
+                    # images are shared in whole weight-gradient groups, so
+                    # that each group's partial is one thread's sum
+                    self.c.row_unit = DW_GROUP
+                    # cols (rows x kk1), dcols (rows x kk), dz (rows x F)
+                    cs_need = max(cs_need, L.OH * L.OW * (2 * kk + 1 + L.F))
+                L.nW = kw
                 L.W = self._ptr(spec["W"], dt, kw)
                 L.dW = self._ptr(spec["dW"], dt, kw)
                 L.train_W = spec["train_W"]
@@ -247,16 +358,19 @@ cdef class FusedPlan:
                 for k in range(3):
                     L.sW[k] = self._ptr(spec["sW"][k], dt, kw)
                 if spec["b"] is not None:
-                    L.b = self._ptr(spec["b"], dt, L.n_out)
-                    L.db = self._ptr(spec["db"], dt, L.n_out)
+                    L.b = self._ptr(spec["b"], dt, L.nB)
+                    L.db = self._ptr(spec["db"], dt, L.nB)
                     L.train_b = spec["train_b"]
                     L.reg_b = spec["reg_b"]
                     L.l1_b, L.l2_b = spec["l1_b"], spec["l2_b"]
                     for k in range(3):
-                        L.sb[k] = self._ptr(spec["sb"][k], dt, L.n_out)
+                        L.sb[k] = self._ptr(spec["sb"][k], dt, L.nB)
         self._xb_dtype = np.dtype(dt)
         self._heads = {}
         self.c.team_cap = 0
+        unit_pad = 64 // self._xb_dtype.itemsize      # keep scratches a cache line apart
+        self.c.cs_wg = (cs_need + unit_pad - 1) // unit_pad * unit_pad
+        self.c.cs_stride = (self.c.cs_wg + wg_need + unit_pad - 1) // unit_pad * unit_pad
         self.reserve_team(1)
         self.c.yb = self._ptr(np.empty((max_batch, n_outputs), dt))
         self.c.lb = <int32_t *>self._ptr(np.empty(max_batch, np.int32))
@@ -300,7 +414,7 @@ cdef class FusedPlan:
         P.first_trainable = P.n_layers
         for li in range(P.n_layers):
             L = &P.layers[li]
-            if L.kind == LK_DENSE and (L.train_W != 0 or L.train_b != 0):
+            if (L.kind == LK_DENSE or L.kind == LK_CONV) and (L.train_W != 0 or L.train_b != 0):
                 P.first_trainable = li
                 break
         for li in range(P.n_layers - 1, P.first_trainable - 1, -1):
@@ -310,7 +424,10 @@ cdef class FusedPlan:
                 L.dzp = g if (L.logits != 0 or L.act == ACT_LINEAR) else L.dz
                 if L.need_dx:
                     g = L.dx
-            elif L.kind == LK_DROPOUT or not L.identity:
+            elif L.kind == LK_CONV:
+                if L.need_dx:
+                    g = L.dx
+            elif L.kind != LK_ACTIVATION or not L.identity:
                 g = L.dx
         # The column-split head: the lowest trainable Dense, when it reads the
         # batch itself (so it needs no dX), is not the output layer, is wide
@@ -321,12 +438,13 @@ cdef class FusedPlan:
         if li >= P.n_layers - 1:
             return
         L = &P.layers[li]
-        if L.inp != NULL or L.n_out < HEAD_MIN_UNITS or L.act == ACT_SOFTMAX or \
+        if L.kind != LK_DENSE or L.inp != NULL or L.n_out < HEAD_MIN_UNITS or L.act == ACT_SOFTMAX or \
                 L.reg_W != 0 or L.reg_b != 0:
             return
         P.head = li
         li += 1
-        while li < P.n_layers and P.layers[li].kind != LK_DENSE and \
+        while li < P.n_layers and (P.layers[li].kind == LK_DROPOUT or
+                                   P.layers[li].kind == LK_ACTIVATION) and \
                 P.layers[li].act != ACT_SOFTMAX and P.layers[li].logits == 0:
             li += 1
         P.head_end = li
@@ -341,6 +459,10 @@ cdef class FusedPlan:
             P.xb_stride = (P.max_batch * P.n_features + unit_pad - 1) // unit_pad * unit_pad
             self._xb = np.empty(nth * P.xb_stride, self._xb_dtype)
             P.xb = <void *><size_t>self._xb.ctypes.data
+            # each thread's convolution scratch (im2col columns etc.), one
+            # cache line into the array and cache lines apart
+            self._cs = np.empty(nth * P.cs_stride + unit_pad, self._xb_dtype)
+            P.cs = <void *>((<size_t>self._cs.ctypes.data + 63) // 64 * 64)
             P.team_cap = nth
         if P.head < 0 or nth < 2 or P.heads_n == nth:
             return
@@ -454,6 +576,8 @@ cdef int _team_size(PlanC *P, long batch, int nt) noexcept nogil:
         L = &P.layers[li]
         if L.kind == LK_DENSE:
             fma += batch * L.n_in * L.n_out * (1 + (li >= P.first_trainable) + L.need_dx)
+        elif L.kind == LK_CONV:
+            fma += batch * L.OH * L.OW * L.nW * (1 + (li >= P.first_trainable) + L.need_dx)
     if nt <= 1:
         return 1
     if fma // TEAM_FMA_PER_THREAD + 1 < nt:
@@ -593,6 +717,73 @@ cdef void _params_rows(LayerC *L, bint backprop, const floating *inp,
         _update(o, L, <floating *>L.b, a, b)
 
 
+cdef void _params_conv(LayerC *L, bint backprop, long nb, const OptParams *o, int tid,
+                       int nth, const floating *like) noexcept nogil:
+    """Thread tid's share of a Conv2D's parameter work: kernel elements
+    [a, b) (dW = the group partials added in group order, regularization,
+    update, and W^T refreshed for the next step's dx) and bias entries
+    [a', b').  (``like`` only selects the element type.)"""
+    cdef long groups = (nb + DW_GROUP - 1) // DW_GROUP
+    cdef long stride = L.kk1 * L.F
+    cdef long a, b, nwg
+    if backprop and L.wg:
+        # Winograd (as conv.pyx): the partials added in group order into
+        # group 0's, threads splitting the elements; then dW = G^T dU G and
+        # db from the sum, a whole-kernel transform, on one thread; barriers
+        # between (every thread reaches them: the layers are the same for all)
+        nwg = 16 * L.C * L.F + L.F
+        conv_wg_group_sum(<floating *>L.parts, groups, L.C, L.F,
+                          _share_lo(nwg, CONV_ELEM_UNIT, tid, nth),
+                          _share_lo(nwg, CONV_ELEM_UNIT, tid + 1, nth))
+        if nth > 1:
+            nn_omp_barrier()
+        if tid == 0:
+            conv_wg_finish(<floating *>L.parts, L.C, L.F, <floating *>L.dW,
+                           <floating *>L.db, <floating *>L.wg_fin)
+        if nth > 1:
+            nn_omp_barrier()
+    a = _share_lo(L.nW, CONV_ELEM_UNIT, tid, nth)
+    b = _share_lo(L.nW, CONV_ELEM_UNIT, tid + 1, nth)
+    if backprop and not L.wg:
+        conv_group_sum(<floating *>L.parts, groups, stride, <floating *>L.dW, a, b)
+    if L.reg_W:
+        l1_l2_grad(<floating *>L.W + a, <floating *>L.dW + a, b - a, L.l1_W, L.l2_W)
+    if L.train_W:
+        _update(o, L, <floating *>L.W, a, b)
+        if L.wt != NULL:
+            conv_transpose_kernel(<floating *>L.W, L.nW // L.F, L.F, <floating *>L.wt, a, b)
+    if L.b == NULL:
+        return
+    a = _share_lo(L.nB, 1, tid, nth)
+    b = _share_lo(L.nB, 1, tid + 1, nth)
+    if backprop and not L.wg:
+        conv_group_sum(<floating *>L.parts + (L.kk1 - 1) * L.F, groups, stride,
+                       <floating *>L.db, a, b)
+    if L.reg_b != 0:
+        l1_l2_grad(<floating *>L.b + a, <floating *>L.db + a, b - a, L.l1_b, L.l2_b)
+    if L.train_b:
+        _update(o, L, <floating *>L.b, a, b)
+
+
+cdef void _wg_kernels(PlanC *P, int tid, int nth, const floating *like,
+                      bint trained_only) noexcept nogil:
+    """U (and Uflip) of every Winograd Conv2D (only the trained ones'
+    change), the transforms shared out between the threads, one each."""
+    cdef int li, k = 0
+    cdef LayerC *L
+    for li in range(P.n_layers):
+        L = &P.layers[li]
+        if not L.wg or (trained_only and not L.train_W):
+            continue
+        if k % nth == tid:
+            conv_wg_kernel(<floating *>L.W, L.C, L.F, False, <floating *>L.U)
+        k += 1
+        if L.Uflip != NULL:
+            if k % nth == tid:
+                conv_wg_kernel(<floating *>L.W, L.C, L.F, True, <floating *>L.Uflip)
+            k += 1
+
+
 cdef void _params_head(LayerC *L, HeadC *H, const floating *xb, long nb,
                        const OptParams *o) noexcept nogil:
     """The head Dense layer's parameter work for this thread's units
@@ -640,12 +831,28 @@ cdef void _head_copy(LayerC *L, HeadC *H, const floating *like, bint to_private)
 
 
 cdef void _forward(LayerC *L, floating *xb, long nb, long r0, long r1,
-                   long c0, long c1) noexcept nogil:
+                   long c0, long c1, floating *cs, long cs_wg) noexcept nogil:
     """Forward pass of one layer on rows [r0, r1) and (a column-split layer)
-    columns [c0, c1) of its output."""
+    columns [c0, c1) of its output (an image layer: images [r0, r1), whole;
+    cs: this thread's convolution scratch)."""
     cdef floating *inp = xb if L.inp == NULL else <floating *>L.inp
     cdef long r
-    if L.kind == LK_DENSE:
+    if L.kind == LK_CONV:
+        for r in range(r0, r1):
+            conv_forward_image(inp + r * L.n_in, L.H, L.Wd, L.C, L.KH, L.KW, L.sh, L.sw,
+                               L.pt, L.pl, L.OH, L.OW, <floating *>L.W, L.F,
+                               <floating *>L.b, L.act, <floating *>L.out + r * L.n_out,
+                               cs, <floating *>L.U, cs + cs_wg)
+    elif L.kind == LK_MAXPOOL:
+        for r in range(r0, r1):
+            maxpool_forward_image(inp + r * L.n_in, L.H, L.Wd, L.C, L.KH, L.KW, L.sh, L.sw,
+                                  L.pt, L.pl, L.OH, L.OW, <floating *>L.out + r * L.n_out,
+                                  L.arg + r * L.n_out)
+    elif L.kind == LK_AVGPOOL:
+        for r in range(r0, r1):
+            avgpool_forward_image(inp + r * L.n_in, L.H, L.Wd, L.C, L.KH, L.KW, L.sh, L.sw,
+                                  L.pt, L.pl, L.OH, L.OW, <floating *>L.out + r * L.n_out)
+    elif L.kind == LK_DENSE:
         gemm_block(False, False, L.n_in, inp, L.n_in, <floating *>L.W, L.n_out,
                    <floating *>L.out, L.n_out, False, r0, r1, c0, c1)
         bias_act_block(<floating *>L.out, L.n_out, <floating *>L.b, r0, r1, c0, c1,
@@ -665,14 +872,49 @@ cdef void _forward(LayerC *L, floating *xb, long nb, long r0, long r1,
         bias_act_block(<floating *>L.out, L.n_out, <floating *>NULL, r0, r1, c0, c1, L.act)
 
 
-cdef void _backward(LayerC *L, const floating *like, long r0, long r1, long c0,
-                    long c1) noexcept nogil:
+cdef void _backward(LayerC *L, floating *xb, long r0, long r1, long c0,
+                    long c1, floating *cs, long cs_wg) noexcept nogil:
     """Back-propagation through one layer's activation / Dropout (and, for a
     Dense layer that needs it, the dX product) on rows [r0, r1), columns
-    [c0, c1) of its output.  Kernel gradients come later, in _params_*.
-    (``like`` only selects the element type.)"""
-    cdef long r
-    if L.kind == LK_DENSE:
+    [c0, c1) of its output.  Dense kernel gradients come later, in _params_*;
+    a Conv2D's per-group partials are made here, on images [r0, r1) (whole
+    groups of DW_GROUP: P.row_unit), and added up in _params_conv."""
+    cdef long r, g, n0, n1, rows, kk
+    cdef floating *inp
+    cdef floating *dx
+    if L.kind == LK_CONV:
+        inp = xb if L.inp == NULL else <floating *>L.inp
+        rows = L.OH * L.OW
+        kk = L.KH * L.KW * L.C
+        if L.b != NULL:
+            conv_cols_ones(cs, rows, L.kk1)
+        # the thread's scratch: cols (rows x kk1), dcols (rows x kk), dz (rows x F)
+        for g in range(r0 // DW_GROUP, (r1 + DW_GROUP - 1) // DW_GROUP):
+            n0 = g * DW_GROUP
+            n1 = n0 + DW_GROUP if n0 + DW_GROUP < r1 else r1
+            for r in range(n0, n1):
+                dx = <floating *>L.dx + r * L.n_in if L.need_dx else NULL
+                conv_backward_image(inp + r * L.n_in, <floating *>L.out + r * L.n_out,
+                                    <floating *>L.gout + r * L.n_out, L.act, L.H, L.Wd,
+                                    L.C, L.KH, L.KW, L.sh, L.sw, L.pt, L.pl, L.OH, L.OW,
+                                    L.F, L.b != NULL,
+                                    <floating *>L.parts + g * (L.wpart if L.wg
+                                                               else L.kk1 * L.F),
+                                    r > n0, cs, cs + rows * (L.kk1 + kk), <floating *>L.wt,
+                                    cs + rows * L.kk1, dx, L.wg,
+                                    <floating *>L.Uflip if dx != NULL else NULL,
+                                    cs + cs_wg)
+    elif L.kind == LK_MAXPOOL:
+        for r in range(r0, r1):
+            maxpool_backward_image(<floating *>L.gout + r * L.n_out, L.arg + r * L.n_out,
+                                   L.H, L.Wd, L.C, L.OH, L.OW, L.tiled, L.KH, L.KW,
+                                   <floating *>L.dx + r * L.n_in)
+    elif L.kind == LK_AVGPOOL:
+        for r in range(r0, r1):
+            avgpool_backward_image(<floating *>L.gout + r * L.n_out, L.H, L.Wd, L.C, L.KH,
+                                   L.KW, L.sh, L.sw, L.pt, L.pl, L.OH, L.OW,
+                                   <floating *>L.dx + r * L.n_in)
+    elif L.kind == LK_DENSE:
         if L.dzp != L.gout:
             act_backward_block(<floating *>L.gout, <floating *>L.out, <floating *>L.dzp,
                                L.n_out, r0, r1, c0, c1, L.act)
@@ -706,12 +948,16 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
                  -- barrier (the layer above needs whole rows) --
       rows       forward of the other layers on rows R, the loss of rows R,
                  and back-propagation of rows R down to the head (with the
-                 dX products)
+                 dX products); image layers work on the images R, and a
+                 Conv2D also writes the weight-gradient partials of R's
+                 groups of DW_GROUP images (R is whole groups)
                  -- barrier (kernel gradients need every row) --
       head       back-propagation of columns U through the head, then
                  dW[:, U] = x^T . dZ[:, U] and the update of W[:, U], b[U]
       params     of the other layers: a share of each kernel's rows and
-                 bias entries (dW rows, regularization, update)
+                 bias entries (dW rows, regularization, update); of a
+                 Conv2D's, a share of its elements (dW = the partials added
+                 in group order, regularization, update, W^T for dx)
       sums       (thread 0) the step's loss and metrics, in row order
                  -- barrier (the next forward needs every updated weight) --
 
@@ -725,6 +971,7 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
     cdef long done = 0
     cdef LayerC *L
     cdef floating *xb = <floating *>P.xb + tid * P.xb_stride    # this thread's copy
+    cdef floating *cs = <floating *>P.cs + tid * P.cs_stride    # its conv scratch
     cdef floating *yb = <floating *>P.yb
     cdef floating *swb = <floating *>P.swb
     cdef floating *grad = <floating *>P.grad
@@ -747,6 +994,16 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
     # allocate every GEMM workspace before the first step, so that no thread
     # can fail (and leave the others waiting at a barrier) inside one
     fail[tid] = gemm_reserve(xb)
+    # W^T of each Conv2D that passes a gradient down, for the first step's
+    # dx (later steps' comes with each update): Python may have changed W
+    # since the last call
+    for li in range(P.n_layers):
+        L = &P.layers[li]
+        if L.wt != NULL:
+            conv_transpose_kernel(<floating *>L.W, L.nW // L.F, L.F, <floating *>L.wt,
+                                  _share_lo(L.nW, CONV_ELEM_UNIT, tid, nth),
+                                  _share_lo(L.nW, CONV_ELEM_UNIT, tid + 1, nth))
+    _wg_kernels(P, tid, nth, xb, False)
     if nth > 1:
         nn_omp_barrier()
     for j in range(nth):
@@ -761,8 +1018,8 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
             break
         nb = batch_size if start + batch_size <= n else n - start
         scale = 1.0 / nb
-        r0 = _share_lo(nb, NN_MR, tid, nth)
-        r1 = _share_lo(nb, NN_MR, tid + 1, nth)
+        r0 = _share_lo(nb, P.row_unit, tid, nth)
+        r1 = _share_lo(nb, P.row_unit, tid + 1, nth)
         # ---- gather: all of x[order[start:start + nb]], labels etc. of rows R
         # (the next batch's rows are requested as we go, a row per row copied:
         # they arrive during this step, and spreading the requests keeps the
@@ -789,29 +1046,30 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
             bias_act_block(<floating *>L.out + H.u0, L.n_out, <floating *>H.b, 0, nb,
                            0, H.w, L.act)
             for li in range(P.head + 1, P.head_end):
-                _forward(&P.layers[li], xb, nb, 0, nb, H.u0, H.u0 + H.w)
+                _forward(&P.layers[li], xb, nb, 0, nb, H.u0, H.u0 + H.w, cs, P.cs_wg)
             if nth > 1:
                 nn_omp_barrier()
         # ---- rows R: forward, loss, back-propagation down to the head
         for li in range(rows_from, P.n_layers):
-            _forward(&P.layers[li], xb, nb, r0, r1, 0, P.layers[li].n_out)
+            _forward(&P.layers[li], xb, nb, r0, r1, 0, P.layers[li].n_out, cs, P.cs_wg)
         loss_rows(P.loss_kind, values, P.lb if labels != NULL else NULL,
                   yb if targets != NULL else NULL, swb if sw != NULL else NULL,
                   probs, grad, r0, r1, c, scale, P.row_loss)
         for li in range(P.n_layers - 1, rows_down - 1, -1):
-            _backward(&P.layers[li], xb, r0, r1, 0, P.layers[li].n_out)
+            _backward(&P.layers[li], xb, r0, r1, 0, P.layers[li].n_out, cs, P.cs_wg)
         # the regularization penalty (thread 0), before any weight changes;
         # summed per layer, then over layers, as Sequential._regularization does
         reg = 0.0
         if tid == 0:
             for li in range(P.n_layers):
                 L = &P.layers[li]
-                if L.kind == LK_DENSE and (L.reg_W != 0 or L.reg_b != 0):
+                if (L.kind == LK_DENSE or L.kind == LK_CONV) and \
+                        (L.reg_W != 0 or L.reg_b != 0):
                     pen = 0.0
                     if L.reg_W != 0:
-                        pen += l1_l2_sum(<floating *>L.W, L.n_in * L.n_out, L.l1_W, L.l2_W)
+                        pen += l1_l2_sum(<floating *>L.W, L.nW, L.l1_W, L.l2_W)
                     if L.reg_b != 0 and L.b != NULL:
-                        pen += l1_l2_sum(<floating *>L.b, L.n_out, L.l1_b, L.l2_b)
+                        pen += l1_l2_sum(<floating *>L.b, L.nB, L.l1_b, L.l2_b)
                     reg += pen
         if nth > 1:
             nn_omp_barrier()
@@ -822,13 +1080,20 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
         if use_head:
             # (every head layer has the head Dense's width: units H.u0 + [0, w))
             for li in range(P.head_end - 1, P.head - 1, -1):
-                _backward(&P.layers[li], xb, 0, nb, H.u0, H.u0 + H.w)
+                _backward(&P.layers[li], xb, 0, nb, H.u0, H.u0 + H.w, cs, P.cs_wg)
             _params_head(&P.layers[P.head], H, xb, nb, &opt)
         for li in range(P.n_layers):
             L = &P.layers[li]
             if L.kind == LK_DENSE and not (use_head and li == P.head):
                 _params_rows(L, li >= P.first_trainable,
                              xb if L.inp == NULL else <floating *>L.inp, nb, &opt, tid, nth)
+            elif L.kind == LK_CONV:
+                _params_conv(L, li >= P.first_trainable, nb, &opt, tid, nth, xb)
+        if P.any_wg_trained:
+            # the Winograd kernels transform the whole updated kernel
+            if nth > 1:
+                nn_omp_barrier()
+            _wg_kernels(P, tid, nth, xb, True)
         done += 1
         if tid == 0:
             # ---- running sums, in the order the Python path adds them

@@ -23,7 +23,7 @@ from nncore import initializers, regularizers
 from nncore.backend import kernels
 from nncore.layers import _spatial as S
 from nncore.layers.dense import Dense
-from nncore.layers.layer import Layer
+from nncore.layers.layer import Layer, Unsupported
 
 
 class Conv2D(Layer):
@@ -152,6 +152,24 @@ class Conv2D(Layer):
     # the same attributes as Dense (kernel, bias and their regularizers), so
     # the same penalty code
     regularization = Dense.regularization
+
+    def plan_entry(self, ctx):
+        """The fused loop's Conv2D: Dense's entry (live kernel, bias, gradient
+        and optimizer-slot arrays, regularizers) plus the per-image geometry
+        the built input shape fixes (the loop sees each image as a flat row
+        of H*W*C values, NHWC order)."""
+        h, w, c = self.input_shape[1:]
+        if h is None or w is None:
+            raise Unsupported(f"Conv2D '{self.name}' on images of unknown size")
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        entry = Dense.plan_entry(self, ctx)
+        entry.update(kind="conv2d", in_h=h, in_w=w, in_c=c, kh=kh, kw=kw,
+                     filters=self.filters, sh=sh, sw=sw,
+                     pt=S.pad_before(h, kh, sh, self.padding),
+                     pl=S.pad_before(w, kw, sw, self.padding),
+                     oh=S.out_size(h, kh, sh, self.padding),
+                     ow=S.out_size(w, kw, sw, self.padding))
+        return entry
 
     def get_config(self):
         c = super().get_config()

@@ -162,7 +162,7 @@ class Dense(Layer):
     def plan_entry(self, ctx):
         """The fused loop's Dense: the same five kernels as forward/backward,
         on the live kernel, bias, gradient and optimizer-slot arrays."""
-        if len(self.input_shape) != 2:
+        if isinstance(self, Dense) and len(self.input_shape) != 2:
             raise Unsupported(f"Dense '{self.name}' on {len(self.input_shape)}-D input")
         kr, br = self.kernel_regularizer, self.bias_regularizer
         sW = ctx.slots(self.kernel)

@@ -10,7 +10,7 @@ import numpy as np
 
 from nncore.backend import kernels
 from nncore.layers import _spatial as S
-from nncore.layers.layer import Layer
+from nncore.layers.layer import Layer, Unsupported
 
 
 class _Pooling2D(Layer):
@@ -56,6 +56,20 @@ class _Pooling2D(Layer):
                 f"shape (None, H, W, {channels}), received shape {(None,) + tuple(x.shape[1:])}")
         self._check_fits(x.shape[1:3])
 
+    def plan_entry(self, ctx):
+        """The fused loop's pooling layer: its kind and the per-image geometry
+        the built input shape fixes (no weights; max pooling's argmax lives
+        in the loop's buffers)."""
+        h, w, c = self.input_shape[1:]
+        if h is None or w is None or c is None:
+            raise Unsupported(f"{type(self).__name__} '{self.name}' on images of unknown size")
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        return dict(kind=self._plan_kind, in_h=h, in_w=w, in_c=c, kh=ph, kw=pw,
+                    sh=sh, sw=sw, pt=S.pad_before(h, ph, sh, self.padding),
+                    pl=S.pad_before(w, pw, sw, self.padding),
+                    oh=S.out_size(h, ph, sh, self.padding),
+                    ow=S.out_size(w, pw, sw, self.padding))
+
     def get_config(self):
         c = super().get_config()
         c.update(pool_size=list(self.pool_size), strides=list(self.strides),
@@ -64,6 +78,8 @@ class _Pooling2D(Layer):
 
 
 class MaxPooling2D(_Pooling2D):
+    _plan_kind = "maxpool"
+
     def forward(self, x, training=False, logits=False):
         """The maximum of each pool_size window (remembers where it was)."""
         x = self._in_dtype(x)
@@ -87,6 +103,8 @@ class MaxPooling2D(_Pooling2D):
 
 
 class AveragePooling2D(_Pooling2D):
+    _plan_kind = "avgpool"
+
     def forward(self, x, training=False, logits=False):
         """The mean of each pool_size window (inside the image, for 'same')."""
         x = self._in_dtype(x)

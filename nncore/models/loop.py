@@ -236,6 +236,10 @@ def make_stepper(model, x, t, sw, batch_size):
         return BatchStepper(model, x, t, sw, batch_size, str(e))
     if int(np.prod(x.shape[1:])) != plan.n_features:
         return BatchStepper(model, x, t, sw, batch_size, "input width differs from the plan's")
+    if plan.sample_shape is not None and tuple(x.shape[1:]) != plan.sample_shape:
+        return BatchStepper(model, x, t, sw, batch_size,
+                            f"images of shape {tuple(x.shape[1:])}, not the "
+                            f"{plan.sample_shape} the model was built for")
     return PlanStepper(model, plan, x, t, sw, batch_size)
 
 

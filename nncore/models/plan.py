@@ -15,6 +15,12 @@ whole chunks of steps through ``kernels().run_steps``: compiled
 (``src_cython/training.pyx``) or its NumPy twin (``nncore/ops/training.py``),
 whichever backend is on.
 
+Images travel as rows too: a batch of (H, W, C) images is a (batch, H*W*C)
+array in NHWC order, so Flatten has nothing to do and every entry's width
+(``n_in``/``n_out``) is the number of values per sample.  Conv2D and the
+pooling layers add their per-image geometry to their entries (input size,
+window, strides, padding, output size), fixed by the built input shape.
+
 A model the plan cannot describe -- a layer kind without an entry, gradient
 clipping, a custom loss, more metrics than the loop counts -- raises
 ``Unsupported`` with the reason, and ``fit`` trains it on the general
@@ -46,16 +52,32 @@ METRIC_KINDS = {M.SparseCategoricalAccuracy: "sparse", M.CategoricalAccuracy: "o
                 M.BinaryAccuracy: "binary"}
 #: metric counters the compiled loop holds (more: the per-batch path)
 MAX_METRICS = 8
+#: entry kinds with weights (the optimizer updates them), and those that
+#: work on images (per-image geometry in the entry)
+WEIGHT_KINDS = ("dense", "conv2d")
+SPATIAL_KINDS = ("conv2d", "maxpool", "avgpool")
+
+
+def _width(shape):
+    """Values per sample of a (batch, ...) shape (None if any is unknown)."""
+    n = 1
+    for d in shape[1:]:
+        if d is None:
+            return None
+        n *= int(d)
+    return n
 
 
 class StepPlan:
     """What one training step of a model does, for ``run_steps``.
 
     Attributes: ``layers`` (the live layers that have an entry), ``entries``
-    (their dicts, with ``n_in``/``n_out`` added), ``loss_kind``, ``path``,
+    (their dicts, with ``n_in``/``n_out`` added: values per sample, so an
+    image layer's are H*W*C), ``loss_kind``, ``path``,
     ``sparse`` (integer labels?), ``metrics`` ([(kind, threshold, weighted)]),
     ``optimizer`` (the optimizer's kernel parameters), ``dtype``,
-    ``n_features``, ``n_outputs``.
+    ``n_features``, ``n_outputs``, ``sample_shape`` (the per-sample input
+    shape the image entries were written for; None without image layers).
     """
 
     def __init__(self, layers, entries, loss_kind, path, sparse, metrics, optimizer,
@@ -64,6 +86,7 @@ class StepPlan:
         self.loss_kind, self.path, self.sparse = loss_kind, path, sparse
         self.metrics, self.optimizer, self.dtype = metrics, optimizer, dtype
         self.n_features, self.n_outputs = n_features, n_outputs
+        self.sample_shape = None
 
     def build(self, max_batch, has_sample_weight):
         """The backend's plan object (``kernels().FusedPlan``) for batches of
@@ -78,7 +101,8 @@ class StepPlan:
     def key(self):
         """What the thread chooser's timings depend on."""
         return (self.dtype, self.optimizer["kind"],
-                tuple((e["kind"], e["n_in"], e["n_out"]) for e in self.entries))
+                tuple((e["kind"], e["n_in"], e["n_out"], e.get("kh"), e.get("kw"),
+                       e.get("sh"), e.get("sw")) for e in self.entries))
 
 
 class _Context:
@@ -137,7 +161,9 @@ def make_plan(model):
         entry = layer.plan_entry(ctx)
         if entry is None:
             continue
-        n_in, n_out = layer.input_shape[-1], layer.output_shape[-1]
+        # a layer's width is all of one sample's values: images travel as
+        # flat NHWC rows (batch, H*W*C), which is what Flatten makes of them
+        n_in, n_out = _width(layer.input_shape), _width(layer.output_shape)
         if n_in is None or n_out is None:
             raise Unsupported(f"layer '{layer.name}' has an unknown width")
         entry.update(n_in=n_in, n_out=n_out)
@@ -145,18 +171,27 @@ def make_plan(model):
         entries.append(entry)
     if not entries:
         raise Unsupported("no layer does any arithmetic")
-    # the lowest trained Dense needs no dX; every Dense above it does
+    if entries[-1]["kind"] in SPATIAL_KINDS:
+        raise Unsupported(f"the model's output comes from layer '{layers[-1].name}' "
+                          f"({type(layers[-1]).__name__}); the loss reads it on the "
+                          "per-batch path")
+    # the lowest trained Dense / Conv2D needs no dX; every one above it does
     first = next((i for i, e in enumerate(entries)
-                  if e["kind"] == "dense" and (e["train_W"] or e["train_b"])), None)
+                  if e["kind"] in WEIGHT_KINDS and (e["train_W"] or e["train_b"])), None)
     if first is None:
-        raise Unsupported("no trained Dense layer")
+        raise Unsupported("no trained Dense or Conv2D layer")
     for i, e in enumerate(entries):
-        e["need_dx"] = int(e["kind"] == "dense" and i > first)
+        e["need_dx"] = int(e["kind"] in WEIGHT_KINDS and i > first)
     n_features = entries[0]["n_in"]
-    return StepPlan(layers, entries, loss_kind, path, loss.target_kind == "sparse",
+    plan = StepPlan(layers, entries, loss_kind, path, loss.target_kind == "sparse",
                     [(METRIC_KINDS[type(m)], getattr(m, "threshold", 0.5), bool(m.weighted))
                      for m in metrics],
                     opt.kernel_params(), dtype, n_features, model.output_units)
+    # the per-sample shape the image entries' geometry was written for (None:
+    # no image layer, any input of n_features values will do)
+    plan.sample_shape = (tuple(stack[0].input_shape[1:])
+                         if any(e["kind"] in SPATIAL_KINDS for e in entries) else None)
+    return plan
 
 
 def explain(model):

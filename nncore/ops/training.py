@@ -7,13 +7,23 @@ path shares, spelled out with the other NumPy twins::
 
     gather      xb = x[order[start:start + batch]]   (labels, targets, weights too)
     forward     Dense:      z = xb . W  (gemm);  a = f(z + b)  (bias_act_forward)
+                Conv2D:     a = f(conv(x, W) + b)               (conv2d_forward)
+                MaxPooling: a = window maxima, argmax kept      (maxpool2d_forward)
+                AvgPooling: a = window means                    (avgpool2d_forward)
                 Dropout:    a = x * mask / (1 - rate)           (dropout_forward)
                 Activation: a = f(x)                            (bias_act_forward)
+                (rows are flat samples: an image layer sees each row as its
+                 (H, W, C) image -- a reshape, no copy -- and Flatten is nothing)
     loss        sum_i loss_i, and g = dL/d(output) -- or dL/dz = (p - y) / batch
                 when the loss starts from the last layer's logits (losses)
-    backward    from the top down to the lowest trained Dense:
+    backward    from the top down to the lowest trained Dense or Conv2D:
                 Dense:      dz = g * f'(z) (act_backward);  dW = x^T . dz;
                             db = sum_rows dz (bias_grad);  g = dz . W^T (if needed)
+                Conv2D:     dz = g * f'(z);  dW = sum_n im2col(x[n])^T . dz[n];
+                            db = sum dz;  g = col2im(dz . W^T) (if needed)
+                                                                (conv2d_backward)
+                MaxPooling: g goes to each window's argmax      (maxpool2d_backward)
+                AvgPooling: g shared by each window's inputs    (avgpool2d_backward)
                 Dropout:    g = g * mask / (1 - rate)           (dropout_backward)
                 Activation: g = g * f'(z)                       (act_backward)
     penalty     + l1 |W| + l2 W^2 of every regularized weight, gradients added
@@ -26,9 +36,12 @@ the same weights; the compiled loop gives the same to float rounding (its
 GEMM sums in another order).  There are no threads here: ``max_threads`` is
 accepted for the same signature and ignored.
 """
+import numbers
+
 import numpy as np
 
 from nncore.ops import activations as A
+from nncore.ops import conv as CV
 from nncore.ops import dropout as D
 from nncore.ops import gemm as G
 from nncore.ops import losses as LS
@@ -36,6 +49,9 @@ from nncore.ops import metrics as MT
 from nncore.ops import optimizers as O
 
 __all__ = ["FusedPlan", "run_steps"]
+
+_KINDS = ("dense", "conv2d", "maxpool", "avgpool", "dropout", "activation")
+_WEIGHTED = ("dense", "conv2d")        # kinds the optimizer updates
 
 # loss kind -> (kernel, does it also write probabilities?)
 _LOSSES = {
@@ -68,6 +84,41 @@ def required_slots(opt):
     raise ValueError(f"fused loop: unknown optimizer kind {kind!r}")
 
 
+def _image(rows, e):
+    """A batch of flat rows seen as the (batch, H, W, C) images of entry e."""
+    return rows.reshape(rows.shape[0], e["in_h"], e["in_w"], e["in_c"])
+
+
+def check_geometry(e):
+    """Raise ValueError unless an image entry's geometry is one the kernels
+    can run without reading or writing outside its rows (here and in the
+    compiled loop, which imports this: it runs no further checks per step)."""
+    kind = e["kind"]
+    if kind not in ("conv2d", "maxpool", "avgpool"):
+        return
+    keys = ("in_h", "in_w", "in_c", "kh", "kw", "sh", "sw", "pt", "pl", "oh", "ow") + \
+        (("filters",) if kind == "conv2d" else ())
+    values = [e.get(k) for k in keys]
+    # whole numbers only: the compiled loop stores them as C longs
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"fused loop: a {kind} entry without its integer geometry")
+    h, w, c, kh, kw, sh, sw, pt, pl, oh, ow = (int(v) for v in values[:11])
+    f = int(values[11]) if kind == "conv2d" else c
+    if min(h, w, c, kh, kw, sh, sw, oh, ow, f) <= 0 or not (0 <= pt < kh and 0 <= pl < kw):
+        raise ValueError(f"fused loop: {kind} geometry out of range")
+    # every window starts inside the padded image, on a row / column of it
+    if (oh - 1) * sh - pt >= h or (ow - 1) * sw - pl >= w:
+        raise ValueError(f"fused loop: {kind} output {(oh, ow)} does not fit input {(h, w)}")
+    if h * w >= 2 ** 31 - 1:
+        raise ValueError(f"fused loop: {kind} image too large for int32 indices")
+    if e.get("n_in") != h * w * c or e.get("n_out") != oh * ow * f:
+        raise ValueError(f"fused loop: {kind} widths do not match its geometry")
+    if kind == "conv2d":
+        if e["W"] is None or e["W"].size != kh * kw * c * f or \
+                (e["b"] is not None and e["b"].size != f):
+            raise ValueError("fused loop: conv2d kernel / bias sizes do not match its geometry")
+
+
 class FusedPlan:
     """A step plan ready to run: the entries, the loss and metric kinds and
     the optimizer's parameters (same constructor as the compiled FusedPlan)."""
@@ -78,10 +129,11 @@ class FusedPlan:
             raise ValueError(f"fused loop: unknown loss kind {loss_kind!r}")
         dt = np.dtype(np.float64 if is_double else np.float32)
         for e in layers:
-            if e.get("kind") not in ("dense", "dropout", "activation"):
+            if e.get("kind") not in _KINDS:
                 raise ValueError(f"fused loop: unknown layer kind {e.get('kind')!r}")
             if e.get("act", "linear") not in ("linear", "relu", "sigmoid", "tanh", "softmax"):
                 raise ValueError(f"fused loop: unknown activation {e['act']!r}")
+            check_geometry(e)
             if not 0.0 <= e.get("rate", 0.0) < 1.0:
                 raise ValueError(f"fused loop: Dropout rate {e['rate']!r} outside [0, 1)")
             for key in ("W", "dW", "b", "db"):
@@ -123,6 +175,20 @@ class FusedPlan:
                 G.gemm(a, e["W"], z)
                 A.bias_act_forward(z, e["b"], "linear" if e["logits"] else e["act"])
                 a = z
+            elif kind == "conv2d":
+                z = np.empty((a.shape[0], e["oh"], e["ow"], e["filters"]), self.dtype)
+                CV.conv2d_forward(_image(a, e), e["W"], e["b"], z, None, e["act"],
+                                  e["sh"], e["sw"], e["pt"], e["pl"])
+                a = z.reshape(a.shape[0], -1)
+            elif kind in ("maxpool", "avgpool"):
+                z = np.empty((a.shape[0], e["oh"], e["ow"], e["in_c"]), self.dtype)
+                geometry = (e["kh"], e["kw"], e["sh"], e["sw"], e["pt"], e["pl"])
+                if kind == "maxpool":
+                    e["argmax"] = np.empty(z.shape, np.int32)
+                    CV.maxpool2d_forward(_image(a, e), z, e["argmax"], *geometry)
+                else:
+                    CV.avgpool2d_forward(_image(a, e), z, *geometry)
+                a = z.reshape(a.shape[0], -1)
             elif kind == "dropout":
                 out = np.empty_like(a)
                 e["mask"] = np.empty(a.size, np.uint8)
@@ -138,9 +204,9 @@ class FusedPlan:
         return inputs, outputs
 
     def _backward(self, grad, inputs, outputs):
-        """From the top entry down to the lowest trained Dense."""
+        """From the top entry down to the lowest trained Dense / Conv2D."""
         first = next(i for i, e in enumerate(self.layers)
-                     if e["kind"] == "dense" and (e["train_W"] or e["train_b"]))
+                     if e["kind"] in _WEIGHTED and (e["train_W"] or e["train_b"]))
         for i in range(len(self.layers) - 1, first - 1, -1):
             e = self.layers[i]
             if e["kind"] == "dense":
@@ -155,6 +221,26 @@ class FusedPlan:
                 if e["need_dx"]:
                     grad = np.empty_like(inputs[i])
                     G.gemm(dz, e["W"], grad, trans_b=True)
+            elif e["kind"] == "conv2d":
+                nb = grad.shape[0]
+                dx = np.empty_like(inputs[i]) if e["need_dx"] else None
+                CV.conv2d_backward(_image(inputs[i], e), e["W"],
+                                   outputs[i].reshape(nb, e["oh"], e["ow"], e["filters"]),
+                                   grad.reshape(nb, e["oh"], e["ow"], e["filters"]),
+                                   e["act"], e["dW"], e["db"],
+                                   None if dx is None else _image(dx, e), None,
+                                   e["sh"], e["sw"], e["pt"], e["pl"])
+                grad = dx
+            elif e["kind"] in ("maxpool", "avgpool"):
+                nb = grad.shape[0]
+                g4 = grad.reshape(nb, e["oh"], e["ow"], e["in_c"])
+                dx = np.empty_like(inputs[i])
+                geometry = (e["kh"], e["kw"], e["sh"], e["sw"], e["pt"], e["pl"])
+                if e["kind"] == "maxpool":
+                    CV.maxpool2d_backward(g4, e["argmax"], _image(dx, e), *geometry)
+                else:
+                    CV.avgpool2d_backward(g4, _image(dx, e), *geometry)
+                grad = dx
             elif e["kind"] == "dropout":
                 dx = np.empty_like(grad)
                 D.dropout_backward(grad.reshape(-1), e["mask"], e["rate"], dx.reshape(-1))
@@ -168,7 +254,7 @@ class FusedPlan:
         """Regularization: the penalty, and its gradient added into dW / db."""
         total = 0
         for e in self.layers:
-            if e["kind"] != "dense":
+            if e["kind"] not in _WEIGHTED:
                 continue
             pen = 0.0
             if e["reg_W"]:
@@ -184,7 +270,7 @@ class FusedPlan:
         """The optimizer's formula on every trained weight (kernel, then bias)."""
         o = self.opt
         for e in self.layers:
-            if e["kind"] != "dense":
+            if e["kind"] not in _WEIGHTED:
                 continue
             for w, g, s, trained in ((e["W"], e["dW"], e["sW"], e["train_W"]),
                                      (e["b"], e["db"], e["sb"], e["train_b"])):
