@@ -8,6 +8,15 @@ the only change is the import line::
 
 The ``.keras`` checkpoint needs h5py (``pip install h5py``).
 
+What it saves (into the output folder only): ``best-cnn-model.keras``; the
+8-2 loss curves ``ch8_loss_curves.png``; for 8-3 the first layer's weight
+histogram and 32 filters (``ch8_filter_histogram.png``, ``ch8_filters.png``),
+the same for an untrained layer (``ch8_untrained_histogram.png``,
+``ch8_untrained_filters.png``), the input image (``ch8_input_image.png``) and
+the feature maps of both convolutions (``ch8_feature_maps.png``,
+``ch8_feature_maps2.png``).  Without matplotlib it skips the figures.
+The page ``docs/chapter8_walkthrough.md`` explains what each layer computes.
+
 Environment variables (used by the test suite to run this on a slice):
 
     NNCORE_EXAMPLE_SAMPLES   use only the first N training images (default: all 60,000)
