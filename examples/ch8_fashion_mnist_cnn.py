@@ -8,6 +8,15 @@ the only change is the import line::
 
 The ``.keras`` checkpoint needs h5py (``pip install h5py``).
 
+What it saves (into the output folder only): ``best-cnn-model.keras``; the
+8-2 loss curves ``ch8_loss_curves.png``; for 8-3 the first layer's weight
+histogram and 32 filters (``ch8_filter_histogram.png``, ``ch8_filters.png``),
+the same for an untrained layer (``ch8_untrained_histogram.png``,
+``ch8_untrained_filters.png``), the input image (``ch8_input_image.png``) and
+the feature maps of both convolutions (``ch8_feature_maps.png``,
+``ch8_feature_maps2.png``).  Without matplotlib it skips the figures.
+The page ``docs/chapter8_walkthrough.md`` explains what each layer computes.
+
 Environment variables (used by the test suite to run this on a slice):
 
     NNCORE_EXAMPLE_SAMPLES   use only the first N training images (default: all 60,000)
@@ -95,7 +104,48 @@ conv = model.layers[0]
 print("[8-3] first filters:", conv.weights[0].shape, conv.weights[1].shape)
 conv_weights = conv.weights[0].numpy()
 print(f"[8-3] filter weights: mean {conv_weights.mean():.4f}, std {conv_weights.std():.4f}")
+if plt is not None:
+    # all 288 weights of the 32 filters in one histogram: training spreads
+    # them out from the narrow band the initializer drew them in
+    plt.hist(conv_weights.reshape(-1, 1))
+    plt.xlabel('weight')
+    plt.ylabel('count')
+    plt.savefig(os.path.join(OUT, "ch8_filter_histogram.png"))
+    plt.close()
+    # one 3x3 picture per filter; the fixed colour range (vmin/vmax) lets
+    # the pictures be compared with each other and with the untrained ones
+    fig, axs = plt.subplots(2, 16, figsize=(15, 2))
+    for i in range(2):
+        for j in range(16):
+            axs[i, j].imshow(conv_weights[:, :, 0, i * 16 + j], vmin=-0.5, vmax=0.5)
+            axs[i, j].axis('off')
+    plt.savefig(os.path.join(OUT, "ch8_filters.png"))
+    plt.close()
 
+# the same first layer, never trained: what the filters looked like before fit
+no_training_model = keras.Sequential()
+no_training_model.add(keras.layers.Conv2D(32, kernel_size=3, activation='relu',
+                                          padding='same', input_shape=(28, 28, 1)))
+no_training_conv = no_training_model.layers[0]
+print("[8-3] untrained filters:", no_training_conv.weights[0].shape)
+no_training_weights = no_training_conv.weights[0].numpy()
+print(f"[8-3] untrained filter weights: mean {no_training_weights.mean():.4f}, "
+      f"std {no_training_weights.std():.4f}")
+if plt is not None:
+    plt.hist(no_training_weights.reshape(-1, 1))
+    plt.xlabel('weight')
+    plt.ylabel('count')
+    plt.savefig(os.path.join(OUT, "ch8_untrained_histogram.png"))
+    plt.close()
+    fig, axs = plt.subplots(2, 16, figsize=(15, 2))
+    for i in range(2):
+        for j in range(16):
+            axs[i, j].imshow(no_training_weights[:, :, 0, i * 16 + j], vmin=-0.5, vmax=0.5)
+            axs[i, j].axis('off')
+    plt.savefig(os.path.join(OUT, "ch8_untrained_filters.png"))
+    plt.close()
+
+# functional API: a model from the same input to an inner layer's output
 conv_acti = keras.Model(model.inputs[0], model.layers[0].output)
 inputs = train_input[0:1].reshape(-1, 28, 28, 1) / 255.0
 feature_maps = conv_acti.predict(inputs, verbose=0)
@@ -104,11 +154,23 @@ conv2_acti = keras.Model(model.inputs[0], model.layers[2].output)
 feature_maps2 = conv2_acti.predict(inputs, verbose=0)
 print("[8-3] feature maps of layer 2:", feature_maps2.shape)
 if plt is not None:
+    plt.imshow(train_input[0], cmap='gray_r')
+    plt.savefig(os.path.join(OUT, "ch8_input_image.png"))
+    plt.close()
     fig, axs = plt.subplots(4, 8, figsize=(15, 8))
     for i in range(4):
         for j in range(8):
             axs[i, j].imshow(feature_maps[0, :, :, i * 8 + j])
             axs[i, j].axis('off')
     plt.savefig(os.path.join(OUT, "ch8_feature_maps.png"))
+    plt.close()
+    # the second convolution's 64 maps (14x14, after one pooling): coarser,
+    # each one combining all 32 maps of the first layer
+    fig, axs = plt.subplots(8, 8, figsize=(12, 12))
+    for i in range(8):
+        for j in range(8):
+            axs[i, j].imshow(feature_maps2[0, :, :, i * 8 + j])
+            axs[i, j].axis('off')
+    plt.savefig(os.path.join(OUT, "ch8_feature_maps2.png"))
     plt.close()
 print(f"accuracy: {test_acc:.4f}")

@@ -3,7 +3,10 @@
 Every line of a ```cython block in docs/*.md (minus its trailing comment and
 lines abbreviated with "...") must appear, up to spacing, in src_cython/.
 A kernel edited without its quote fails here rather than misleading a
-reader."""
+reader.
+
+The chapter-8 page's small NumPy blocks must also still run, each on its
+own, and print what the page says they print."""
 import pathlib
 import re
 
@@ -42,3 +45,50 @@ def test_docs_quote_some_kernel_code():
 @pytest.mark.parametrize("doc,code", QUOTES, ids=[f"{d}:{c[:40]}" for d, c in QUOTES])
 def test_quoted_kernel_line_exists(doc, code):
     assert code in SOURCE, f"{doc} quotes a line that is not in src_cython/: {code!r}"
+
+
+# ---------------------------------------------------------------- runnable pages
+
+CH8 = REPO / "docs" / "chapter8_walkthrough.md"
+
+# The chapter-8 page promises that each block of its first part (8-1, the
+# backward pass, Winograd) can be pasted on its own.  Run each in a fresh
+# namespace, so a block that leans on a name from an earlier one fails here.
+# (The 8-2 / 8-3 blocks need the data set and a full training; they are the
+# code of examples/ch8_fashion_mnist_cnn.py, which test_examples.py runs.)
+_RUN_BLOCKS = r'''
+import re, sys, traceback
+text = open(sys.argv[1], encoding="utf-8").read()
+text = text[:text.index("\n## 8-2")]
+blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+print("BLOCKS", len(blocks))
+for i, code in enumerate(blocks):
+    try:
+        exec(compile(code, f"<chapter8 block {i}>", "exec"), {"__name__": "__main__"})
+    except Exception:
+        print(f"BLOCK {i} FAILED:\n{code}", file=sys.stderr)
+        traceback.print_exc()
+        sys.exit(1)
+'''
+
+
+def test_chapter8_page_blocks_run_on_their_own(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=str(REPO), MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, "-c", _RUN_BLOCKS, str(CH8)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    n = int(re.search(r"^BLOCKS (\d+)$", proc.stdout, re.M).group(1))
+    assert n >= 10, n
+    # a few of the results the page states in its comments
+    out = proc.stdout
+    for shown in ("[[9. 9. 6.]\n [9. 9. 6.]\n [6. 6. 4.]]",       # asymmetric 'same'
+                  "[[1. 2. 1.]\n [2. 4. 2.]\n [1. 2. 1.]]",        # col2im adds
+                  "[[0. 1. 1. 0.]\n [0. 0. 0. 0.]\n [0. 0. 1. 0.]\n [1. 0. 0. 0.]]",  # ties
+                  "[ 6.5 11. ] [ 6.5 11. ]",                        # 1-D Winograd
+                  "PASSED: max relative error"):                    # gradient_check
+        assert shown in out, f"the page's block no longer prints {shown!r}"
+    # nothing written where the blocks ran (8-1 and the kernels save no files)
+    assert list(tmp_path.iterdir()) == []

@@ -25,6 +25,34 @@ def _data_dir():
     return None
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# the figures examples/ch8_fashion_mnist_cnn.py saves (8-2's loss curves, 8-3's
+# filters, histograms and feature maps)
+CH8_FIGURES = ("ch8_loss_curves.png", "ch8_filter_histogram.png", "ch8_filters.png",
+               "ch8_untrained_histogram.png", "ch8_untrained_filters.png",
+               "ch8_input_image.png", "ch8_feature_maps.png", "ch8_feature_maps2.png")
+
+
+def _png_size(path):
+    """(width, height) of a PNG file, after checking it is one with something drawn.
+
+    An empty matplotlib figure of the sizes used here compresses to under
+    2.5 KB; the smallest real one (the 2 x 16 grid of 3x3 filters) is over 3 KB."""
+    assert path.exists(), f"{path.name} was not saved"
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, f"{path.name} is not a PNG file"
+    assert data[12:16] == b"IHDR", f"{path.name}: no PNG header chunk"
+    assert len(data) > 2500, f"{path.name} is only {len(data)} bytes: an empty figure?"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _weight_stats(stdout, label):
+    """(mean, std) from the ch8 script's '[8-3] <label>: mean M, std S' line."""
+    m = re.search(rf"^\[8-3\] {label}: mean (\S+), std (\S+)$", stdout, re.M)
+    assert m, f"no '[8-3] {label}: mean .., std ..' line printed"
+    return float(m.group(1)), float(m.group(2))
+
+
 def test_there_are_examples():
     names = {p.name for p in EXAMPLES}
     assert {"ch7_fashion_mnist.py", "walkthrough_backprop.py"} <= names
@@ -64,6 +92,19 @@ def test_example_runs(script, tmp_path):
         assert "feature maps of layer 0: (1, 28, 28, 32)" in proc.stdout
         assert "feature maps of layer 2: (1, 14, 14, 64)" in proc.stdout
         assert "first filters: (3, 3, 1, 32) (32,)" in proc.stdout
+        assert "untrained filters: (3, 3, 1, 32)" in proc.stdout
+        # every figure of 8-2 and 8-3 is a real image (width, height in pixels)
+        sizes = {name: _png_size(out_dir / name) for name in CH8_FIGURES}
+        # the 32 filters as a 2 x 16 grid: a wide strip, for both models
+        for name in ("ch8_filters.png", "ch8_untrained_filters.png"):
+            w, h = sizes[name]
+            assert w > 4 * h, (name, w, h)
+        # training moved the first layer's weights away from their initial
+        # draw: the trained and the untrained statistics are not the same
+        trained = _weight_stats(proc.stdout, "filter weights")
+        untrained = _weight_stats(proc.stdout, "untrained filter weights")
+        assert abs(trained[1] - untrained[1]) > 1e-4, (trained, untrained)
+        assert all(s > 0 for s in (trained[1], untrained[1]))
     if script.name == "walkthrough_backprop.py":
         m = re.search(r"max \|weight difference\| between the two: (\S+)", proc.stdout)
         assert m and float(m.group(1)) < 1e-4
