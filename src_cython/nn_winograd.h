@@ -45,7 +45,7 @@
  *
  * Numerics: the transforms only add, subtract and halve; the result equals
  * the direct sum to within a few float roundings (the NumPy twin,
- * nncore/ops/conv.py::conv2d_winograd, spells the same steps).  Each image
+ * nncore/ops/conv.py::winograd_conv3x3, spells the same steps).  Each image
  * is computed alone, in a fixed order, so results never depend on the
  * number of threads.
  *
