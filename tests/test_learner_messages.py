@@ -106,3 +106,17 @@ def test_show_config_says_cpu_only(capsys):
     out = capsys.readouterr().out
     assert "CPU only" in out and "no GPU" in out
     assert c["device"].startswith("CPU only")
+
+
+@pytest.mark.parametrize("make", [lambda: keras.layers.Dense(3),
+                                  lambda: keras.layers.Conv2D(2, 3),
+                                  lambda: keras.layers.MaxPooling2D(2),
+                                  lambda: keras.layers.AveragePooling2D(2)],
+                         ids=["Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D"])
+def test_forward_on_an_unbuilt_layer_says_how_to_build_it(make):
+    # a learner following the walkthrough calls layer.forward(x) by hand
+    layer, x = make(), np.zeros((2, 4, 4, 1), np.float32)
+    with pytest.raises(RuntimeError, match=rf"'{layer.name}'.*not built.*layer\(x\)"):
+        layer.forward(x)
+    layer(x)                                # calling it builds it ...
+    assert layer.forward(x).shape[0] == 2   # ... and then forward works

@@ -96,6 +96,7 @@ class Conv2D(Layer):
     def check_input(self, x):
         """Raise ValueError unless x is (batch, H, W, channels) with this layer's channels
         and an image large enough for the kernel."""
+        self._require_built()
         channels = self.input_shape[-1]
         if x.ndim != 4 or x.shape[3] != channels:
             raise ValueError(

@@ -107,6 +107,7 @@ class Dense(Layer):
 
     def check_input(self, x):
         """Raise a ValueError (with a Flatten hint for images) if ``x`` does not fit."""
+        self._require_built()
         expected = self.input_shape[-1]
         ndim = len(self.input_shape)
         if x.ndim != ndim or x.shape[-1] != expected:

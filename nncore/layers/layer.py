@@ -219,6 +219,16 @@ class Layer:
         if not self.built:
             self.build((None,) + tuple(x.shape[1:]))
 
+    def _require_built(self):
+        """forward() is the step the model runs on a built layer; called
+        directly on an unbuilt one it would find no weights or shapes, so say
+        what to do instead of failing deep inside."""
+        if not self.built:
+            raise RuntimeError(
+                f"Layer '{self.name}' ({type(self).__name__}) is not built yet: call it on "
+                "data (layer(x)), call layer.build(input_shape), or add it to a model "
+                "before calling forward()")
+
     # ----------------------------------------------------------- computing
     def forward(self, x, training=False, logits=False):
         """Compute the layer's output for the batch ``x`` and remember what

@@ -49,6 +49,7 @@ class _Pooling2D(Layer):
     def check_input(self, x):
         """Raise ValueError unless x is (batch, H, W, channels) and each pooling
         window fits the image."""
+        self._require_built()
         channels = self.input_shape[-1]
         if x.ndim != 4 or (channels is not None and x.shape[3] != channels):
             raise ValueError(
