@@ -73,10 +73,12 @@ for i, code in enumerate(blocks):
 
 
 def test_chapter8_page_blocks_run_on_their_own(tmp_path):
-    import os
     import subprocess
     import sys
-    env = dict(os.environ, PYTHONPATH=str(REPO), MPLBACKEND="Agg")
+    from conftest import child_env
+    # the nncore this test run imports (in CI: the installed one; the
+    # checkout there has no compiled kernels)
+    env = child_env(MPLBACKEND="Agg")
     proc = subprocess.run([sys.executable, "-c", _RUN_BLOCKS, str(CH8)], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
