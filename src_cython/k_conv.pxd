@@ -43,11 +43,11 @@ cdef extern from "nn_conv1c.h" nogil:
     void nn_conv1c_backward_weights_f32(const float *x, long H, long W, long KH, long KW,
                                         long sh, long sw, long pt, long pl, long OH,
                                         long OW, const float *dz, long F, float *dk,
-                                        float *db, int accumulate)
+                                        float *db, int accumulate, float *scratch)
     void nn_conv1c_backward_weights_f64(const double *x, long H, long W, long KH, long KW,
                                         long sh, long sw, long pt, long pl, long OH,
                                         long OW, const double *dz, long F, double *dk,
-                                        double *db, int accumulate)
+                                        double *db, int accumulate, double *scratch)
 
 cdef extern from "nn_bias_relu.h" nogil:
     void nn_bias_relu_f32(float *z, long rows, long F, const float *bias, int relu)
@@ -228,14 +228,16 @@ cdef inline void conv1c_backward_weights(const floating *x, long H, long W, long
                                          long KW, long sh, long sw, long pt, long pl,
                                          long OH, long OW, const floating *dz, long F,
                                          floating *dk, floating *db,
-                                         bint accumulate) noexcept nogil:
-    """dk (+)= taps^T . dz and db (+)= column sums of dz, one one-channel image."""
+                                         bint accumulate, floating *scratch) noexcept nogil:
+    """dk (+)= taps^T . dz and db (+)= column sums of dz, one one-channel image.
+    scratch: NULL or (OH+2)*(OW+2) elements (a 3x3 stride-1 kernel then runs
+    pixel by pixel on a zero-padded copy of x)."""
     if floating is float:
         nn_conv1c_backward_weights_f32(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F,
-                                       dk, db, accumulate)
+                                       dk, db, accumulate, scratch)
     else:
         nn_conv1c_backward_weights_f64(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F,
-                                       dk, db, accumulate)
+                                       dk, db, accumulate, scratch)
 
 
 cdef inline void im2col_image(const floating *x, long H, long W, long C,
@@ -425,9 +427,11 @@ cdef inline int conv_backward_image(const floating *x, const floating *out,
                     bsum[j] = bsum[j] + dz[p * F + j]
     elif C == 1:
         # one channel: directly (the same sums, in the same fixed order
-        # whoever computes them)
+        # whoever computes them); dcols (rows x kk) is free until the dx
+        # step below, room for the 3x3 path's padded copy of x
         conv1c_backward_weights(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F, part,
-                                (part + kk * F) if want_db else NULL, accumulate)
+                                (part + kk * F) if want_db else NULL, accumulate,
+                                dcols if (sh == 1 and sw == 1) else NULL)
     else:
         im2col_image(x, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW, cols, kk1)
         if gemm_block(True, False, rows, cols, kk1, dz, F, part, F, accumulate,

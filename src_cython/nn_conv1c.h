@@ -230,20 +230,95 @@ static void NN_C1_SFX(nn_conv1c_forward)(
     }
 }
 
+/* The 3x3, stride-1 weight gradient, pixel by pixel: each dz row (one
+ * pixel's F values) is loaded once and meets its nine taps, so the nine
+ * taps' sums (18 vectors) and the bias sum stay in registers for the whole
+ * image.  Tap by tap (the general loop below) re-reads all of dz from L2
+ * nine times, and that, not the arithmetic, bounded it.  Taps outside the
+ * image read the zero border of xp, a copy of x padded to (OH+2) x (OW+2)
+ * (scratch), so every pixel runs the same straight-line code; a zero tap
+ * adds 0 * dz = +-0, which leaves every sum as it was.  Each sum runs over
+ * the pixels in row-major order on one chain (db: exactly as below), so the
+ * result is the same whichever thread computes it.  Filters f0 .. F-1
+ * after the last whole block are left to the caller. */
+static long NN_C1_SFX(nn_c1_dw3x3)(
+    const NN_C1_T *restrict x, long H, long W, long pt, long pl, long OH, long OW,
+    const NN_C1_T *restrict dz, long F, NN_C1_T *restrict dk, NN_C1_T *restrict db,
+    int accumulate, NN_C1_T *restrict xp)
+{
+    const long Wp = OW + 2, Hp = OH + 2;
+    long r, c, oh, ow, f0, t;
+    for (r = 0; r < Hp; r++)
+        for (c = 0; c < Wp; c++) {
+            long ih = r - pt, iw = c - pl;
+            xp[r * Wp + c] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[ih * W + iw]
+                                                                       : (NN_C1_T)0;
+        }
+    for (f0 = 0; f0 + NN_C1_CB <= F; f0 += NN_C1_CB) {
+        NN_C1_V s0[9], s1[9], b0 = NN_C1_ZERO, b1 = NN_C1_ZERO;
+        for (t = 0; t < 9; t++)
+            s0[t] = s1[t] = NN_C1_ZERO;
+        if (db != NULL && accumulate) {   /* db's sum starts where the general loop's does */
+            b0 = NN_C1_LOAD(db + f0);
+            b1 = NN_C1_LOAD(db + f0 + NN_C1_L);
+        }
+        for (oh = 0; oh < OH; oh++) {
+            const NN_C1_T *xr = xp + oh * Wp;
+            const NN_C1_T *g = dz + oh * OW * F + f0;
+            for (ow = 0; ow < OW; ow++) {
+                const NN_C1_V g0 = NN_C1_LOAD(g + ow * F);
+                const NN_C1_V g1 = NN_C1_LOAD(g + ow * F + NN_C1_L);
+                const NN_C1_T *xq = xr + ow;
+                b0 += g0;
+                b1 += g1;
+#define NN_C1_TAP(t, off) do { const NN_C1_V xv = NN_C1_ZERO + xq[off]; \
+                               s0[t] += xv * g0; s1[t] += xv * g1; } while (0)
+                NN_C1_TAP(0, 0); NN_C1_TAP(1, 1); NN_C1_TAP(2, 2);
+                NN_C1_TAP(3, Wp); NN_C1_TAP(4, Wp + 1); NN_C1_TAP(5, Wp + 2);
+                NN_C1_TAP(6, 2 * Wp); NN_C1_TAP(7, 2 * Wp + 1); NN_C1_TAP(8, 2 * Wp + 2);
+#undef NN_C1_TAP
+            }
+        }
+        for (t = 0; t < 9; t++) {
+            NN_C1_T *d = dk + t * F + f0;
+            if (accumulate) {
+                s0[t] = NN_C1_LOAD(d) + s0[t];
+                s1[t] = NN_C1_LOAD(d + NN_C1_L) + s1[t];
+            }
+            NN_C1_STORE(d, s0[t]);
+            NN_C1_STORE(d + NN_C1_L, s1[t]);
+        }
+        if (db != NULL) {
+            NN_C1_STORE(db + f0, b0);
+            NN_C1_STORE(db + f0 + NN_C1_L, b1);
+        }
+    }
+    return f0;
+}
+
 /* dk (KH*KW x F) (+)= x-taps^T . dz;  db (F) (+)= the column sums of dz when
- * db is not NULL; "+=" when accumulate, "=" otherwise */
+ * db is not NULL; "+=" when accumulate, "=" otherwise.  scratch: NULL, or
+ * room for (OH+2)*(OW+2) elements, which lets a 3x3 stride-1 kernel take
+ * the pixel-by-pixel path above. */
 static void NN_C1_SFX(nn_conv1c_backward_weights)(
     const NN_C1_T *restrict x, long H, long W, long KH, long KW, long sh, long sw,
     long pt, long pl, long OH, long OW, const NN_C1_T *restrict dz, long F,
-    NN_C1_T *restrict dk, NN_C1_T *restrict db, int accumulate)
+    NN_C1_T *restrict dk, NN_C1_T *restrict db, int accumulate, NN_C1_T *restrict scratch)
 {
-    long oh, ow, i, j, f, f0, p, oh_lo, oh_hi, ow_lo, ow_hi;
+    long oh, ow, i, j, f, f0, p, oh_lo, oh_hi, ow_lo, ow_hi, fs = 0;
+    if (scratch != NULL && KH == 3 && KW == 3 && sh == 1 && sw == 1 && F >= NN_C1_CB) {
+        /* whole filter blocks there; the loops below do the filters after them */
+        fs = NN_C1_SFX(nn_c1_dw3x3)(x, H, W, pt, pl, OH, OW, dz, F, dk, db, accumulate,
+                                    scratch);
+        if (fs == F)
+            return;
+    }
     for (i = 0; i < KH; i++) {
         nn_c1_range(H, sh, pt, i, OH, &oh_lo, &oh_hi);
         for (j = 0; j < KW; j++) {
             NN_C1_T *d = dk + (i * KW + j) * F;
             nn_c1_range(W, sw, pl, j, OW, &ow_lo, &ow_hi);
-            for (f0 = 0; f0 + NN_C1_CB <= F; f0 += NN_C1_CB) {
+            for (f0 = fs; f0 + NN_C1_CB <= F; f0 += NN_C1_CB) {
                 /* four partial sums (pixels ow = 0, 1, 2, 3 mod 4 of each row):
                  * independent chains hide the multiply-add latency; they are
                  * combined in one fixed order */
@@ -295,7 +370,7 @@ static void NN_C1_SFX(nn_conv1c_backward_weights)(
     }
     if (db == NULL)
         return;
-    for (f0 = 0; f0 + NN_C1_CB <= F; f0 += NN_C1_CB) {
+    for (f0 = fs; f0 + NN_C1_CB <= F; f0 += NN_C1_CB) {
         NN_C1_V a0 = NN_C1_ZERO, a1 = NN_C1_ZERO;
         if (accumulate) {
             a0 = NN_C1_LOAD(db + f0);

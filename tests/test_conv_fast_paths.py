@@ -21,6 +21,12 @@ ONE_CHANNEL_CASES = [
     (2, 11, 6, 1, 5, 5, 40, (2, 3), "same"),
     (9, 6, 13, 1, 2, 3, 64, (1, 1), "valid"),    # more images than a dW group
     (2, 4, 4, 1, 4, 4, 16, (1, 1), "same"),      # every pixel a border pixel
+    # 3x3 stride 1 runs the weight gradient pixel by pixel on a zero-padded
+    # copy: filters after the last whole vector block, several dW groups,
+    # fewer filters than one block (the general loop), a 1-row image
+    (10, 9, 7, 1, 3, 3, 37, (1, 1), "valid"),
+    (3, 5, 6, 1, 3, 3, 8, (1, 1), "same"),
+    (2, 1, 5, 1, 3, 3, 48, (1, 1), "same"),
 ]
 
 
@@ -77,7 +83,8 @@ def test_relu_keeps_nan_like_the_generic_kernel(channels):
     assert np.isnan(out).any()
 
 
-@pytest.mark.parametrize("case", [ONE_CHANNEL_CASES[0], ONE_CHANNEL_CASES[4]])
+@pytest.mark.parametrize("case", [ONE_CHANNEL_CASES[0], ONE_CHANNEL_CASES[4],
+                                  ONE_CHANNEL_CASES[6]])
 def test_one_channel_thread_count_bitwise_and_dx_does_not_change_dk(case):
     case = (13,) + case[1:]          # several weight-gradient groups
     x, k, out_shape, geo = conv_args(case, np.float32)
