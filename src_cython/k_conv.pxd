@@ -230,8 +230,9 @@ cdef inline void conv1c_backward_weights(const floating *x, long H, long W, long
                                          floating *dk, floating *db,
                                          bint accumulate, floating *scratch) noexcept nogil:
     """dk (+)= taps^T . dz and db (+)= column sums of dz, one one-channel image.
-    scratch: NULL or (OH+2)*(OW+2) elements (a 3x3 stride-1 kernel then runs
-    pixel by pixel on a zero-padded copy of x)."""
+    scratch: NULL, or (for a 3x3 kernel) room for (OH+2)*(OW+2) elements: a
+    3x3 stride-1 kernel then runs pixel by pixel on a zero-padded copy of x;
+    no other kernel touches it."""
     if floating is float:
         nn_conv1c_backward_weights_f32(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F,
                                        dk, db, accumulate, scratch)
@@ -428,10 +429,10 @@ cdef inline int conv_backward_image(const floating *x, const floating *out,
     elif C == 1:
         # one channel: directly (the same sums, in the same fixed order
         # whoever computes them); dcols (rows x kk) is free until the dx
-        # step below, room for the 3x3 path's padded copy of x
+        # step below: for a 3x3 kernel that is 9*OH*OW >= (OH+2)*(OW+2)
+        # elements, room for the 3x3 path's padded copy of x
         conv1c_backward_weights(x, H, W, KH, KW, sh, sw, pt, pl, OH, OW, dz, F, part,
-                                (part + kk * F) if want_db else NULL, accumulate,
-                                dcols if (sh == 1 and sw == 1) else NULL)
+                                (part + kk * F) if want_db else NULL, accumulate, dcols)
     else:
         im2col_image(x, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW, cols, kk1)
         if gemm_block(True, False, rows, cols, kk1, dz, F, part, F, accumulate,

@@ -298,8 +298,9 @@ static long NN_C1_SFX(nn_c1_dw3x3)(
 
 /* dk (KH*KW x F) (+)= x-taps^T . dz;  db (F) (+)= the column sums of dz when
  * db is not NULL; "+=" when accumulate, "=" otherwise.  scratch: NULL, or
- * room for (OH+2)*(OW+2) elements, which lets a 3x3 stride-1 kernel take
- * the pixel-by-pixel path above. */
+ * (for a 3x3 kernel) room for (OH+2)*(OW+2) elements, which lets a 3x3
+ * stride-1 kernel take the pixel-by-pixel path above; no other kernel
+ * touches it. */
 static void NN_C1_SFX(nn_conv1c_backward_weights)(
     const NN_C1_T *restrict x, long H, long W, long KH, long KW, long sh, long sw,
     long pt, long pl, long OH, long OW, const NN_C1_T *restrict dz, long F,
