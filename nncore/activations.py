@@ -7,6 +7,7 @@ for the formulas and their derivatives).
 import numpy as np
 
 from nncore.ops import activations as _ops
+from nncore.ops.activations import ACTIVATIONS  # noqa: F401  (the one name table)
 
 
 def _apply(x, name):

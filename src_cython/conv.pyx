@@ -52,8 +52,11 @@ from k_conv cimport (DW_GROUP, WG_MIN_CHANNELS, conv_forward_image, conv_backwar
                      maxpool_forward_image, maxpool_backward_image, avgpool_forward_image,
                      avgpool_backward_image)
 
-_ACTIVATIONS = {"linear": ACT_LINEAR, "relu": ACT_RELU, "sigmoid": ACT_SIGMOID,
-                "tanh": ACT_TANH, "softmax": ACT_SOFTMAX}
+# the one name -> code table (nncore/ops/activations.py), checked against the enum
+from nncore.ops.activations import CODES as _ACTIVATIONS
+if (_ACTIVATIONS["linear"], _ACTIVATIONS["relu"], _ACTIVATIONS["sigmoid"], _ACTIVATIONS["tanh"],
+        _ACTIVATIONS["softmax"]) != (ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX):
+    raise ImportError("nncore: activation codes differ from k_activations.pxd's")
 
 
 cdef int _act_code(str name) except -1:

@@ -42,7 +42,7 @@ to dW by one thread, with a barrier either side.
 Shares decide only which thread computes an element, never how, so results
 are bitwise the same for any number of threads (tests/test_fused_team.py).
 Small models stay on one thread (``_team_size``), where the barriers vanish,
-and nncore/models/fused.py picks the team size per chunk by timing.
+and nncore/models/loop.py (ThreadChooser) picks the team size per chunk by timing.
 """
 import numpy as np
 from cython cimport floating
@@ -77,23 +77,26 @@ cdef extern from "nn_omp.h" nogil:
     void nn_omp_barrier()
 from k_metrics cimport count_correct, METRIC_SPARSE, METRIC_ONEHOT, METRIC_BINARY
 
-# The kernels' codes, by name, for nncore/models/fused.py (defined once, in the .pxd enums)
+# The kernels' codes, by name (defined once, in the .pxd enums)
 LOSS_KINDS = {"softmax_sparse": LOSS_SOFTMAX_SPARSE, "softmax_dense": LOSS_SOFTMAX_DENSE,
               "sigmoid_bce": LOSS_SIGMOID_BCE, "probs_sparse": LOSS_PROBS_SPARSE,
               "probs_dense": LOSS_PROBS_DENSE, "probs_bce": LOSS_PROBS_BCE, "mse": LOSS_MSE}
 METRIC_KINDS = {"sparse": METRIC_SPARSE, "onehot": METRIC_ONEHOT, "binary": METRIC_BINARY}
 OPTIMIZER_KINDS = {"sgd": OPT_SGD, "adagrad": OPT_ADAGRAD, "rmsprop": OPT_RMSPROP,
                    "adam": OPT_ADAM}
-ACTIVATIONS = {"linear": ACT_LINEAR, "relu": ACT_RELU, "sigmoid": ACT_SIGMOID,
-               "tanh": ACT_TANH, "softmax": ACT_SOFTMAX}
+# the one name -> code table (nncore/ops/activations.py), checked against the enum
+from nncore.ops.activations import CODES as ACTIVATIONS
+if (ACTIVATIONS["linear"], ACTIVATIONS["relu"], ACTIVATIONS["sigmoid"], ACTIVATIONS["tanh"],
+        ACTIVATIONS["softmax"]) != (ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX):
+    raise ImportError("nncore: activation codes differ from k_activations.pxd's")
 
 __all__ = ["FusedPlan", "run_steps"]
 
 
-# which slots each optimizer's update reads: one definition, in the twin
-from nncore.ops.training import required_slots
-# and which image geometries the kernels can run (checked once, per plan)
-from nncore.ops.training import check_geometry
+# what an entry must hold before the loop may point into it (kind,
+# activation, image geometry, every parameter's arrays and optimizer slots):
+# one definition, in the twin, checked once per plan
+from nncore.ops.training import check_entry
 
 
 def run_steps(plan, x, labels, targets, sample_weight, order, long first_step,
@@ -111,9 +114,11 @@ cdef enum LayerKind:
     LK_CONV = 3
     LK_MAXPOOL = 4
     LK_AVGPOOL = 5
+    LK_LAYER = 6         # the layer's own forward/backward, with the GIL (plan_entry.py)
 
 LAYER_KINDS = {"dense": LK_DENSE, "dropout": LK_DROPOUT, "activation": LK_ACTIVATION,
-               "conv2d": LK_CONV, "maxpool": LK_MAXPOOL, "avgpool": LK_AVGPOOL}
+               "conv2d": LK_CONV, "maxpool": LK_MAXPOOL, "avgpool": LK_AVGPOOL,
+               "layer": LK_LAYER}
 
 cdef enum:
     MAX_METRICS = 8
@@ -125,21 +130,33 @@ cdef enum:
     # (whole cache lines of float64 and float32)
     CONV_ELEM_UNIT = 16
 
+cdef struct ParamC:
+    # one weight of a layer (nncore/layers/plan_entry.py's Param): every
+    # executor's update and penalty loop over these, whatever the layer kind
+    void *value
+    void *grad
+    void *slots[3]       # the optimizer's slot arrays (NULL where unused)
+    long size            # elements
+    int trained          # updated by the optimizer?
+    int reg              # regularized (l1, l2)?
+    double l1, l2
+
+
 cdef struct LayerC:
     int kind
     long n_in, n_out
     int act              # activation code (Dense, Activation)
     int logits           # last layer computing logits for the loss: skip act
     int need_dx          # compute the gradient w.r.t. the input
+    int backprop         # the backward pass reaches this layer
+    ParamC *params       # its weights (into PlanC.params), n_params of them
+    int n_params
+    # Dense / Conv2D read their kernel and bias as params[0] and params[1]:
     void *W
     void *b              # NULL without bias
     void *dW
     void *db
-    void *sW[3]          # optimizer slots of W / b (NULL where unused)
-    void *sb[3]
-    int train_W, train_b # updated by the optimizer?
-    int reg_W, reg_b
-    double l1_W, l2_W, l1_b, l2_b
+    void *entry          # the PlanEntry (LK_LAYER: its layer_forward/backward)
     double rate          # Dropout
     uint64_t seed
     uint64_t step
@@ -190,6 +207,12 @@ cdef struct HeadC:
 cdef struct PlanC:
     LayerC *layers
     int n_layers
+    ParamC *params       # every layer's parameters, layer by layer
+    int n_params
+    int has_layer_kind   # an LK_LAYER entry: the GIL is taken, one thread runs
+    int failed           # an LK_LAYER call raised (FusedPlan._error): stop
+    void *owner          # the FusedPlan (to store that exception)
+    int is_double
     long max_batch, n_features, n_outputs
     int loss_kind
     int n_metrics
@@ -225,9 +248,11 @@ cdef class FusedPlan:
     cdef object _xb, _xb_dtype, _cs
     cdef dict _heads                 # team size -> its HeadC structs and arrays
     cdef public bint is_double
+    cdef object _error               # what an LK_LAYER call raised
 
     def __cinit__(self):
         self.c.layers = NULL
+        self.c.params = NULL
         self.c.heads = NULL
         self.c.heads_n = 0
         self.c.row_loss = NULL
@@ -235,6 +260,8 @@ cdef class FusedPlan:
     def __dealloc__(self):
         if self.c.layers != NULL:
             free(self.c.layers)
+        if self.c.params != NULL:
+            free(self.c.params)
         if self.c.row_loss != NULL:
             free(self.c.row_loss)
 
@@ -262,51 +289,57 @@ cdef class FusedPlan:
             raise MemoryError()
         if opt.get("kind") not in OPTIMIZER_KINDS:
             raise ValueError(f"fused loop: unknown optimizer kind {opt.get('kind')!r}")
-        needed = required_slots(opt)
         for spec in layers:
-            for flag, slots in (("train_W", "sW"), ("train_b", "sb")):
-                if spec.get(flag) and any(spec[slots][k] is None for k in needed):
-                    raise ValueError(f"fused loop: a trained weight has no {opt['kind']} "
-                                     "slots (build the optimizer first)")
+            check_entry(spec, opt, np.dtype(dt))
+        self.c.n_params = sum(len(spec.params) for spec in layers)
+        self.c.params = <ParamC *>calloc(max(1, self.c.n_params), sizeof(ParamC))
+        if self.c.params == NULL:
+            raise MemoryError()
+        self.c.owner = <void *>self
+        self.c.is_double = is_double
         # each layer reads what the one below wrote: the widths must chain
         width = n_features
         for spec in layers:
-            if spec.get("n_in") != width or not isinstance(spec.get("n_out"), int) \
-                    or spec["n_out"] < 1:
+            if spec.n_in != width or not isinstance(spec.n_out, int) or spec.n_out < 1:
                 raise ValueError("fused loop: the layers' widths do not chain")
-            width = spec["n_out"]
+            width = spec.n_out
         if width != n_outputs:
             raise ValueError("fused loop: the last layer's width is not the output's")
         cdef long max_groups = (max_batch + DW_GROUP - 1) // DW_GROUP
         cdef long kk, cs_need = 0, wg_need = 0
-        cdef bint below_trained = False
+        cdef ParamC *Pm
+        cdef int np_used = 0
         self.c.row_unit = NN_MR
         for i, spec in enumerate(layers):
             L = &self.c.layers[i]
-            if spec.get("kind") not in LAYER_KINDS:
-                raise ValueError(f"fused loop: unknown layer kind {spec.get('kind')!r}")
-            L.kind = LAYER_KINDS[spec["kind"]]
-            L.n_in, L.n_out = spec["n_in"], spec["n_out"]
-            check_geometry(spec)
-            act = spec.get("act", "linear")
-            if act not in ACTIVATIONS:
-                raise ValueError(f"fused loop: unknown activation {act!r}")
-            L.act = ACTIVATIONS[act]
-            L.logits = spec.get("logits", 0)
-            if L.logits and spec["kind"] == "conv2d":
+            L.kind = LAYER_KINDS[spec.kind]
+            L.n_in, L.n_out = spec.n_in, spec.n_out
+            L.act = ACTIVATIONS[spec.act]
+            L.logits = spec.logits
+            if L.logits and spec.kind == "conv2d":
                 L.act = ACT_LINEAR      # the loss starts from its logits
-            L.need_dx = spec.get("need_dx", 0)
-            if spec["kind"] in ("dense", "conv2d"):
-                # every weighted layer above the lowest trained one passes a
-                # gradient down (the layers below read it at their width)
-                if below_trained:
-                    L.need_dx = 1
-                below_trained = below_trained or spec.get("train_W") or spec.get("train_b")
-            L.rate = spec.get("rate", 0.0)
-            if not 0.0 <= L.rate < 1.0:
-                raise ValueError(f"fused loop: Dropout rate {L.rate!r} outside [0, 1)")
-            L.seed = spec.get("seed", 0)
-            L.step = spec.get("step", 0)
+            L.need_dx = spec.need_dx
+            L.backprop = spec.backprop
+            L.rate = spec.rate
+            L.seed = spec.seed
+            L.step = spec.step or 0
+            L.entry = <void *>spec
+            self.keep.append(spec)
+            if L.kind == LK_LAYER:
+                self.c.has_layer_kind = 1
+            # the parameters, whatever the kind: checked, then pointed at
+            L.params = &self.c.params[np_used]
+            L.n_params = len(spec.params)
+            for k, prm in enumerate(spec.params):
+                Pm = &L.params[k]
+                Pm.size = prm.value.size
+                Pm.value = self._ptr(prm.value, dt, Pm.size)
+                Pm.grad = self._ptr(prm.grad, dt, Pm.size)
+                for kk in range(3):
+                    Pm.slots[kk] = self._ptr(prm.slots[kk], dt, Pm.size)
+                Pm.trained, Pm.reg = prm.trained, prm.reg
+                Pm.l1, Pm.l2 = prm.l1, prm.l2
+            np_used += L.n_params
             L.out = self._ptr(np.empty((max_batch, L.n_out), dt))
             if L.kind == LK_DENSE:       # (a Conv2D's dz lives in its thread's scratch)
                 L.dz = self._ptr(np.empty((max_batch, L.n_out), dt))
@@ -314,10 +347,10 @@ cdef class FusedPlan:
             if L.kind == LK_DROPOUT:
                 L.mask = <uint8_t *>self._ptr(np.empty(max_batch * L.n_out, np.uint8))
             if L.kind == LK_CONV or L.kind == LK_MAXPOOL or L.kind == LK_AVGPOOL:
-                L.H, L.Wd, L.C = spec["in_h"], spec["in_w"], spec["in_c"]
-                L.KH, L.KW, L.sh, L.sw = spec["kh"], spec["kw"], spec["sh"], spec["sw"]
-                L.pt, L.pl, L.OH, L.OW = spec["pt"], spec["pl"], spec["oh"], spec["ow"]
-                L.F = spec["filters"] if L.kind == LK_CONV else L.C
+                L.H, L.Wd, L.C = spec.in_h, spec.in_w, spec.in_c
+                L.KH, L.KW, L.sh, L.sw = spec.kh, spec.kw, spec.sh, spec.sw
+                L.pt, L.pl, L.OH, L.OW = spec.pt, spec.pl, spec.oh, spec.ow
+                L.F = spec.filters if L.kind == LK_CONV else L.C
             if L.kind == LK_MAXPOOL:
                 L.arg = <int32_t *>self._ptr(np.empty(max_batch * L.n_out, np.int32))
                 L.tiled = (L.sh == L.KH and L.sw == L.KW and L.pt == 0 and L.pl == 0
@@ -328,7 +361,7 @@ cdef class FusedPlan:
                 if L.kind == LK_CONV:
                     kk = L.KH * L.KW * L.C
                     kw, L.nB = kk * L.F, L.F
-                    L.kk1 = kk + 1 if spec["b"] is not None else kk
+                    L.kk1 = kk + 1 if spec.b is not None else kk
                     L.wg = conv_winograd(L.KH, L.KW, L.sh, L.sw, L.C, L.F)
                     if L.wg:
                         L.wpart = conv_part_size(L.KH, L.KW, L.C, L.F, True, True)
@@ -338,7 +371,7 @@ cdef class FusedPlan:
                             L.Uflip = self._ptr(np.empty(conv_wg_kernel_size(L.C, L.F), dt))
                         L.wg_fin = self._ptr(np.empty(12 * L.F, dt))
                         wg_need = max(wg_need, conv_wg_scratch(L.C, L.F))
-                        if spec["train_W"]:
+                        if L.params[0].trained:
                             self.c.any_wg_trained = 1
                     else:
                         L.parts = self._ptr(np.empty(max_groups * L.kk1 * L.F, dt))
@@ -349,22 +382,13 @@ cdef class FusedPlan:
                     self.c.row_unit = DW_GROUP
                     # cols (rows x kk1), dcols (rows x kk), dz (rows x F)
                     cs_need = max(cs_need, L.OH * L.OW * (2 * kk + 1 + L.F))
+                # the kernel and the bias: params[0] and params[1]
                 L.nW = kw
-                L.W = self._ptr(spec["W"], dt, kw)
-                L.dW = self._ptr(spec["dW"], dt, kw)
-                L.train_W = spec["train_W"]
-                L.reg_W = spec["reg_W"]
-                L.l1_W, L.l2_W = spec["l1_W"], spec["l2_W"]
-                for k in range(3):
-                    L.sW[k] = self._ptr(spec["sW"][k], dt, kw)
-                if spec["b"] is not None:
-                    L.b = self._ptr(spec["b"], dt, L.nB)
-                    L.db = self._ptr(spec["db"], dt, L.nB)
-                    L.train_b = spec["train_b"]
-                    L.reg_b = spec["reg_b"]
-                    L.l1_b, L.l2_b = spec["l1_b"], spec["l2_b"]
-                    for k in range(3):
-                        L.sb[k] = self._ptr(spec["sb"][k], dt, L.nB)
+                if L.params[0].size != kw or (L.n_params > 1 and L.params[1].size != L.nB):
+                    raise ValueError("fused loop: kernel / bias sizes do not match the layer")
+                L.W, L.dW = L.params[0].value, L.params[0].grad
+                if L.n_params > 1:
+                    L.b, L.db = L.params[1].value, L.params[1].grad
         self._xb_dtype = np.dtype(dt)
         self._heads = {}
         self.c.team_cap = 0
@@ -411,10 +435,10 @@ cdef class FusedPlan:
             if not L.identity:
                 inp = L.out
         P.values = inp
+        # where backward stops: decided once, by the plan (entry.backprop)
         P.first_trainable = P.n_layers
         for li in range(P.n_layers):
-            L = &P.layers[li]
-            if (L.kind == LK_DENSE or L.kind == LK_CONV) and (L.train_W != 0 or L.train_b != 0):
+            if P.layers[li].backprop:
                 P.first_trainable = li
                 break
         for li in range(P.n_layers - 1, P.first_trainable - 1, -1):
@@ -439,7 +463,7 @@ cdef class FusedPlan:
             return
         L = &P.layers[li]
         if L.kind != LK_DENSE or L.inp != NULL or L.n_out < HEAD_MIN_UNITS or L.act == ACT_SOFTMAX or \
-                L.reg_W != 0 or L.reg_b != 0:
+                P.has_layer_kind or _any_reg(L):
             return
         P.head = li
         li += 1
@@ -499,13 +523,13 @@ cdef class FusedPlan:
             H.W = <void *>base
             H.dW = <void *>(base + kw * isz)
             for k in range(3):
-                H.sW[k] = <void *>(base + (2 + k) * kw * isz) if L.sW[k] != NULL else NULL
+                H.sW[k] = <void *>(base + (2 + k) * kw * isz) if L.params[0].slots[k] != NULL else NULL
             base += 5 * kw * isz
             if L.b != NULL:
                 H.b = <void *>base
                 H.db = <void *>(base + H.w * isz)
                 for k in range(3):
-                    H.sb[k] = <void *>(base + (2 + k) * H.w * isz) if L.sb[k] != NULL else NULL
+                    H.sb[k] = <void *>(base + (2 + k) * H.w * isz) if L.params[1].slots[k] != NULL else NULL
         return structs, arrays
 
     cdef void *_ptr(self, arr, dtype=None, long size=-1) except? NULL:
@@ -550,13 +574,57 @@ cdef class FusedPlan:
         Returns the number of optimizer steps taken.
         """
         cdef long n = order.shape[0]
+        cdef long done
+        self._error, self.c.failed = None, 0
         if self.is_double:
-            return _run[double](self, x, labels, targets, sample_weight, order,
+            done = _run[double](self, x, labels, targets, sample_weight, order,
                                 first_step, n_steps, batch_size, iterations, sums, n,
                                 max_threads)
-        return _run[float](self, x, labels, targets, sample_weight, order,
-                           first_step, n_steps, batch_size, iterations, sums, n,
-                           max_threads)
+        else:
+            done = _run[float](self, x, labels, targets, sample_weight, order,
+                               first_step, n_steps, batch_size, iterations, sums, n,
+                               max_threads)
+        if self._error is not None:
+            # a layer's own forward/backward raised: the failed step was not
+            # applied (the steps before it were, and are counted)
+            err, self._error = self._error, None
+            raise err
+        return done
+
+    cdef int _layer_call(self, LayerC *L, bint forward, void *inp, long nb) noexcept:
+        """An LK_LAYER entry's forward (inp -> L.out) or backward (L.gout ->
+        L.dx when need_dx; the layer fills its gradients) on nb rows, as
+        NumPy views of the loop's buffers.  Returns -1 (and keeps the
+        exception) when the layer raised."""
+        entry = <object>L.entry
+        try:
+            if forward:
+                entry.layer_forward(_view(inp, nb, L.n_in, self.is_double),
+                                    _view(L.out, nb, L.n_out, self.is_double))
+            else:
+                entry.layer_backward(_view(L.gout, nb, L.n_out, self.is_double),
+                                     _view(L.dx, nb, L.n_in, self.is_double)
+                                     if L.need_dx else None)
+        except BaseException as e:
+            self._error = e
+            self.c.failed = 1
+            return -1
+        return 0
+
+
+cdef object _view(void *p, long rows, long cols, bint is_double):
+    """A NumPy (rows, cols) view of a loop buffer (no copy)."""
+    if is_double:
+        return np.asarray(<double[:rows, :cols]> <double *>p)
+    return np.asarray(<float[:rows, :cols]> <float *>p)
+
+
+cdef inline bint _any_reg(LayerC *L) noexcept nogil:
+    cdef int k
+    for k in range(L.n_params):
+        if L.params[k].reg:
+            return True
+    return False
 
 
 # Team sizing: each thread must bring TEAM_FMA_PER_THREAD multiply-adds a
@@ -578,7 +646,7 @@ cdef int _team_size(PlanC *P, long batch, int nt) noexcept nogil:
             fma += batch * L.n_in * L.n_out * (1 + (li >= P.first_trainable) + L.need_dx)
         elif L.kind == LK_CONV:
             fma += batch * L.OH * L.OW * L.nW * (1 + (li >= P.first_trainable) + L.need_dx)
-    if nt <= 1:
+    if nt <= 1 or P.has_layer_kind:      # a layer's own code runs with the GIL
         return 1
     if fma // TEAM_FMA_PER_THREAD + 1 < nt:
         return <int>(fma // TEAM_FMA_PER_THREAD + 1)
@@ -678,16 +746,31 @@ cdef long _run(FusedPlan plan, const floating[:, ::1] x, const int32_t[::1] labe
     return done
 
 
-cdef inline void _update(const OptParams *o, LayerC *L, floating *w, long lo,
-                         long hi) noexcept nogil:
-    """Optimizer step on elements [lo, hi) of w: the layer's kernel (w = L.W)
-    or its bias (w = L.b)."""
-    if w == <floating *>L.W:
-        opt_update_range(o, w, <floating *>L.dW, <floating *>L.sW[0],
-                         <floating *>L.sW[1], <floating *>L.sW[2], lo, hi)
-    else:
-        opt_update_range(o, w, <floating *>L.db, <floating *>L.sb[0],
-                         <floating *>L.sb[1], <floating *>L.sb[2], lo, hi)
+cdef inline void _param_work(const OptParams *o, ParamC *p, long lo, long hi,
+                             const floating *like) noexcept nogil:
+    """Elements [lo, hi) of one parameter, once its gradient is complete:
+    the regularizer's gradient added, then the optimizer's update -- the
+    same for every parameter of every layer kind.  (``like`` only selects
+    the element type.)"""
+    if hi <= lo:
+        return
+    if p.reg:
+        l1_l2_grad(<floating *>p.value + lo, <floating *>p.grad + lo, hi - lo, p.l1, p.l2)
+    if p.trained:
+        opt_update_range(o, <floating *>p.value, <floating *>p.grad, <floating *>p.slots[0],
+                         <floating *>p.slots[1], <floating *>p.slots[2], lo, hi)
+
+
+cdef void _params_elems(LayerC *L, const OptParams *o, int tid, int nth,
+                        const floating *like) noexcept nogil:
+    """Thread tid's share of every parameter of a layer whose gradients are
+    complete (kind LK_LAYER: its own backward filled them)."""
+    cdef int k
+    cdef ParamC *p
+    for k in range(L.n_params):
+        p = &L.params[k]
+        _param_work(o, p, _share_lo(p.size, CONV_ELEM_UNIT, tid, nth),
+                    _share_lo(p.size, CONV_ELEM_UNIT, tid + 1, nth), like)
 
 
 cdef void _params_rows(LayerC *L, bint backprop, const floating *inp,
@@ -700,21 +783,14 @@ cdef void _params_rows(LayerC *L, bint backprop, const floating *inp,
     if backprop:
         gemm_block(True, False, nb, inp, L.n_in, <floating *>L.dzp, L.n_out,
                    <floating *>L.dW, L.n_out, False, a, b, 0, L.n_out)
-    if L.reg_W:
-        l1_l2_grad(<floating *>L.W + a * L.n_out, <floating *>L.dW + a * L.n_out,
-                   (b - a) * L.n_out, L.l1_W, L.l2_W)
-    if L.train_W:
-        _update(o, L, <floating *>L.W, a * L.n_out, b * L.n_out)
+    _param_work(o, &L.params[0], a * L.n_out, b * L.n_out, inp)
     if L.b == NULL:
         return
     a = _share_lo(L.n_out, 1, tid, nth)
     b = _share_lo(L.n_out, 1, tid + 1, nth)
     if backprop:
         bias_grad_cols(<floating *>L.dzp, <floating *>L.db, nb, L.n_out, a, b, False)
-    if L.reg_b != 0:
-        l1_l2_grad(<floating *>L.b + a, <floating *>L.db + a, b - a, L.l1_b, L.l2_b)
-    if L.train_b:
-        _update(o, L, <floating *>L.b, a, b)
+    _param_work(o, &L.params[1], a, b, inp)
 
 
 cdef void _params_conv(LayerC *L, bint backprop, long nb, const OptParams *o, int tid,
@@ -746,10 +822,8 @@ cdef void _params_conv(LayerC *L, bint backprop, long nb, const OptParams *o, in
     b = _share_lo(L.nW, CONV_ELEM_UNIT, tid + 1, nth)
     if backprop and not L.wg:
         conv_group_sum(<floating *>L.parts, groups, stride, <floating *>L.dW, a, b)
-    if L.reg_W:
-        l1_l2_grad(<floating *>L.W + a, <floating *>L.dW + a, b - a, L.l1_W, L.l2_W)
-    if L.train_W:
-        _update(o, L, <floating *>L.W, a, b)
+    _param_work(o, &L.params[0], a, b, like)
+    if L.params[0].trained:
         if L.wt != NULL:
             conv_transpose_kernel(<floating *>L.W, L.nW // L.F, L.F, <floating *>L.wt, a, b)
     if L.b == NULL:
@@ -759,10 +833,7 @@ cdef void _params_conv(LayerC *L, bint backprop, long nb, const OptParams *o, in
     if backprop and not L.wg:
         conv_group_sum(<floating *>L.parts + (L.kk1 - 1) * L.F, groups, stride,
                        <floating *>L.db, a, b)
-    if L.reg_b != 0:
-        l1_l2_grad(<floating *>L.b + a, <floating *>L.db + a, b - a, L.l1_b, L.l2_b)
-    if L.train_b:
-        _update(o, L, <floating *>L.b, a, b)
+    _param_work(o, &L.params[1], a, b, like)
 
 
 cdef void _wg_kernels(PlanC *P, int tid, int nth, const floating *like,
@@ -773,7 +844,7 @@ cdef void _wg_kernels(PlanC *P, int tid, int nth, const floating *like,
     cdef LayerC *L
     for li in range(P.n_layers):
         L = &P.layers[li]
-        if not L.wg or (trained_only and not L.train_W):
+        if not L.wg or (trained_only and not L.params[0].trained):
             continue
         if k % nth == tid:
             conv_wg_kernel(<floating *>L.W, L.C, L.F, False, <floating *>L.U)
@@ -790,13 +861,13 @@ cdef void _params_head(LayerC *L, HeadC *H, const floating *xb, long nb,
     [u0, u0 + w), on its private copies: dW = x^T . dZ[:, U], db, update."""
     gemm_block(True, False, nb, xb, L.n_in, <floating *>L.dzp + H.u0, L.n_out,
                <floating *>H.dW, H.w, False, 0, L.n_in, 0, H.w)
-    if L.train_W:
+    if L.params[0].trained:
         opt_update_range(o, <floating *>H.W, <floating *>H.dW, <floating *>H.sW[0],
                          <floating *>H.sW[1], <floating *>H.sW[2], 0, L.n_in * H.w)
     if L.b == NULL:
         return
     bias_grad_cols(<floating *>L.dzp + H.u0, <floating *>H.db, nb, L.n_out, 0, H.w, False)
-    if L.train_b:
+    if L.params[1].trained:
         opt_update_range(o, <floating *>H.b, <floating *>H.db, <floating *>H.sb[0],
                          <floating *>H.sb[1], <floating *>H.sb[2], 0, H.w)
 
@@ -824,20 +895,24 @@ cdef void _head_copy(LayerC *L, HeadC *H, const floating *like, bint to_private)
     _cols_copy(<floating *>L.b, L.n_out, <floating *>H.b, 1, H.u0, H.w, to_private)
     _cols_copy(<floating *>L.db, L.n_out, <floating *>H.db, 1, H.u0, H.w, to_private)
     for k in range(3):
-        _cols_copy(<floating *>L.sW[k], L.n_out, <floating *>H.sW[k], L.n_in, H.u0, H.w,
-                   to_private)
-        _cols_copy(<floating *>L.sb[k], L.n_out, <floating *>H.sb[k], 1, H.u0, H.w,
-                   to_private)
+        _cols_copy(<floating *>L.params[0].slots[k], L.n_out, <floating *>H.sW[k], L.n_in,
+                   H.u0, H.w, to_private)
+        if L.n_params > 1:
+            _cols_copy(<floating *>L.params[1].slots[k], L.n_out, <floating *>H.sb[k], 1,
+                       H.u0, H.w, to_private)
 
 
-cdef void _forward(LayerC *L, floating *xb, long nb, long r0, long r1,
+cdef void _forward(PlanC *P, LayerC *L, floating *xb, long nb, long r0, long r1,
                    long c0, long c1, floating *cs, long cs_wg) noexcept nogil:
     """Forward pass of one layer on rows [r0, r1) and (a column-split layer)
     columns [c0, c1) of its output (an image layer: images [r0, r1), whole;
     cs: this thread's convolution scratch)."""
     cdef floating *inp = xb if L.inp == NULL else <floating *>L.inp
     cdef long r
-    if L.kind == LK_CONV:
+    if L.kind == LK_LAYER:              # (a team of one: rows [0, nb))
+        with gil:
+            (<FusedPlan>P.owner)._layer_call(L, True, inp, nb)
+    elif L.kind == LK_CONV:
         for r in range(r0, r1):
             conv_forward_image(inp + r * L.n_in, L.H, L.Wd, L.C, L.KH, L.KW, L.sh, L.sw,
                                L.pt, L.pl, L.OH, L.OW, <floating *>L.W, L.F,
@@ -872,7 +947,7 @@ cdef void _forward(LayerC *L, floating *xb, long nb, long r0, long r1,
         bias_act_block(<floating *>L.out, L.n_out, <floating *>NULL, r0, r1, c0, c1, L.act)
 
 
-cdef void _backward(LayerC *L, floating *xb, long r0, long r1, long c0,
+cdef void _backward(PlanC *P, LayerC *L, floating *xb, long r0, long r1, long c0,
                     long c1, floating *cs, long cs_wg) noexcept nogil:
     """Back-propagation through one layer's activation / Dropout (and, for a
     Dense layer that needs it, the dX product) on rows [r0, r1), columns
@@ -882,7 +957,10 @@ cdef void _backward(LayerC *L, floating *xb, long r0, long r1, long c0,
     cdef long r, g, n0, n1, rows, kk
     cdef floating *inp
     cdef floating *dx
-    if L.kind == LK_CONV:
+    if L.kind == LK_LAYER:
+        with gil:
+            (<FusedPlan>P.owner)._layer_call(L, False, NULL, r1 - r0)
+    elif L.kind == LK_CONV:
         inp = xb if L.inp == NULL else <floating *>L.inp
         rows = L.OH * L.OW
         kk = L.KH * L.KW * L.C
@@ -1046,30 +1124,33 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
             bias_act_block(<floating *>L.out + H.u0, L.n_out, <floating *>H.b, 0, nb,
                            0, H.w, L.act)
             for li in range(P.head + 1, P.head_end):
-                _forward(&P.layers[li], xb, nb, 0, nb, H.u0, H.u0 + H.w, cs, P.cs_wg)
+                _forward(P, &P.layers[li], xb, nb, 0, nb, H.u0, H.u0 + H.w, cs, P.cs_wg)
             if nth > 1:
                 nn_omp_barrier()
         # ---- rows R: forward, loss, back-propagation down to the head
         for li in range(rows_from, P.n_layers):
-            _forward(&P.layers[li], xb, nb, r0, r1, 0, P.layers[li].n_out, cs, P.cs_wg)
+            _forward(P, &P.layers[li], xb, nb, r0, r1, 0, P.layers[li].n_out, cs, P.cs_wg)
+        if P.failed:
+            break
         loss_rows(P.loss_kind, values, P.lb if labels != NULL else NULL,
                   yb if targets != NULL else NULL, swb if sw != NULL else NULL,
                   probs, grad, r0, r1, c, scale, P.row_loss)
         for li in range(P.n_layers - 1, rows_down - 1, -1):
-            _backward(&P.layers[li], xb, r0, r1, 0, P.layers[li].n_out, cs, P.cs_wg)
+            _backward(P, &P.layers[li], xb, r0, r1, 0, P.layers[li].n_out, cs, P.cs_wg)
+        if P.failed:            # a layer's own code raised (only with a team of one)
+            break
         # the regularization penalty (thread 0), before any weight changes;
         # summed per layer, then over layers, as Sequential._regularization does
         reg = 0.0
         if tid == 0:
             for li in range(P.n_layers):
                 L = &P.layers[li]
-                if (L.kind == LK_DENSE or L.kind == LK_CONV) and \
-                        (L.reg_W != 0 or L.reg_b != 0):
+                if _any_reg(L):
                     pen = 0.0
-                    if L.reg_W != 0:
-                        pen += l1_l2_sum(<floating *>L.W, L.nW, L.l1_W, L.l2_W)
-                    if L.reg_b != 0 and L.b != NULL:
-                        pen += l1_l2_sum(<floating *>L.b, L.nB, L.l1_b, L.l2_b)
+                    for j in range(L.n_params):
+                        if L.params[j].reg:
+                            pen += l1_l2_sum(<floating *>L.params[j].value, L.params[j].size,
+                                             L.params[j].l1, L.params[j].l2)
                     reg += pen
         if nth > 1:
             nn_omp_barrier()
@@ -1080,7 +1161,7 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
         if use_head:
             # (every head layer has the head Dense's width: units H.u0 + [0, w))
             for li in range(P.head_end - 1, P.head - 1, -1):
-                _backward(&P.layers[li], xb, 0, nb, H.u0, H.u0 + H.w, cs, P.cs_wg)
+                _backward(P, &P.layers[li], xb, 0, nb, H.u0, H.u0 + H.w, cs, P.cs_wg)
             _params_head(&P.layers[P.head], H, xb, nb, &opt)
         for li in range(P.n_layers):
             L = &P.layers[li]
@@ -1089,6 +1170,8 @@ cdef long _steps(PlanC *P, const floating *x, const int32_t *labels,
                              xb if L.inp == NULL else <floating *>L.inp, nb, &opt, tid, nth)
             elif L.kind == LK_CONV:
                 _params_conv(L, li >= P.first_trainable, nb, &opt, tid, nth, xb)
+            elif L.n_params > 0:
+                _params_elems(L, &opt, tid, nth, xb)
         if P.any_wg_trained:
             # the Winograd kernels transform the whole updated kernel
             if nth > 1:

@@ -81,18 +81,6 @@ def mlp_uncompiled():
     return mlp(compile=False)
 
 
-def saving_ready():
-    """True once nncore.saving is the real module (not the placeholder)."""
-    from nncore import saving
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            m = mlp()
-            saving.save_model(m, os.path.join(tmp, "probe.npz"))
-        return True
-    except NotImplementedError:
-        return False
-
-
 # ----------------------------------------------------------------- "still usable"
 def _good_targets(model):
     if getattr(model.loss, "target_kind", "sparse") == "sparse":
@@ -119,11 +107,10 @@ def assert_usable(model):
 
 # ----------------------------------------------------------------- the table
 class Case:
-    def __init__(self, id, build, call, exc=None, patterns=(), check=None, isolate=False,
-                 needs_saving=False):
+    def __init__(self, id, build, call, exc=None, patterns=(), check=None, isolate=False):
         self.id, self.build, self.call = id, build, call
         self.exc, self.patterns, self.check = exc, tuple(patterns), check
-        self.isolate, self.needs_saving = isolate, needs_saving
+        self.isolate = isolate
 
 
 CASES = []
@@ -627,25 +614,25 @@ def _other_arch_weights(m, tmp):
 FILE_ERRORS = (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile)
 case("load_weights_of_other_architecture", mlp, _other_arch_weights,
      ValueError, [r"(?i)weight", r"\(5, 8\)|\b8\b", r"\(5, 11\)|\b11\b"],
-     check=_weights_unchanged, needs_saving=True)
+     check=_weights_unchanged)
 case("load_weights_missing_file", mlp,
      lambda m, tmp: m.load_weights(os.path.join(str(tmp), "nope.weights.npz")),
-     FileNotFoundError, [r"nope\.weights\.npz"], needs_saving=True)
+     FileNotFoundError, [r"nope\.weights\.npz"])
 case("load_model_missing_file", mlp,
      _load_model_of(lambda m, tmp: os.path.join(str(tmp), "nope.npz")),
-     FileNotFoundError, [r"nope\.npz"], needs_saving=True)
+     FileNotFoundError, [r"nope\.npz"])
 case("load_model_truncated_npz", mlp, _load_model_of(_truncated),
-     FILE_ERRORS, [r"model\.npz|truncated|corrupt|not a|zip|damaged"], needs_saving=True)
+     FILE_ERRORS, [r"model\.npz|truncated|corrupt|not a|zip|damaged"])
 case("load_model_not_a_zip", mlp, _load_model_of(_not_a_zip),
-     FILE_ERRORS, [r"notzip\.npz|zip|not a"], needs_saving=True)
+     FILE_ERRORS, [r"notzip\.npz|zip|not a"])
 case("load_model_pickled_object_array", mlp, _load_model_of(_pickled),
-     (ValueError, TypeError, KeyError), [r"(?i)pickl|object"], needs_saving=True)
+     (ValueError, TypeError, KeyError), [r"(?i)pickl|object"])
 case("load_model_all_members_pickled", mlp, _load_model_of(_pickled_everywhere),
-     (ValueError, TypeError, KeyError), [r"(?i)pickl|object"], needs_saving=True)
+     (ValueError, TypeError, KeyError), [r"(?i)pickl|object"])
 case("load_model_unknown_format_version", mlp, _load_model_of(_unknown_version),
-     ValueError, [r"(?i)version", r"999"], needs_saving=True)
+     ValueError, [r"(?i)version", r"999"])
 case("load_model_unknown_layer", mlp, _load_model_of(_unknown_layer),
-     ValueError, [r"Conv7D", r"Dense"], needs_saving=True)
+     ValueError, [r"Conv7D", r"Dense"])
 
 
 def _config_edit(fn, name):
@@ -668,15 +655,14 @@ def _negative_input_shape(d):
 
 case("load_model_config_huge_units", mlp,
      _load_model_of(_config_edit(_huge_units, "huge.npz")),
-     ValueError, [r"units|param|shape", r"1000000000000|2147483648|10\*\*12|too"],
-     needs_saving=True)
+     ValueError, [r"units|param|shape", r"1000000000000|2147483648|10\*\*12|too"])
 case("load_model_config_negative_input_shape", mlp,
      _load_model_of(_config_edit(_negative_input_shape, "negative.npz")),
-     ValueError, [r"shape", r"-5"], needs_saving=True)
+     ValueError, [r"shape", r"-5"])
 case("load_model_of_a_weights_file", mlp,
      lambda m, tmp: (m.save_weights(os.path.join(str(tmp), "m.weights.npz")),
                      keras.models.load_model(os.path.join(str(tmp), "m.weights.npz"))),
-     ValueError, [r"load_weights|weights"], needs_saving=True)
+     ValueError, [r"load_weights|weights"])
 
 
 _BY_ID = {c.id: c for c in CASES}
@@ -715,8 +701,6 @@ def _run_isolated(case_id):
 
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
 def test_bad_input(c, tmp_path):
-    if c.needs_saving and not saving_ready():
-        pytest.skip("nncore.saving is not available yet")
     if c.isolate:
         _run_isolated(c.id)
     else:

@@ -17,6 +17,7 @@
 Images are small (except the book's model, on a few dozen images) to keep
 the file fast.
 """
+import copy
 import numpy as np
 import pytest
 
@@ -278,8 +279,9 @@ def test_a_plan_entry_with_a_bad_geometry_is_refused(impl_name, bad):
     model = _model({"layers": lambda: _small(conv2={"activation": "relu"})})
     model.optimizer.build(model.trainable_weights)
     plan = P.make_plan(model)
-    entries = [dict(e) for e in plan.entries]
-    entries[0].update(bad)
+    entries = [copy.copy(e) for e in plan.entries]
+    for k, v in bad.items():
+        setattr(entries[0], k, v)
     with pytest.raises(ValueError):
         impl.FusedPlan(entries, plan.optimizer, plan.loss_kind, plan.metrics, 8,
                        plan.n_features, plan.n_outputs, False, True, False)

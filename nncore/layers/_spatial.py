@@ -8,6 +8,8 @@ Keras's rules, per spatial axis (input size n, window k, stride s)::
 """
 import numbers
 
+from nncore.layers.layer import Layer
+
 PADDINGS = ("valid", "same")
 
 
@@ -64,3 +66,57 @@ def check_4d(shape, layer, what="input"):
             f"(shape {(None,) + tuple(shape[1:])}). For grayscale images of shape "
             f"(n, 28, 28) reshape to (n, 28, 28, 1).")
     return shape
+
+
+class Spatial2D(Layer):
+    """The base of Conv2D and the pooling layers: NHWC images, a window
+    (``self.window``: kernel_size or pool_size) moved by ``self.strides``
+    with ``self.padding``.  Subclasses say how many channels come out
+    (``_out_channels``) and how a too-small image is reported
+    (``_check_fits``)."""
+
+    def _out_channels(self, input_shape):
+        raise NotImplementedError
+
+    def _check_fits(self, hw):
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape):
+        """``(batch, OH, OW, channels out)`` by Keras's size rules (module docstring)."""
+        input_shape = check_4d(input_shape, self.name)
+        oh, ow = (out_size(n, k, s, self.padding)
+                  for n, k, s in zip(input_shape[1:3], self.window, self.strides))
+        return (input_shape[0], oh, ow, self._out_channels(input_shape))
+
+    def _geometry(self, x):
+        """(OH, OW, pad_top, pad_left) for this batch's images."""
+        (h, w), (kh, kw), (sh, sw) = x.shape[1:3], self.window, self.strides
+        return (out_size(h, kh, sh, self.padding), out_size(w, kw, sw, self.padding),
+                pad_before(h, kh, sh, self.padding), pad_before(w, kw, sw, self.padding))
+
+    def check_input(self, x):
+        """Raise ValueError unless x is (batch, H, W, channels) with this layer's
+        channels and an image large enough for the window."""
+        self._require_built()
+        channels = self.input_shape[-1]
+        if x.ndim != 4 or (channels is not None and x.shape[3] != channels):
+            raise ValueError(
+                f"Input 0 of layer '{self.name}' is incompatible with the layer: expected "
+                f"shape (None, H, W, {channels}), received shape {(None,) + tuple(x.shape[1:])}")
+        self._check_fits(x.shape[1:3])
+
+    def _image_entry(self, kind, **fields):
+        """The plan entry of an image layer: ``kind``, ``fields`` and the
+        per-image geometry the built input shape fixes (the loop sees each
+        image as a flat row of H*W*C values, NHWC order)."""
+        from nncore.layers.layer import Unsupported
+        from nncore.layers.plan_entry import PlanEntry
+        h, w, c = self.input_shape[1:]
+        if h is None or w is None or c is None:
+            raise Unsupported(f"{type(self).__name__} '{self.name}' on images of unknown size")
+        (kh, kw), (sh, sw) = self.window, self.strides
+        return PlanEntry(kind, in_h=h, in_w=w, in_c=c, kh=kh, kw=kw, sh=sh, sw=sw,
+                         pt=pad_before(h, kh, sh, self.padding),
+                         pl=pad_before(w, kw, sw, self.padding),
+                         oh=out_size(h, kh, sh, self.padding),
+                         ow=out_size(w, kw, sw, self.padding), **fields)

@@ -8,6 +8,8 @@ import numpy as np
 
 from nncore.backend import kernels
 from nncore.layers.layer import Layer, Unsupported
+from nncore.layers.plan_entry import PlanEntry
+from nncore.ops.activations import BACKWARD_FORMULA, FORWARD_FORMULA
 
 
 class Activation(Layer):
@@ -55,8 +57,36 @@ class Activation(Layer):
     def plan_entry(self, ctx):
         if len(self.input_shape) != 2:
             raise Unsupported(f"Activation '{self.name}' on {len(self.input_shape)}-D input")
-        return dict(kind="activation", act=self.activation,
-                    logits=int(ctx.is_last and ctx.path == "logits"))
+        return PlanEntry("activation", act=self.activation,
+                         logits=int(ctx.is_last and ctx.path == "logits"))
+
+    def weight_shapes(self, input_shape):
+        return []
+
+    def describe(self, step):
+        """a = f(x) and dx = g * f'(x) (for ``utils.trace``)."""
+        act = self.activation
+        fwd = ("output = x  (" + act + " left to the loss)") \
+            if step.forward_kwargs.get("logits", False) else \
+            FORWARD_FORMULA[act].replace("(z)", "(x)").replace("z", "x")
+        bwd = "dx = dL/dx from the loss kernel" \
+            if step.backward_kwargs.get("from_logits", False) else \
+            BACKWARD_FORMULA[act].replace("dz", "dx")
+        return fwd, bwd
+
+    # ------------------------------------------------------------ Keras files
+    keras_name = "Activation"
+    keras_has_build = False
+
+    @classmethod
+    def from_keras(cls, c, what):
+        """A Keras config of this layer -> the constructor's arguments."""
+        from nncore.saving import keras_layers as KL
+        return dict(KL.common(c, what), activation=KL.read_activation(c.get("activation"), what))
+
+    def to_keras(self):
+        from nncore.saving import keras_layers as KL
+        return dict(KL.common_keras(self), activation=self.activation)
 
     def get_config(self):
         c = super().get_config()

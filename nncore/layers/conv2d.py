@@ -22,11 +22,41 @@ import numpy as np
 from nncore import initializers, regularizers
 from nncore.backend import kernels
 from nncore.layers import _spatial as S
-from nncore.layers.dense import Dense
-from nncore.layers.layer import Layer, Unsupported
+from nncore.layers._kernel_bias import KernelBias
+from nncore.ops.activations import BACKWARD_FORMULA, FORWARD_FORMULA
 
 
-class Conv2D(Layer):
+class Conv2D(KernelBias, S.Spatial2D):
+    """A 2-D convolution: ``output = activation(conv(x, kernel) + bias)``.
+
+    Each of the ``filters`` output channels slides a ``kernel_size`` window
+    over the image (moved by ``strides``) and takes, at every position, the
+    weighted sum of all the window's pixels and channels plus its bias.
+    Images are NHWC (``channels_last``, Keras's default): inputs
+    ``(batch, H, W, C)``, kernel ``(KH, KW, C, filters)``, bias
+    ``(filters,)``, output ``(batch, OH, OW, filters)`` with
+    ``OH = (H - KH) // SH + 1`` for ``padding="valid"`` and
+    ``ceil(H / SH)`` for ``"same"`` (zeros around the image).
+
+    Args:
+        filters: number of output channels (feature maps).
+        kernel_size: window size, an int or a pair (e.g. ``3`` or ``(3, 3)``).
+        strides: window step (default 1).
+        padding: ``"valid"`` (default) or ``"same"``.
+        activation, use_bias, kernel_initializer, bias_initializer,
+        kernel_regularizer, bias_regularizer: as in :class:`Dense`.
+        data_format ``"channels_last"``, dilation_rate 1 and groups 1 only;
+        constraints and activity regularizers are not supported.
+
+    Backward, given ``g = dL/da``: ``dz = g * f'(z)``, ``db = sum(dz)``,
+    ``dW = im2col(x)^T . dz``, ``dx = col2im(dz . W^T)``
+    (``docs/chapter8_walkthrough.md``).
+
+    Example (the book's first layer)::
+
+        keras.layers.Conv2D(32, kernel_size=3, activation="relu", padding="same",
+                            input_shape=(28, 28, 1))      # 3*3*1*32 + 32 = 320 weights
+    """
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  data_format=None, dilation_rate=(1, 1), groups=1, activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform",
@@ -55,7 +85,7 @@ class Conv2D(Layer):
             if value is not None:
                 raise ValueError(f"{what}: {name} is not supported by nncore")
         self.groups = 1
-        Dense._kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer,
+        self._kernel_options(activation, use_bias, kernel_initializer, bias_initializer,
                               kernel_regularizer, bias_regularizer)
 
     # ------------------------------------------------------------ shapes
@@ -73,6 +103,19 @@ class Conv2D(Layer):
             self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
         super().build(input_shape)
 
+    @property
+    def window(self):
+        """The window the spatial base slides: ``kernel_size``."""
+        return self.kernel_size
+
+    def _out_channels(self, input_shape):
+        return self.filters
+
+    def weight_shapes(self, input_shape):
+        """kernel ``(KH, KW, C, filters)`` and bias ``(filters,)``."""
+        return self._kernel_bias_shapes(tuple(self.kernel_size) + (input_shape[-1], self.filters),
+                                        self.filters)
+
     def _check_fits(self, hw):
         for n, k, axis in zip(hw, self.kernel_size, ("height", "width")):
             if n is not None and self.padding == "valid" and n < k:
@@ -80,29 +123,6 @@ class Conv2D(Layer):
                     f"Conv2D '{self.name}': the kernel {self.kernel_size} is larger than "
                     f"the input ({axis} {n}) with padding='valid'; use padding='same' "
                     f"or a smaller kernel_size")
-
-    def compute_output_shape(self, input_shape):
-        input_shape = S.check_4d(input_shape, self.name)
-        oh, ow = (S.out_size(n, k, s, self.padding)
-                  for n, k, s in zip(input_shape[1:3], self.kernel_size, self.strides))
-        return (input_shape[0], oh, ow, self.filters)
-
-    def _geometry(self, x):
-        """(OH, OW, pad_top, pad_left) for this batch's images."""
-        (h, w), (kh, kw), (sh, sw) = x.shape[1:3], self.kernel_size, self.strides
-        return (S.out_size(h, kh, sh, self.padding), S.out_size(w, kw, sw, self.padding),
-                S.pad_before(h, kh, sh, self.padding), S.pad_before(w, kw, sw, self.padding))
-
-    def check_input(self, x):
-        """Raise ValueError unless x is (batch, H, W, channels) with this layer's channels
-        and an image large enough for the kernel."""
-        self._require_built()
-        channels = self.input_shape[-1]
-        if x.ndim != 4 or x.shape[3] != channels:
-            raise ValueError(
-                f"Input 0 of layer '{self.name}' is incompatible with the layer: expected "
-                f"shape (None, H, W, {channels}), received shape {(None,) + tuple(x.shape[1:])}")
-        self._check_fits(x.shape[1:3])
 
     # ------------------------------------------------------------ maths
     def forward(self, x, training=False, logits=False):
@@ -150,27 +170,58 @@ class Conv2D(Layer):
             buf = bufs[key] = np.empty(size, dtype=self.dtype)
         return buf
 
-    # the same attributes as Dense (kernel, bias and their regularizers), so
-    # the same penalty code
-    regularization = Dense.regularization
-
     def plan_entry(self, ctx):
-        """The fused loop's Conv2D: Dense's entry (live kernel, bias, gradient
-        and optimizer-slot arrays, regularizers) plus the per-image geometry
-        the built input shape fixes (the loop sees each image as a flat row
-        of H*W*C values, NHWC order)."""
-        h, w, c = self.input_shape[1:]
-        if h is None or w is None:
-            raise Unsupported(f"Conv2D '{self.name}' on images of unknown size")
-        (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        entry = Dense.plan_entry(self, ctx)
-        entry.update(kind="conv2d", in_h=h, in_w=w, in_c=c, kh=kh, kw=kw,
-                     filters=self.filters, sh=sh, sw=sw,
-                     pt=S.pad_before(h, kh, sh, self.padding),
-                     pl=S.pad_before(w, kw, sw, self.padding),
-                     oh=S.out_size(h, kh, sh, self.padding),
-                     ow=S.out_size(w, kw, sw, self.padding))
-        return entry
+        """The fused loop's Conv2D: its kernel and bias (two parameters) and
+        the per-image geometry."""
+        return self._image_entry("conv2d", act=self.activation, filters=self.filters,
+                                 logits=int(ctx.is_last and ctx.path == "logits"),
+                                 params=self._plan_params(ctx))
+
+    def describe(self, step):
+        """a = f(conv(x, W) + b), and its backward (for ``utils.trace``)."""
+        act = "linear" if step.forward_kwargs.get("logits", False) else self.activation
+        b = " + b" if self.use_bias else ""
+        kh, kw = self.kernel_size
+        fwd = (f"z = conv(x, W{kh}x{kw}, strides {self.strides}, {self.padding}){b}; "
+               f"{FORWARD_FORMULA[act]}   (per image: im2col(x) . W)")
+        parts = ["dz = dL/dz from the loss kernel"
+                 if step.backward_kwargs.get("from_logits", False)
+                 else BACKWARD_FORMULA[act].replace("da", "g"),
+                 "dW = sum_images im2col(x)^T.dz"]
+        if self.use_bias:
+            parts.append("db = sum dz")
+        if step.backward_kwargs.get("need_input_grad", True):
+            parts.append("dx = col2im(dz.W^T)")
+        return fwd, "; ".join(parts)
+
+    # ------------------------------------------------------------ Keras files
+    keras_name = "Conv2D"
+
+    @classmethod
+    def from_keras(cls, c, what):
+        """Keras's Conv2D config -> the constructor's arguments."""
+        from nncore.saving import keras_layers as KL
+        KL.require_absent(c, ("kernel_constraint", "bias_constraint", "activity_regularizer",
+                              "lora_rank", "quantization_config"), what)
+        KL.channels_last(c, what)
+        if KL.pair(c.get("dilation_rate", 1), what, "dilation_rate") != (1, 1) or \
+                c.get("groups", 1) != 1:
+            raise KL.FormatError(f"{what}: dilated or grouped convolutions are not supported")
+        filters = c.get("filters")
+        if isinstance(filters, bool) or not isinstance(filters, int) or \
+                not 0 < filters <= 2 ** 20:
+            raise KL.FormatError(f"{what}: invalid filters {filters!r}")
+        return dict(KL.common(c, what), filters=filters,
+                    kernel_size=KL.pair(c.get("kernel_size"), what, "kernel_size"),
+                    strides=KL.pair(c.get("strides", 1), what, "strides"),
+                    padding=KL.padding(c, what), **cls._keras_kernel_bias_in(c, what))
+
+    def to_keras(self):
+        from nncore.saving import keras_layers as KL
+        return dict(KL.common_keras(self), filters=self.filters,
+                    kernel_size=list(self.kernel_size), strides=list(self.strides),
+                    padding=self.padding, data_format="channels_last", dilation_rate=[1, 1],
+                    groups=1, activity_regularizer=None, **self._keras_kernel_bias())
 
     def get_config(self):
         c = super().get_config()

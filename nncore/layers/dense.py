@@ -26,12 +26,15 @@ import numbers
 
 import numpy as np
 
-from nncore import activations, initializers, regularizers
+from nncore import initializers, regularizers
 from nncore.backend import kernels
+from nncore.layers._kernel_bias import KernelBias
 from nncore.layers.layer import Layer, Unsupported
+from nncore.layers.plan_entry import PlanEntry
+from nncore.ops.activations import BACKWARD_FORMULA, FORWARD_FORMULA
 
 
-class Dense(Layer):
+class Dense(KernelBias, Layer):
     """A fully connected layer: ``output = activation(x @ kernel + bias)``.
 
     Every output unit is a weighted sum of every input plus a bias, passed
@@ -74,18 +77,6 @@ class Dense(Layer):
         self._kernel_options(activation, use_bias, kernel_initializer, bias_initializer,
                              kernel_regularizer, bias_regularizer)
 
-    def _kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer,
-                        kernel_regularizer, bias_regularizer):
-        """The options every kernel-and-bias layer shares (Dense, Conv2D),
-        resolved from names, configs or objects."""
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel = self.bias = None
-
     def build(self, input_shape):
         """Create the kernel ``(features, units)`` and bias ``(units,)`` for 2-D inputs."""
         input_shape = tuple(input_shape)
@@ -100,6 +91,10 @@ class Dense(Layer):
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
         super().build(input_shape)
+
+    def weight_shapes(self, input_shape):
+        """kernel ``(features, units)`` and bias ``(units,)``."""
+        return self._kernel_bias_shapes((input_shape[-1], self.units), self.units)
 
     def compute_output_shape(self, input_shape):
         """``(batch, units)`` for inputs ``(batch, features)``."""
@@ -162,38 +157,58 @@ class Dense(Layer):
 
     def plan_entry(self, ctx):
         """The fused loop's Dense: the same five kernels as forward/backward,
-        on the live kernel, bias, gradient and optimizer-slot arrays."""
-        if isinstance(self, Dense) and len(self.input_shape) != 2:
+        on the live kernel and bias (its two parameters)."""
+        if len(self.input_shape) != 2:
             raise Unsupported(f"Dense '{self.name}' on {len(self.input_shape)}-D input")
-        kr, br = self.kernel_regularizer, self.bias_regularizer
-        sW = ctx.slots(self.kernel)
-        sb = ctx.slots(self.bias) if self.use_bias else None
-        entry = dict(kind="dense", act=self.activation,
-                     logits=int(ctx.is_last and ctx.path == "logits"),
-                     W=self.kernel.value, dW=self.grads[0],
-                     train_W=int(sW is not None), sW=list(sW or (None,) * 3),
-                     reg_W=int(kr is not None), l1_W=kr.l1 if kr else 0.0,
-                     l2_W=kr.l2 if kr else 0.0,
-                     b=None, db=None, train_b=0, sb=[None] * 3, reg_b=0, l1_b=0.0, l2_b=0.0)
-        if self.use_bias:
-            entry.update(b=self.bias.value, db=self.grads[1], train_b=int(sb is not None),
-                         sb=list(sb or (None,) * 3), reg_b=int(br is not None),
-                         l1_b=br.l1 if br else 0.0, l2_b=br.l2 if br else 0.0)
-        return entry
+        return PlanEntry("dense", act=self.activation,
+                         logits=int(ctx.is_last and ctx.path == "logits"),
+                         params=self._plan_params(ctx))
 
-    def regularization(self, add_grads):
-        """Penalty of the regularizers (added to the loss); adds their gradients
-        into self.grads when ``add_grads``."""
-        K = kernels()
-        pen = 0.0
-        for reg, var, g in ((self.kernel_regularizer, self.kernel, self.grads[0]),
-                            (self.bias_regularizer, self.bias,
-                             self.grads[1] if self.use_bias else None)):
-            if reg is not None and var is not None:
-                pen += K.l1_l2_penalty_and_grad(var.value.reshape(-1),
-                                                g.reshape(-1) if add_grads else None,
-                                                reg.l1, reg.l2)
-        return pen
+    def describe(self, step):
+        """z = x.W + b; a = f(z), and its backward (for ``utils.trace``)."""
+        act = self.activation
+        logits = step.forward_kwargs.get("logits", False)
+        b = " + b" if self.use_bias else ""
+        if logits:
+            fwd = f"z = x.W{b}  ({act} left to the loss: output = logits z)"
+        elif act == "linear":
+            fwd = f"z = x.W{b}; a = z"
+        else:
+            fwd = f"z = x.W{b}; {FORWARD_FORMULA[act]}"
+        if step.backward_kwargs.get("from_logits", False):
+            parts = ["dz = dL/dz from the loss kernel"]
+        else:
+            parts = [BACKWARD_FORMULA[act].replace("da", "g")]
+        parts.append("dW = x^T.dz")
+        if self.use_bias:
+            parts.append("db = sum_batch dz")
+        if step.backward_kwargs.get("need_input_grad", True):
+            parts.append("dx = dz.W^T")
+        for n, r in (("W", self.kernel_regularizer), ("b", self.bias_regularizer)):
+            if r is not None:
+                terms = ([f"{r.l1:g} sign({n})"] if r.l1 else []) + \
+                    ([f"2*{r.l2:g} {n}"] if r.l2 else [])
+                parts.append(f"d{n} += " + " + ".join(terms or ["0"]))
+        return fwd, "; ".join(parts)
+
+    # ------------------------------------------------------------ Keras files
+    keras_name = "Dense"
+
+    @classmethod
+    def from_keras(cls, c, what):
+        """Keras's Dense config -> the constructor's arguments."""
+        from nncore.saving import keras_layers as KL
+        KL.require_absent(c, ("kernel_constraint", "bias_constraint", "activity_regularizer",
+                              "lora_rank", "quantization_config"), what)
+        units = c.get("units")
+        if isinstance(units, bool) or not isinstance(units, int) or not 0 < units <= 2 ** 31:
+            raise KL.FormatError(f"{what}: units must be a positive integer, got {units!r}")
+        return dict(KL.common(c, what), units=units, **cls._keras_kernel_bias_in(c, what))
+
+    def to_keras(self):
+        from nncore.saving import keras_layers as KL
+        return dict(KL.common_keras(self), units=self.units, **self._keras_kernel_bias(),
+                    quantization_config=None)
 
     def get_config(self):
         c = super().get_config()

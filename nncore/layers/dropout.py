@@ -14,6 +14,7 @@ import numpy as np
 from nncore import random as nn_random
 from nncore.backend import kernels
 from nncore.layers.layer import Layer
+from nncore.layers.plan_entry import PlanEntry
 
 
 class Dropout(Layer):
@@ -88,7 +89,39 @@ class Dropout(Layer):
         masks from this layer's stream and hands the step counter back."""
         if self.rate == 0:
             return None
-        return dict(kind="dropout", rate=self.rate, seed=self._stream_seed, step=self.step)
+        return PlanEntry("dropout", rate=self.rate, seed=self._stream_seed, step=self.step)
+
+    def weight_shapes(self, input_shape):
+        return []
+
+    def describe(self, step):
+        """The mask and its scaling while training, the identity otherwise."""
+        if step.forward_kwargs.get("training", False) and self.rate > 0:
+            return (f"a = x * mask / (1 - {self.rate:g})   (mask: keep with p = "
+                    f"{1 - self.rate:g})", f"dx = g * mask / (1 - {self.rate:g})")
+        return "a = x  (inactive)", "dx = g"
+
+    # ------------------------------------------------------------ Keras files
+    keras_name = "Dropout"
+    keras_has_build = False
+
+    @classmethod
+    def from_keras(cls, c, what):
+        """A Keras config of this layer -> the constructor's arguments."""
+        from nncore.saving import keras_layers as KL
+        KL.require_absent(c, ("noise_shape",), what)
+        rate = c.get("rate")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise KL.FormatError(f"{what}: rate must be a number in [0, 1), got {rate!r}")
+        seed = c.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                                 or not 0 <= seed < 2 ** 63):
+            raise KL.FormatError(f"{what}: invalid seed {seed!r}")
+        return dict(KL.common(c, what), rate=float(rate), seed=seed)
+
+    def to_keras(self):
+        from nncore.saving import keras_layers as KL
+        return dict(KL.common_keras(self), rate=self.rate, seed=self.seed, noise_shape=None)
 
     def get_config(self):
         c = super().get_config()

@@ -50,6 +50,29 @@ class Flatten(Layer):
         # rows are row-major: flattening them changes nothing in memory
         return None
 
+    def weight_shapes(self, input_shape):
+        return []
+
+    def describe(self, step):
+        """A reshape each way (for ``utils.trace``)."""
+        from nncore.utils.teaching import fmt_shape
+        return (f"a = reshape(x) to {fmt_shape(step.output_shape)}",
+                f"dx = reshape(g) to {fmt_shape(step.input_shape)}")
+
+    # ------------------------------------------------------------ Keras files
+    keras_name = "Flatten"
+
+    @classmethod
+    def from_keras(cls, c, what):
+        """A Keras config of this layer -> the constructor's arguments."""
+        from nncore.saving import keras_layers as KL
+        KL.channels_last(c, what)
+        return KL.common(c, what)
+
+    def to_keras(self):
+        from nncore.saving import keras_layers as KL
+        return dict(KL.common_keras(self), data_format="channels_last")
+
     def get_config(self):
         c = super().get_config()
         c["data_format"] = self.data_format

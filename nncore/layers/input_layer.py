@@ -48,6 +48,16 @@ class InputLayer(Layer):
     def plan_entry(self, ctx):
         return None
 
+    def weight_shapes(self, input_shape):
+        return []
+
+    def compute_output_shape(self, input_shape):
+        """The declared sample shape (what the layers above are built for)."""
+        return self.shape if self.__dict__.get("shape") is not None else tuple(input_shape)
+
+    # (Keras files hold InputLayer as the model's own input: no converter)
+    keras_name = "InputLayer"
+
     def get_config(self):
         return {"shape": list(self.shape[1:]), "batch_size": self.batch_size,
                 "dtype": str(self.dtype), "name": self.name}

@@ -17,10 +17,29 @@ calls exactly these, with exactly these keywords, for every layer kind:
     regularization(add_grads) -> penalty added to the loss (0.0 without
         regularizers); adds the penalty's gradient into ``grads`` when asked.
     plan_entry(ctx) -> this layer's part of the compiled training loop's step
-        plan (a dict; None when the layer does nothing on 2-D rows, like
-        Flatten), or raise ``Unsupported`` naming why (see
+        plan (a ``PlanEntry`` with its list of ``Param``, see
+        ``nncore/layers/plan_entry.py``; None when the layer does nothing on
+        flat rows, like Flatten), or raise ``Unsupported`` naming why (see
         ``nncore/models/plan.py``).  The default says "per-batch path only",
-        so a new layer kind trains correctly before it is taught to the loop.
+        so a new layer kind trains correctly before it is taught to the loop;
+        ``PlanEntry.run_layer(self, ctx)`` runs its own forward/backward
+        inside the loop.
+
+The layer-kind contract: everything about a kind lives in its module, on
+its class, and the rest of nncore asks the class -- never tests for it:
+
+    keras_name          the Keras class name; a class that sets it (in its
+                        own body) joins ``LAYER_KINDS``, the registry that
+                        saving, loading and the Keras-file converters read
+    from_keras(config, what) / to_keras()
+                        Keras config <-> constructor arguments (``.keras``,
+                        ``.h5``); None: not in Keras files
+    keras_has_build     Keras writes a build_config for it
+    weight_shapes(input_shape)
+                        the shapes build() would create (parameter counts
+                        before anything is allocated; None: unknown)
+    describe(step)      (forward, backward) formulas for ``utils.trace``
+    plan_entry(ctx)     the compiled loop's entry (above)
 
 ``Sequential`` chains them; ``fit`` adds the loss and the optimizer.
 """
@@ -34,6 +53,11 @@ from nncore.variables import Variable
 # The dtypes nncore's kernels compute in.  (Keras also has float16/bfloat16
 # policies; the kernels have no such paths, so say so instead of failing in C.)
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+#: the layer kinds by Keras name: every class whose body sets ``keras_name``
+#: (filled as the layer modules are imported; nncore.layers imports them all)
+LAYER_KINDS = {}
 
 
 class Unsupported(Exception):
@@ -58,12 +82,18 @@ def _accept_protocol(fn, neutral):
         for k in missing:
             if k in kwargs:
                 value = kwargs.pop(k)
-                if value != neutral[k]:
+                # need_input_grad=False only says dx will not be read: a layer
+                # that computes it anyway is still right
+                if value != neutral[k] and k not in _IGNORABLE:
                     raise TypeError(f"{type(self).__name__}.{fn.__name__}() does not take "
                                     f"{k}={value!r}; add the keyword (see nncore.layers.Layer)")
         return fn(self, *args, **kwargs)
     call._nncore_protocol = True
     return call
+
+
+#: protocol keywords a short-protocol layer may ignore whatever their value
+_IGNORABLE = ("need_input_grad",)
 
 
 def check_dtype(dtype, owner):
@@ -100,11 +130,19 @@ class Layer:
     this module's docstring -- and, to run in the compiled loop, ``plan_entry``.
     """
 
+    #: the layer-kind contract (module docstring); a class setting
+    #: keras_name in its own body is registered in LAYER_KINDS
+    keras_name = None
+    from_keras = None
+    keras_has_build = True
+
     def __init_subclass__(cls, **kwargs):
         # A layer written against the older, shorter protocol -- forward(x,
         # training=False), backward(grad) -- still works: the keywords it does
         # not take are dropped while they hold their neutral values.
         super().__init_subclass__(**kwargs)
+        if "keras_name" in cls.__dict__ and cls.keras_name:
+            LAYER_KINDS[cls.keras_name] = cls
         for name, neutral in (("forward", {"logits": False}),
                               ("backward", {"from_logits": False, "need_input_grad": True})):
             fn = cls.__dict__.get(name)
@@ -247,6 +285,22 @@ class Layer:
     def regularization(self, add_grads):
         """The regularizers' penalty (none here)."""
         return 0.0
+
+    def weight_shapes(self, input_shape):
+        """The shapes of the weights ``build(input_shape)`` would create,
+        without creating them (None: this layer cannot say)."""
+        return None
+
+    def describe(self, step):
+        """(forward, backward) formulas of one training step for
+        ``nncore.utils.trace``; ``step`` is its LayerTrace (``forward_kwargs``,
+        ``backward_kwargs``, ``input_shape``, ``output_shape``)."""
+        kind = type(self).__name__
+        return f"{kind}.forward", f"{kind}.backward"
+
+    def to_keras(self):
+        """The Keras 3 config of this layer (kinds that Keras files hold)."""
+        raise NotImplementedError(f"{type(self).__name__} has no Keras file form")
 
     def plan_entry(self, ctx):
         """This layer's part of the fused loop's step plan (see the module

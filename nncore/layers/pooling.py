@@ -10,10 +10,10 @@ import numpy as np
 
 from nncore.backend import kernels
 from nncore.layers import _spatial as S
-from nncore.layers.layer import Layer, Unsupported
 
 
-class _Pooling2D(Layer):
+class _Pooling2D(S.Spatial2D):
+    """What both pooling layers share: arguments, shapes, plan entry, Keras form."""
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
                  **kwargs):
         super().__init__(**kwargs)
@@ -35,41 +35,39 @@ class _Pooling2D(Layer):
                     f"{type(self).__name__} '{self.name}': pool_size {self.pool_size} is "
                     f"larger than the input ({axis} {n}) with padding='valid'")
 
-    def compute_output_shape(self, input_shape):
-        input_shape = S.check_4d(input_shape, self.name)
-        oh, ow = (S.out_size(n, k, s, self.padding)
-                  for n, k, s in zip(input_shape[1:3], self.pool_size, self.strides))
-        return (input_shape[0], oh, ow, input_shape[3])
+    @property
+    def window(self):
+        """The window the spatial base slides: ``pool_size``."""
+        return self.pool_size
 
-    def _geometry(self, x):
-        (h, w), (ph, pw), (sh, sw) = x.shape[1:3], self.pool_size, self.strides
-        return (S.out_size(h, ph, sh, self.padding), S.out_size(w, pw, sw, self.padding),
-                S.pad_before(h, ph, sh, self.padding), S.pad_before(w, pw, sw, self.padding))
+    def _out_channels(self, input_shape):
+        return input_shape[3]
 
-    def check_input(self, x):
-        """Raise ValueError unless x is (batch, H, W, channels) and each pooling
-        window fits the image."""
-        self._require_built()
-        channels = self.input_shape[-1]
-        if x.ndim != 4 or (channels is not None and x.shape[3] != channels):
-            raise ValueError(
-                f"Input 0 of layer '{self.name}' is incompatible with the layer: expected "
-                f"shape (None, H, W, {channels}), received shape {(None,) + tuple(x.shape[1:])}")
-        self._check_fits(x.shape[1:3])
+    def weight_shapes(self, input_shape):
+        return []
 
     def plan_entry(self, ctx):
         """The fused loop's pooling layer: its kind and the per-image geometry
-        the built input shape fixes (no weights; max pooling's argmax lives
-        in the loop's buffers)."""
-        h, w, c = self.input_shape[1:]
-        if h is None or w is None or c is None:
-            raise Unsupported(f"{type(self).__name__} '{self.name}' on images of unknown size")
-        (ph, pw), (sh, sw) = self.pool_size, self.strides
-        return dict(kind=self._plan_kind, in_h=h, in_w=w, in_c=c, kh=ph, kw=pw,
-                    sh=sh, sw=sw, pt=S.pad_before(h, ph, sh, self.padding),
-                    pl=S.pad_before(w, pw, sw, self.padding),
-                    oh=S.out_size(h, ph, sh, self.padding),
-                    ow=S.out_size(w, pw, sw, self.padding))
+        (no weights; max pooling's argmax lives in the loop's buffers)."""
+        return self._image_entry(self._plan_kind)
+
+    # ------------------------------------------------------------ Keras files
+    @classmethod
+    def from_keras(cls, c, what):
+        """A Keras config of this layer -> the constructor's arguments."""
+        from nncore.saving import keras_layers as KL
+        KL.channels_last(c, what)
+        pool = KL.pair(c.get("pool_size", 2), what, "pool_size")
+        strides = c.get("strides")
+        return dict(KL.common(c, what), pool_size=pool,
+                    strides=pool if strides is None else KL.pair(strides, what, "strides"),
+                    padding=KL.padding(c, what))
+
+    def to_keras(self):
+        from nncore.saving import keras_layers as KL
+        return dict(KL.common_keras(self), pool_size=list(self.pool_size),
+                    strides=list(self.strides or self.pool_size), padding=self.padding,
+                    data_format="channels_last")
 
     def get_config(self):
         c = super().get_config()
@@ -79,7 +77,25 @@ class _Pooling2D(Layer):
 
 
 class MaxPooling2D(_Pooling2D):
+    """Max pooling: each output pixel is the largest input of its window, per channel.
+
+    The ``pool_size`` window (default 2x2) moves by ``strides`` (default:
+    ``pool_size``, so windows tile the image); ``padding="valid"`` (default)
+    or ``"same"``.  Inputs ``(batch, H, W, C)``, outputs ``(batch, OH, OW, C)``
+    by Conv2D's size rules.  No weights.  Backward: each window's gradient
+    goes, whole, to the input that was its maximum.
+
+    Example::
+
+        keras.layers.MaxPooling2D(2)(np.zeros((1, 28, 28, 32))).shape   # (1, 14, 14, 32)
+    """
     _plan_kind = "maxpool"
+    keras_name = "MaxPooling2D"
+
+    def describe(self, step):
+        ph, pw = self.pool_size
+        return (f"a = max over each {ph}x{pw} window (strides {self.strides}), "
+                "argmax kept", "dx = g sent to each window's argmax, 0 elsewhere")
 
     def forward(self, x, training=False, logits=False):
         """The maximum of each pool_size window (remembers where it was)."""
@@ -104,7 +120,23 @@ class MaxPooling2D(_Pooling2D):
 
 
 class AveragePooling2D(_Pooling2D):
+    """Average pooling: each output pixel is the mean of its window, per channel.
+
+    Arguments and shapes as :class:`MaxPooling2D`; with ``padding="same"``
+    a window at the border averages only the pixels inside the image.
+    Backward: each window's gradient is shared equally by its inputs.
+
+    Example::
+
+        keras.layers.AveragePooling2D(2)(np.ones((1, 4, 4, 1)))[0, :, :, 0]   # [[1, 1], [1, 1]]
+    """
     _plan_kind = "avgpool"
+    keras_name = "AveragePooling2D"
+
+    def describe(self, step):
+        ph, pw = self.pool_size
+        return (f"a = mean over each {ph}x{pw} window (strides {self.strides})",
+                "dx = g / (window size) shared by each window's inputs")
 
     def forward(self, x, training=False, logits=False):
         """The mean of each pool_size window (inside the image, for 'same')."""

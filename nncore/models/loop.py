@@ -195,8 +195,6 @@ class PlanStepper:
         self.backend = backend.get_backend()
         self.fused = plan.build(self.batch, sw is not None)
         self.run_steps = backend.kernels().run_steps
-        self.dropouts = [(i, l) for i, l in enumerate(plan.layers) if l.__class__.__name__
-                         == "Dropout"]
         # the chooser's timings carry over to the next fit of the same model
         # (Keras code often calls fit once per epoch), as long as the work is
         # the same
@@ -218,9 +216,7 @@ class PlanStepper:
                               first_step, n_steps, self.batch_size,
                               model.optimizer.iterations, sums, threads)
         model.optimizer.iterations += done
-        counters = self.fused.dropout_steps()
-        for i, layer in self.dropouts:
-            layer.step = counters[i]
+        self.plan.write_back(self.fused)
         return done
 
 

@@ -708,12 +708,13 @@ class Model:
     def save(self, filepath, overwrite=True):
         """Save the whole model -- architecture, weights, optimizer state -- to ``filepath``.
 
-        The file is an ``.npz`` (JSON architecture + arrays, never pickle), written
-        atomically.  ``keras.models.load_model(filepath)`` reads it back.
+        The suffix chooses the format: ``.npz`` is nncore's own (JSON
+        architecture + arrays, never pickle); ``.keras`` is Keras 3's archive
+        (TensorFlow loads it; needs h5py) -- both written atomically.
+        ``keras.models.load_model(filepath)`` reads either back.
 
         Args:
-            filepath: a path ending in ``.npz`` (``.keras``/``.h5`` are refused
-                with a message: those are TensorFlow formats).
+            filepath: a path ending in ``.npz`` or ``.keras`` (``docs/saving.md``).
             overwrite: replace an existing file (default True).
 
         Example::

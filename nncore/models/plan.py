@@ -52,10 +52,6 @@ METRIC_KINDS = {M.SparseCategoricalAccuracy: "sparse", M.CategoricalAccuracy: "o
                 M.BinaryAccuracy: "binary"}
 #: metric counters the compiled loop holds (more: the per-batch path)
 MAX_METRICS = 8
-#: entry kinds with weights (the optimizer updates them), and those that
-#: work on images (per-image geometry in the entry)
-WEIGHT_KINDS = ("dense", "conv2d")
-SPATIAL_KINDS = ("conv2d", "maxpool", "avgpool")
 
 
 def _width(shape):
@@ -72,8 +68,9 @@ class StepPlan:
     """What one training step of a model does, for ``run_steps``.
 
     Attributes: ``layers`` (the live layers that have an entry), ``entries``
-    (their dicts, with ``n_in``/``n_out`` added: values per sample, so an
-    image layer's are H*W*C), ``loss_kind``, ``path``,
+    (their ``PlanEntry`` objects, nncore/layers/plan_entry.py, with
+    ``n_in``/``n_out`` set: values per sample, so an image layer's are
+    H*W*C), ``loss_kind``, ``path``,
     ``sparse`` (integer labels?), ``metrics`` ([(kind, threshold, weighted)]),
     ``optimizer`` (the optimizer's kernel parameters), ``dtype``,
     ``n_features``, ``n_outputs``, ``sample_shape`` (the per-sample input
@@ -101,8 +98,15 @@ class StepPlan:
     def key(self):
         """What the thread chooser's timings depend on."""
         return (self.dtype, self.optimizer["kind"],
-                tuple((e["kind"], e["n_in"], e["n_out"], e.get("kh"), e.get("kw"),
-                       e.get("sh"), e.get("sw")) for e in self.entries))
+                tuple((e.kind, e.n_in, e.n_out, e.kh, e.kw, e.sh, e.sw)
+                      for e in self.entries))
+
+    def write_back(self, fused):
+        """After a run: hand each entry's step counter (Dropout's masks
+        drawn) back to its layer, so the next fit draws new masks."""
+        for e, step in zip(self.entries, fused.dropout_steps()):
+            if e.step is not None:
+                e.layer.step = step
 
 
 class _Context:
@@ -154,6 +158,9 @@ def make_plan(model):
     if not variables:
         raise Unsupported("no trainable weights")
     ctx = _Context(model, path, {id(v): v for v in variables})
+    # the backward pass stops at the lowest trained layer (the model's own
+    # rule, the same on the per-batch path): it passes no gradient down
+    first_layer = model._first_trainable_index()
     layers, entries = [], []
     stack = model.layers
     for i, layer in enumerate(stack):
@@ -166,23 +173,21 @@ def make_plan(model):
         n_in, n_out = _width(layer.input_shape), _width(layer.output_shape)
         if n_in is None or n_out is None:
             raise Unsupported(f"layer '{layer.name}' has an unknown width")
-        entry.update(n_in=n_in, n_out=n_out)
+        entry.layer = layer
+        entry.n_in, entry.n_out = n_in, n_out
+        entry.backprop = int(i >= first_layer)
+        entry.need_dx = int(i > first_layer)
         layers.append(layer)
         entries.append(entry)
     if not entries:
         raise Unsupported("no layer does any arithmetic")
-    if entries[-1]["kind"] in SPATIAL_KINDS:
+    if entries[-1].in_h is not None:
         raise Unsupported(f"the model's output comes from layer '{layers[-1].name}' "
                           f"({type(layers[-1]).__name__}); the loss reads it on the "
                           "per-batch path")
-    # the lowest trained Dense / Conv2D needs no dX; every one above it does
-    first = next((i for i, e in enumerate(entries)
-                  if e["kind"] in WEIGHT_KINDS and (e["train_W"] or e["train_b"])), None)
-    if first is None:
-        raise Unsupported("no trained Dense or Conv2D layer")
-    for i, e in enumerate(entries):
-        e["need_dx"] = int(e["kind"] in WEIGHT_KINDS and i > first)
-    n_features = entries[0]["n_in"]
+    if not any(e.trained for e in entries):
+        raise Unsupported("no layer with trained weights has a compiled-loop entry")
+    n_features = entries[0].n_in
     plan = StepPlan(layers, entries, loss_kind, path, loss.target_kind == "sparse",
                     [(METRIC_KINDS[type(m)], getattr(m, "threshold", 0.5), bool(m.weighted))
                      for m in metrics],
@@ -190,7 +195,7 @@ def make_plan(model):
     # the per-sample shape the image entries' geometry was written for (None:
     # no image layer, any input of n_features values will do)
     plan.sample_shape = (tuple(stack[0].input_shape[1:])
-                         if any(e["kind"] in SPATIAL_KINDS for e in entries) else None)
+                         if any(e.in_h is not None for e in entries) else None)
     return plan
 
 

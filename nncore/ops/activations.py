@@ -24,7 +24,25 @@ Backward: the chain rule dL/dz = dL/da * da/dz, written with the forward
 __all__ = ['bias_act_forward', 'act_backward', 'bias_grad']
 import numpy as np
 
-ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
+# The one activation table: name -> the kernels' code (the enum in
+# src_cython/k_activations.pxd; the compiled modules check theirs against
+# this at import), and the formulas ``trace`` prints for each.
+CODES = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "softmax": 4}
+ACTIVATIONS = tuple(CODES)
+FORWARD_FORMULA = {
+    "linear": "a = z",
+    "relu": "a = relu(z) = max(z, 0)",
+    "sigmoid": "a = sigmoid(z) = 1 / (1 + e^-z)",
+    "tanh": "a = tanh(z)",
+    "softmax": "a = softmax(z) = e^z / sum(e^z)  (per row)",
+}
+BACKWARD_FORMULA = {
+    "linear": "dz = da",
+    "relu": "dz = da * [a > 0]",
+    "sigmoid": "dz = da * a * (1 - a)",
+    "tanh": "dz = da * (1 - a^2)",
+    "softmax": "dz = a * (da - sum(da * a))  (per row)",
+}
 
 
 def _check(activation):

@@ -36,9 +36,13 @@ the same weights; the compiled loop gives the same to float rounding (its
 GEMM sums in another order).  There are no threads here: ``max_threads`` is
 accepted for the same signature and ignored.
 """
+import copy
 import numbers
 
 import numpy as np
+
+from nncore.activations import ACTIVATIONS
+from nncore.layers.plan_entry import GEOMETRY_KEYS
 
 from nncore.ops import activations as A
 from nncore.ops import conv as CV
@@ -50,8 +54,10 @@ from nncore.ops import optimizers as O
 
 __all__ = ["FusedPlan", "run_steps"]
 
-_KINDS = ("dense", "conv2d", "maxpool", "avgpool", "dropout", "activation")
-_WEIGHTED = ("dense", "conv2d")        # kinds the optimizer updates
+#: the entry kinds (nncore/layers/plan_entry.py): the built-in kernels, and
+#: "layer", which runs the layer's own forward/backward
+KINDS = ("dense", "conv2d", "maxpool", "avgpool", "dropout", "activation", "layer")
+IMAGE_KINDS = ("conv2d", "maxpool", "avgpool")
 
 # loss kind -> (kernel, does it also write probabilities?)
 _LOSSES = {
@@ -86,19 +92,18 @@ def required_slots(opt):
 
 def _image(rows, e):
     """A batch of flat rows seen as the (batch, H, W, C) images of entry e."""
-    return rows.reshape(rows.shape[0], e["in_h"], e["in_w"], e["in_c"])
+    return rows.reshape(rows.shape[0], e.in_h, e.in_w, e.in_c)
 
 
 def check_geometry(e):
     """Raise ValueError unless an image entry's geometry is one the kernels
     can run without reading or writing outside its rows (here and in the
     compiled loop, which imports this: it runs no further checks per step)."""
-    kind = e["kind"]
-    if kind not in ("conv2d", "maxpool", "avgpool"):
+    kind = e.kind
+    if kind not in IMAGE_KINDS:
         return
-    keys = ("in_h", "in_w", "in_c", "kh", "kw", "sh", "sw", "pt", "pl", "oh", "ow") + \
-        (("filters",) if kind == "conv2d" else ())
-    values = [e.get(k) for k in keys]
+    keys = GEOMETRY_KEYS + (("filters",) if kind == "conv2d" else ())
+    values = [getattr(e, k) for k in keys]
     # whole numbers only: the compiled loop stores them as C longs
     if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
         raise ValueError(f"fused loop: a {kind} entry without its integer geometry")
@@ -111,12 +116,71 @@ def check_geometry(e):
         raise ValueError(f"fused loop: {kind} output {(oh, ow)} does not fit input {(h, w)}")
     if h * w >= 2 ** 31 - 1:
         raise ValueError(f"fused loop: {kind} image too large for int32 indices")
-    if e.get("n_in") != h * w * c or e.get("n_out") != oh * ow * f:
+    if e.n_in != h * w * c or e.n_out != oh * ow * f:
         raise ValueError(f"fused loop: {kind} widths do not match its geometry")
     if kind == "conv2d":
-        if e["W"] is None or e["W"].size != kh * kw * c * f or \
-                (e["b"] is not None and e["b"].size != f):
+        if e.W is None or e.W.size != kh * kw * c * f or \
+                (e.b is not None and e.b.size != f):
             raise ValueError("fused loop: conv2d kernel / bias sizes do not match its geometry")
+
+
+def check_entry(e, opt, dt):
+    """What both executors check of an entry before running it: a known
+    kind and activation, its geometry, Dropout's rate, and every parameter
+    (dtype, shapes, and the optimizer slots its update reads)."""
+    if e.kind not in KINDS:
+        raise ValueError(f"fused loop: unknown layer kind {e.kind!r}")
+    if e.act not in ACTIVATIONS:
+        raise ValueError(f"fused loop: unknown activation {e.act!r}")
+    check_geometry(e)
+    if not 0.0 <= e.rate < 1.0:
+        raise ValueError(f"fused loop: Dropout rate {e.rate!r} outside [0, 1)")
+    if e.kind in ("dense", "conv2d") and len(e.params) not in (1, 2):
+        raise ValueError(f"fused loop: a {e.kind} entry takes a kernel and an optional bias")
+    needed = required_slots(opt)
+    for p in e.params:
+        for a in [p.value, p.grad] + [s for s in p.slots if s is not None]:
+            if not isinstance(a, np.ndarray) or a.dtype != dt or a.shape != p.value.shape:
+                raise ValueError(f"fused loop: parameter {p.name!r}: every array must be a "
+                                 f"{dt} array of its shape {p.value.shape}")
+        if p.trained and any(p.slots[k] is None for k in needed):
+            raise ValueError(f"fused loop: a trained weight has no {opt['kind']} "
+                             "slots (build the optimizer first)")
+
+
+def penalty(entries):
+    """The regularization penalty of every regularized parameter, its
+    gradient added into the parameter's: summed per layer, then over layers
+    (as Sequential._regularization adds them)."""
+    total = 0
+    for e in entries:
+        pen = 0.0
+        for p in e.params:
+            if p.reg:
+                pen += O.l1_l2_penalty_and_grad(p.value.reshape(-1), p.grad.reshape(-1),
+                                                p.l1, p.l2)
+        total += pen
+    return total
+
+
+def update(entries, o, step_number):
+    """The optimizer's formula on every trained parameter, in entry order."""
+    for e in entries:
+        for p in e.params:
+            if not p.trained:
+                continue
+            w, g = p.value.reshape(-1), p.grad.reshape(-1)
+            s = [None if a is None else a.reshape(-1) for a in p.slots]
+            if o["kind"] == "sgd":
+                O.sgd_update(w, g, s[0], o["lr"], o["momentum"], o["nesterov"])
+            elif o["kind"] == "adagrad":
+                O.adagrad_update(w, g, s[0], o["lr"], o["epsilon"])
+            elif o["kind"] == "rmsprop":
+                O.rmsprop_update(w, g, s[0], s[1], s[2], o["lr"], o["rho"],
+                                 o["momentum"], o["epsilon"])
+            else:
+                O.adam_update(w, g, s[0], s[1], s[2], o["lr"], o["beta_1"],
+                              o["beta_2"], o["epsilon"], step_number)
 
 
 class FusedPlan:
@@ -127,24 +191,12 @@ class FusedPlan:
                  is_double, sparse_labels, has_sample_weight):
         if loss_kind not in _LOSSES:
             raise ValueError(f"fused loop: unknown loss kind {loss_kind!r}")
+        if opt.get("kind") not in ("sgd", "adagrad", "rmsprop", "adam"):
+            raise ValueError(f"fused loop: unknown optimizer kind {opt.get('kind')!r}")
         dt = np.dtype(np.float64 if is_double else np.float32)
         for e in layers:
-            if e.get("kind") not in _KINDS:
-                raise ValueError(f"fused loop: unknown layer kind {e.get('kind')!r}")
-            if e.get("act", "linear") not in ("linear", "relu", "sigmoid", "tanh", "softmax"):
-                raise ValueError(f"fused loop: unknown activation {e['act']!r}")
-            check_geometry(e)
-            if not 0.0 <= e.get("rate", 0.0) < 1.0:
-                raise ValueError(f"fused loop: Dropout rate {e['rate']!r} outside [0, 1)")
-            for key in ("W", "dW", "b", "db"):
-                a = e.get(key)
-                if a is not None and a.dtype != dt:
-                    raise ValueError(f"fused loop: an array of dtype {a.dtype} in a {dt} plan")
-            for flag, slots in (("train_W", "sW"), ("train_b", "sb")):
-                if e.get(flag) and any(e[slots][k] is None for k in required_slots(opt)):
-                    raise ValueError(f"fused loop: a trained weight has no {opt['kind']} "
-                                     "slots (build the optimizer first)")
-        self.layers = [dict(e) for e in layers]       # own copies: steps change 'step'
+            check_entry(e, opt, dt)
+        self.layers = [copy.copy(e) for e in layers]     # own copies: steps change 'step'
         self.opt = dict(opt)
         self.loss_kind, self.metrics = loss_kind, list(metrics)
         self.max_batch, self.n_features, self.n_outputs = max_batch, n_features, n_outputs
@@ -160,7 +212,7 @@ class FusedPlan:
         self.opt["lr"] = float(lr)
 
     def dropout_steps(self):
-        return [e.get("step", 0) for e in self.layers]
+        return [e.step or 0 for e in self.layers]
 
     # ------------------------------------------------------------------ one step
     def _forward(self, xb, training=True):
@@ -169,125 +221,99 @@ class FusedPlan:
         a = xb
         for e in self.layers:
             inputs.append(a)
-            kind = e["kind"]
+            kind = e.kind
             if kind == "dense":
-                z = np.empty((a.shape[0], e["n_out"]), self.dtype)
-                G.gemm(a, e["W"], z)
-                A.bias_act_forward(z, e["b"], "linear" if e["logits"] else e["act"])
+                z = np.empty((a.shape[0], e.n_out), self.dtype)
+                G.gemm(a, e.W, z)
+                A.bias_act_forward(z, e.b, "linear" if e.logits else e.act)
                 a = z
             elif kind == "conv2d":
-                z = np.empty((a.shape[0], e["oh"], e["ow"], e["filters"]), self.dtype)
-                CV.conv2d_forward(_image(a, e), e["W"], e["b"], z, None, e["act"],
-                                  e["sh"], e["sw"], e["pt"], e["pl"])
+                z = np.empty((a.shape[0], e.oh, e.ow, e.filters), self.dtype)
+                CV.conv2d_forward(_image(a, e), e.W, e.b, z, None, e.act,
+                                  e.sh, e.sw, e.pt, e.pl)
                 a = z.reshape(a.shape[0], -1)
             elif kind in ("maxpool", "avgpool"):
-                z = np.empty((a.shape[0], e["oh"], e["ow"], e["in_c"]), self.dtype)
-                geometry = (e["kh"], e["kw"], e["sh"], e["sw"], e["pt"], e["pl"])
+                z = np.empty((a.shape[0], e.oh, e.ow, e.in_c), self.dtype)
+                geometry = (e.kh, e.kw, e.sh, e.sw, e.pt, e.pl)
                 if kind == "maxpool":
-                    e["argmax"] = np.empty(z.shape, np.int32)
-                    CV.maxpool2d_forward(_image(a, e), z, e["argmax"], *geometry)
+                    e.argmax = np.empty(z.shape, np.int32)
+                    CV.maxpool2d_forward(_image(a, e), z, e.argmax, *geometry)
                 else:
                     CV.avgpool2d_forward(_image(a, e), z, *geometry)
                 a = z.reshape(a.shape[0], -1)
             elif kind == "dropout":
                 out = np.empty_like(a)
-                e["mask"] = np.empty(a.size, np.uint8)
-                D.dropout_forward(a.reshape(-1), out.reshape(-1), e["mask"], e["rate"],
-                                  e["seed"], e["step"])
-                e["step"] += 1
+                e.mask = np.empty(a.size, np.uint8)
+                D.dropout_forward(a.reshape(-1), out.reshape(-1), e.mask, e.rate,
+                                  e.seed, e.step)
+                e.step += 1
                 a = out
-            elif not (e["logits"] or e["act"] == "linear"):       # activation
+            elif kind == "layer":                     # the layer's own forward
+                out = np.empty((a.shape[0], e.n_out), self.dtype)
+                e.layer_forward(a, out)
+                a = out
+            elif not (e.logits or e.act == "linear"):       # activation
                 out = a.copy()
-                A.bias_act_forward(out, None, e["act"])
+                A.bias_act_forward(out, None, e.act)
                 a = out
             outputs.append(a)
         return inputs, outputs
 
     def _backward(self, grad, inputs, outputs):
-        """From the top entry down to the lowest trained Dense / Conv2D."""
-        first = next(i for i, e in enumerate(self.layers)
-                     if e["kind"] in _WEIGHTED and (e["train_W"] or e["train_b"]))
+        """From the top entry down to the lowest one the backward pass reaches."""
+        first = next(i for i, e in enumerate(self.layers) if e.backprop)
         for i in range(len(self.layers) - 1, first - 1, -1):
             e = self.layers[i]
-            if e["kind"] == "dense":
-                if e["logits"] or e["act"] == "linear":
+            if e.kind == "dense":
+                if e.logits or e.act == "linear":
                     dz = grad
                 else:
                     dz = np.empty_like(grad)
-                    A.act_backward(grad, outputs[i], e["act"], dz)
-                G.gemm(inputs[i], dz, e["dW"], trans_a=True)
-                if e["b"] is not None:
-                    A.bias_grad(dz, e["db"])
-                if e["need_dx"]:
+                    A.act_backward(grad, outputs[i], e.act, dz)
+                G.gemm(inputs[i], dz, e.dW, trans_a=True)
+                if e.b is not None:
+                    A.bias_grad(dz, e.db)
+                if e.need_dx:
                     grad = np.empty_like(inputs[i])
-                    G.gemm(dz, e["W"], grad, trans_b=True)
-            elif e["kind"] == "conv2d":
+                    G.gemm(dz, e.W, grad, trans_b=True)
+            elif e.kind == "conv2d":
                 nb = grad.shape[0]
-                dx = np.empty_like(inputs[i]) if e["need_dx"] else None
-                CV.conv2d_backward(_image(inputs[i], e), e["W"],
-                                   outputs[i].reshape(nb, e["oh"], e["ow"], e["filters"]),
-                                   grad.reshape(nb, e["oh"], e["ow"], e["filters"]),
-                                   e["act"], e["dW"], e["db"],
+                dx = np.empty_like(inputs[i]) if e.need_dx else None
+                CV.conv2d_backward(_image(inputs[i], e), e.W,
+                                   outputs[i].reshape(nb, e.oh, e.ow, e.filters),
+                                   grad.reshape(nb, e.oh, e.ow, e.filters),
+                                   e.act, e.dW, e.db,
                                    None if dx is None else _image(dx, e), None,
-                                   e["sh"], e["sw"], e["pt"], e["pl"])
+                                   e.sh, e.sw, e.pt, e.pl)
                 grad = dx
-            elif e["kind"] in ("maxpool", "avgpool"):
+            elif e.kind in ("maxpool", "avgpool"):
                 nb = grad.shape[0]
-                g4 = grad.reshape(nb, e["oh"], e["ow"], e["in_c"])
+                g4 = grad.reshape(nb, e.oh, e.ow, e.in_c)
                 dx = np.empty_like(inputs[i])
-                geometry = (e["kh"], e["kw"], e["sh"], e["sw"], e["pt"], e["pl"])
-                if e["kind"] == "maxpool":
-                    CV.maxpool2d_backward(g4, e["argmax"], _image(dx, e), *geometry)
+                geometry = (e.kh, e.kw, e.sh, e.sw, e.pt, e.pl)
+                if e.kind == "maxpool":
+                    CV.maxpool2d_backward(g4, e.argmax, _image(dx, e), *geometry)
                 else:
                     CV.avgpool2d_backward(g4, _image(dx, e), *geometry)
                 grad = dx
-            elif e["kind"] == "dropout":
+            elif e.kind == "dropout":
                 dx = np.empty_like(grad)
-                D.dropout_backward(grad.reshape(-1), e["mask"], e["rate"], dx.reshape(-1))
+                D.dropout_backward(grad.reshape(-1), e.mask, e.rate, dx.reshape(-1))
                 grad = dx
-            elif not (e["logits"] or e["act"] == "linear"):
+            elif e.kind == "layer":
+                dx = np.empty_like(inputs[i]) if e.need_dx else None
+                e.layer_backward(grad, dx)
+                grad = dx
+            elif not (e.logits or e.act == "linear"):
                 dx = np.empty_like(grad)
-                A.act_backward(grad, outputs[i], e["act"], dx)
+                A.act_backward(grad, outputs[i], e.act, dx)
                 grad = dx
 
     def _penalty(self):
-        """Regularization: the penalty, and its gradient added into dW / db."""
-        total = 0
-        for e in self.layers:
-            if e["kind"] not in _WEIGHTED:
-                continue
-            pen = 0.0
-            if e["reg_W"]:
-                pen += O.l1_l2_penalty_and_grad(e["W"].reshape(-1), e["dW"].reshape(-1),
-                                                e["l1_W"], e["l2_W"])
-            if e["reg_b"] and e["b"] is not None:
-                pen += O.l1_l2_penalty_and_grad(e["b"].reshape(-1), e["db"].reshape(-1),
-                                                e["l1_b"], e["l2_b"])
-            total += pen
-        return total
+        return penalty(self.layers)
 
     def _update(self, step_number):
-        """The optimizer's formula on every trained weight (kernel, then bias)."""
-        o = self.opt
-        for e in self.layers:
-            if e["kind"] not in _WEIGHTED:
-                continue
-            for w, g, s, trained in ((e["W"], e["dW"], e["sW"], e["train_W"]),
-                                     (e["b"], e["db"], e["sb"], e["train_b"])):
-                if not trained:
-                    continue
-                w, g = w.reshape(-1), g.reshape(-1)
-                s = [None if a is None else a.reshape(-1) for a in s]
-                if o["kind"] == "sgd":
-                    O.sgd_update(w, g, s[0], o["lr"], o["momentum"], o["nesterov"])
-                elif o["kind"] == "adagrad":
-                    O.adagrad_update(w, g, s[0], o["lr"], o["epsilon"])
-                elif o["kind"] == "rmsprop":
-                    O.rmsprop_update(w, g, s[0], s[1], s[2], o["lr"], o["rho"],
-                                     o["momentum"], o["epsilon"])
-                else:
-                    O.adam_update(w, g, s[0], s[1], s[2], o["lr"], o["beta_1"],
-                                  o["beta_2"], o["epsilon"], step_number)
+        update(self.layers, self.opt, step_number)
 
     def run(self, x, labels, targets, sample_weight, order, first_step, n_steps,
             batch_size, iterations, sums, max_threads=0):
@@ -327,7 +353,7 @@ class FusedPlan:
             done += 1
             sums[0] += (loss_sum * scale + reg) * nb
             sums[1] += nb
-            preds = probs if self.layers[-1].get("logits") else values
+            preds = probs if self.layers[-1].logits else values
             wsum = float(nb) if swb is None else float(swb.astype(np.float64).sum())
             for j, (kind, threshold, weighted) in enumerate(self.metrics):
                 w = swb if weighted else None

@@ -1,23 +1,24 @@
 """Per-layer-kind converters between Keras layer configs and nncore layers.
 
-One table, ``CONVERTERS``: Keras class name -> ``LayerKind`` with
+Each layer kind converts itself, in its own module (the layer-kind contract,
+``nncore/layers/layer.py``):
 
-* ``to_nncore(config, what)``: a Keras config (Keras 2 or 3 spelling) -> the
-  keyword arguments of the nncore layer.  Only keys we understand are read;
-  a key that would change the layer's maths and that nncore lacks (a
-  constraint, an activity regularizer, channels_first) is an error naming the
-  layer, never silently dropped.
-* ``to_keras(layer)``: an nncore layer -> the Keras 3 config TensorFlow loads.
+* ``cls.from_keras(config, what)``: a Keras config (Keras 2 or 3 spelling)
+  -> the keyword arguments of the nncore layer.  Only keys it understands
+  are read; a key that would change the layer's maths and that nncore lacks
+  (a constraint, an activity regularizer, channels_first) is an error naming
+  the layer, never silently dropped.
+* ``layer.to_keras()``: an nncore layer -> the Keras 3 config TensorFlow loads.
 
-Adding a layer kind is one ``LayerKind(...)`` entry; the conv/pooling kinds
-register themselves only when ``nncore.layers`` has those classes.  Nothing
-here imports or evaluates anything a file names.
+This module holds what those share -- the readers and writers of Keras's
+config entries (dtype, activation, initializer, regularizer, pairs, padding)
+-- and ``CONVERTERS``, the registered kinds as the file code looks them up.
+Nothing here imports or evaluates anything a file names.
 """
-from nncore import layers as nn_layers
-from nncore.saving.format import FormatError
+from collections.abc import Mapping
 
-#: activations nncore's kernels compute (Keras names)
-ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
+from nncore.ops.activations import ACTIVATIONS  # the kernels' activations (Keras names)
+from nncore.saving.format import FormatError
 KERAS_INITIALIZERS = ("GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal",
                       "RandomNormal", "RandomUniform", "Zeros", "Ones", "Constant",
                       "VarianceScaling")
@@ -136,44 +137,14 @@ def _shape_list(shape):
     return None if shape is None else [None if d is None else int(d) for d in shape]
 
 
-# --------------------------------------------------------------- the kinds
-class LayerKind:
-    """How one Keras layer class maps onto an nncore layer class."""
-
-    def __init__(self, keras_name, nn_class, to_nncore, to_keras, has_build=True):
-        self.keras_name, self.nn_class = keras_name, nn_class
-        self.to_nncore, self.to_keras = to_nncore, to_keras
-        #: Keras writes a build_config for layers with a build() of their own
-        self.has_build = has_build
-
-
-def _dense_in(c, what):
-    require_absent(c, ("kernel_constraint", "bias_constraint", "activity_regularizer",
-                       "lora_rank", "quantization_config"), what)
-    units = c.get("units")
-    if isinstance(units, bool) or not isinstance(units, int) or not 0 < units <= 2 ** 31:
-        raise FormatError(f"{what}: units must be a positive integer, got {units!r}")
-    use_bias = c.get("use_bias", True)
-    if not isinstance(use_bias, bool):
-        raise FormatError(f"{what}: use_bias must be true or false")
-    out = dict(common(c, what), units=units, activation=read_activation(c.get("activation"), what),
-               use_bias=use_bias,
-               kernel_regularizer=read_regularizer(c.get("kernel_regularizer"), what),
-               bias_regularizer=read_regularizer(c.get("bias_regularizer"), what))
-    for key in ("kernel_initializer", "bias_initializer"):
-        init = read_initializer(c.get(key), what)
-        if init is not None:
-            out[key] = init
-    return out
-
-
-def _initializer_keras(init):
+# --------------------------------------------------------------- writing helpers
+def initializer_keras(init):
     from nncore import initializers
     spec = initializers.serialize(init)
     return keras_object("keras.initializers", spec["class_name"], spec["config"])
 
 
-def _regularizer_keras(reg):
+def regularizer_keras(reg):
     if reg is None:
         return None
     from nncore import regularizers
@@ -181,67 +152,8 @@ def _regularizer_keras(reg):
     return keras_object("keras.regularizers", spec["class_name"], spec["config"])
 
 
-def _dense_out(layer):
-    return dict(common_keras(layer), units=layer.units, activation=layer.activation,
-                use_bias=layer.use_bias,
-                kernel_initializer=_initializer_keras(layer.kernel_initializer),
-                bias_initializer=_initializer_keras(layer.bias_initializer),
-                kernel_regularizer=_regularizer_keras(layer.kernel_regularizer),
-                bias_regularizer=_regularizer_keras(layer.bias_regularizer),
-                kernel_constraint=None, bias_constraint=None, quantization_config=None)
-
-
-def _dropout_in(c, what):
-    require_absent(c, ("noise_shape",), what)
-    rate = c.get("rate")
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-        raise FormatError(f"{what}: rate must be a number in [0, 1), got {rate!r}")
-    seed = c.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                             or not 0 <= seed < 2 ** 63):
-        raise FormatError(f"{what}: invalid seed {seed!r}")
-    return dict(common(c, what), rate=float(rate), seed=seed)
-
-
-def _dropout_out(layer):
-    return dict(common_keras(layer), rate=layer.rate, seed=layer.seed, noise_shape=None)
-
-
-def _flatten_in(c, what):
-    if c.get("data_format") not in (None, "channels_last"):
-        raise FormatError(f"{what}: data_format={c['data_format']!r} is not supported "
-                          "by nncore (channels_last)")
-    return common(c, what)
-
-
-def _flatten_out(layer):
-    return dict(common_keras(layer), data_format="channels_last")
-
-
-def _activation_in(c, what):
-    return dict(common(c, what), activation=read_activation(c.get("activation"), what))
-
-
-def _activation_out(layer):
-    return dict(common_keras(layer), activation=layer.activation)
-
-
-CONVERTERS = {
-    "Dense": LayerKind("Dense", nn_layers.Dense, _dense_in, _dense_out),
-    "Dropout": LayerKind("Dropout", nn_layers.Dropout, _dropout_in, _dropout_out,
-                         has_build=False),
-    "Flatten": LayerKind("Flatten", nn_layers.Flatten, _flatten_in, _flatten_out),
-    "Activation": LayerKind("Activation", nn_layers.Activation, _activation_in,
-                            _activation_out, has_build=False),
-}
-
-
-# --------------------------------------------------------------- conv / pooling
-# Registered only where nncore has the classes (they arrive on another
-# branch).  Keras names: filters, kernel_size, strides, padding, ...; weights
-# kernel (kh, kw, in, out) and bias (out,), checked against the nncore
-# layer's own shapes when loaded.
-def _pair(v, what, key):
+def pair(v, what, key):
+    """A Keras int-or-pair entry (kernel_size, strides, ...) as a tuple of two."""
     if isinstance(v, int) and not isinstance(v, bool):
         v = [v, v]
     if not (isinstance(v, (list, tuple)) and len(v) == 2 and
@@ -250,84 +162,62 @@ def _pair(v, what, key):
     return tuple(v)
 
 
-def _channels_last(c, what):
+def channels_last(c, what):
     if c.get("data_format") not in (None, "channels_last"):
         raise FormatError(f"{what}: data_format={c['data_format']!r} is not supported "
                           "by nncore (channels_last)")
 
 
-def _padding(c, what):
+def padding(c, what):
     p = c.get("padding", "valid")
     if p not in ("valid", "same"):
         raise FormatError(f"{what}: padding {p!r} is not supported (valid or same)")
     return p
 
 
-def _conv_in(c, what):
-    require_absent(c, ("kernel_constraint", "bias_constraint", "activity_regularizer",
-                       "lora_rank", "quantization_config"), what)
-    _channels_last(c, what)
-    if _pair(c.get("dilation_rate", 1), what, "dilation_rate") != (1, 1) or \
-            c.get("groups", 1) != 1:
-        raise FormatError(f"{what}: dilated or grouped convolutions are not supported")
-    filters = c.get("filters")
-    if isinstance(filters, bool) or not isinstance(filters, int) or not 0 < filters <= 2 ** 20:
-        raise FormatError(f"{what}: invalid filters {filters!r}")
-    out = dict(common(c, what), filters=filters,
-               kernel_size=_pair(c.get("kernel_size"), what, "kernel_size"),
-               strides=_pair(c.get("strides", 1), what, "strides"), padding=_padding(c, what),
-               activation=read_activation(c.get("activation"), what),
-               use_bias=bool(c.get("use_bias", True)),
-               kernel_regularizer=read_regularizer(c.get("kernel_regularizer"), what),
-               bias_regularizer=read_regularizer(c.get("bias_regularizer"), what))
-    for k in ("kernel_regularizer", "bias_regularizer"):
-        if out[k] is None:
-            del out[k]      # an nncore Conv2D without regularizer support stays usable
-    return out
+# --------------------------------------------------------------- the kinds
+class LayerKind:
+    """How one Keras layer class maps onto an nncore layer class: read off
+    the class itself (the layer-kind contract, nncore/layers/layer.py)."""
+
+    def __init__(self, nn_class):
+        self.keras_name, self.nn_class = nn_class.keras_name, nn_class
+        self.to_nncore = nn_class.from_keras
+        #: Keras writes a build_config for layers with a build() of their own
+        self.has_build = nn_class.keras_has_build
+
+    @staticmethod
+    def to_keras(layer):
+        return layer.to_keras()
 
 
-def _conv_out(layer):
-    out = dict(common_keras(layer), filters=layer.filters,
-               kernel_size=list(_pair(layer.kernel_size, "", "")),
-               strides=list(_pair(layer.strides, "", "")), padding=layer.padding,
-               data_format="channels_last", dilation_rate=[1, 1], groups=1,
-               activation=layer.activation, use_bias=layer.use_bias,
-               kernel_regularizer=_regularizer_keras(getattr(layer, "kernel_regularizer", None)),
-               bias_regularizer=_regularizer_keras(getattr(layer, "bias_regularizer", None)),
-               activity_regularizer=None, kernel_constraint=None, bias_constraint=None)
-    for key in ("kernel_initializer", "bias_initializer"):
-        if getattr(layer, key, None) is not None:
-            out[key] = _initializer_keras(getattr(layer, key))
-    return out
+class _Converters(Mapping):
+    """Keras class name -> LayerKind, for every registered layer kind that
+    Keras files can hold (it has ``from_keras``): a live view of
+    ``LAYER_KINDS``, so a kind registered later is found too."""
+
+    def _kinds(self):
+        from nncore.layers.layer import LAYER_KINDS
+        return {name: cls for name, cls in LAYER_KINDS.items() if cls.from_keras is not None}
+
+    def __getitem__(self, name):
+        return LayerKind(self._kinds()[name])
+
+    def __iter__(self):
+        return iter(self._kinds())
+
+    def __len__(self):
+        return len(self._kinds())
 
 
-def _pool_in(c, what):
-    _channels_last(c, what)
-    pool = _pair(c.get("pool_size", 2), what, "pool_size")
-    strides = c.get("strides")
-    return dict(common(c, what), pool_size=pool,
-                strides=pool if strides is None else _pair(strides, what, "strides"),
-                padding=_padding(c, what))
-
-
-def _pool_out(layer):
-    return dict(common_keras(layer), pool_size=list(_pair(layer.pool_size, "", "")),
-                strides=list(_pair(layer.strides or layer.pool_size, "", "")),
-                padding=layer.padding, data_format="channels_last")
-
-
-for _name, _in, _out in (("Conv2D", _conv_in, _conv_out),
-                         ("MaxPooling2D", _pool_in, _pool_out),
-                         ("AveragePooling2D", _pool_in, _pool_out)):
-    if hasattr(nn_layers, _name):
-        CONVERTERS[_name] = LayerKind(_name, getattr(nn_layers, _name), _in, _out)
+CONVERTERS = _Converters()
 
 
 def kind_of_layer(layer):
     """The LayerKind that writes ``layer`` (its exact class), or None."""
-    for kind in CONVERTERS.values():
-        if type(layer) is kind.nn_class:
-            return kind
+    cls = type(layer)
+    if cls.__dict__.get("keras_name") and cls.from_keras is not None:
+        return LayerKind(cls)
     return None
 
 

@@ -12,7 +12,8 @@ import numbers
 
 import numpy as np
 
-from nncore import layers as nn_layers
+from nncore import layers as nn_layers  # noqa: F401  (imports, so registers, every kind)
+from nncore.layers.layer import LAYER_KINDS
 from nncore import losses as nn_losses
 from nncore import metrics as nn_metrics
 from nncore import optimizers as nn_optimizers
@@ -26,11 +27,9 @@ MAX_DIM = 2 ** 31
 MAX_LAYERS = 10_000
 LAYER_DTYPES = ("float16", "float32", "float64")
 
-BUILTIN_LAYERS = {c.__name__: c for c in (nn_layers.Dense, nn_layers.Dropout,
-                                          nn_layers.Flatten, nn_layers.Activation,
-                                          nn_layers.InputLayer, nn_layers.Conv2D,
-                                          nn_layers.MaxPooling2D,
-                                          nn_layers.AveragePooling2D)}
+#: the built-in layer kinds by name: the registry every layer module joins
+#: (nncore/layers/layer.py), live -- a kind registered later is found too
+BUILTIN_LAYERS = LAYER_KINDS
 
 _REGISTRY = {}        # name -> class, filled by register()
 _NAMES = {}           # class -> registered name
@@ -253,36 +252,26 @@ def _count_params(layers, input_shape, what="model"):
     shape = (None,) + tuple(input_shape)
     total = 0
     for i, layer in enumerate(layers):
-        if isinstance(layer, nn_layers.InputLayer):
-            shape = layer.shape
-            continue
-        if isinstance(layer, nn_layers.Dense):
-            fan_in = shape[-1] if len(shape) >= 1 else None
-            if not _is_int(fan_in):
-                return total       # the build will report the problem
-            total += fan_in * layer.units + (layer.units if layer.use_bias else 0)
-            shape = tuple(shape[:-1]) + (layer.units,)
-        elif isinstance(layer, nn_layers.Conv2D):
-            if len(shape) != 4 or not _is_int(shape[-1]):
-                return total       # the build will report the problem
-            kh, kw = layer.kernel_size
-            total += kh * kw * shape[-1] * layer.filters + (layer.filters if layer.use_bias else 0)
-            shape = tuple(layer.compute_output_shape(shape))
-        elif isinstance(layer, nn_layers.Flatten):
-            rest = shape[1:]
-            size = None
-            if all(_is_int(d) for d in rest):
-                size = 1
-                for d in rest:
-                    size *= d
-            shape = (shape[0], size)
-        elif isinstance(layer, (nn_layers.Dropout, nn_layers.Activation)):
-            pass
-        else:
-            try:
-                shape = tuple(layer.compute_output_shape(shape))
-            except Exception:
+        # each kind prices itself (weight_shapes: no allocation); a layer
+        # that cannot say (a custom one, an unknown width) ends the count --
+        # the build will report any problem
+        try:
+            shapes = layer.weight_shapes(shape)
+        except Exception:
+            return total
+        if shapes is None:
+            return total
+        for s_ in shapes:
+            if not all(_is_int(d) for d in s_):
                 return total
+            n = 1
+            for d in s_:
+                n *= int(d)
+            total += n
+        try:
+            shape = tuple(layer.compute_output_shape(shape))
+        except Exception:
+            return total
         if total > MAX_PARAMS:
             raise FormatError(f"{what}: the architecture implies more than {MAX_PARAMS} "
                               f"parameters (at layer {i}, {layer.name!r}): refused")

@@ -73,7 +73,7 @@ def _shape(a):
     return None if a is None else tuple(a.shape)
 
 
-def _fmt_shape(s):
+def fmt_shape(s):
     if s is None:
         return "-"
     return str(tuple(s))
@@ -173,7 +173,7 @@ class GradientCheckReport:
     def __str__(self):
         rows = []
         for c in self.checks:
-            rows.append([f"{c.layer}/{c.weight}", _fmt_shape(c.shape),
+            rows.append([f"{c.layer}/{c.weight}", fmt_shape(c.shape),
                          f"{c.n_checked}/{c.size}",
                          f"{np.abs(c.analytic).max() if c.n_checked else 0:.3g}",
                          f"{c.max_abs_error:.2e}", f"{c.max_rel_error:.2e}",
@@ -340,22 +340,6 @@ def gradient_check(model, x, y, eps=1e-5, max_checks_per_weight=None, seed=0,
 # ======================================================================
 # backprop trace
 # ======================================================================
-_ACT_FORWARD = {
-    "linear": "a = z",
-    "relu": "a = relu(z) = max(z, 0)",
-    "sigmoid": "a = sigmoid(z) = 1 / (1 + e^-z)",
-    "tanh": "a = tanh(z)",
-    "softmax": "a = softmax(z) = e^z / sum(e^z)  (per row)",
-}
-_ACT_BACKWARD = {
-    "linear": "dz = da",
-    "relu": "dz = da * [a > 0]",
-    "sigmoid": "dz = da * a * (1 - a)",
-    "tanh": "dz = da * (1 - a^2)",
-    "softmax": "dz = a * (da - sum(da * a))  (per row)",
-}
-
-
 def _loss_formulas(loss, path):
     """(forward, gradient) formulas of the loss for the path the model uses."""
     name = getattr(loss, "name", type(loss).__name__)
@@ -431,64 +415,14 @@ class LayerTrace:
 
     def __repr__(self):
         return (f"<LayerTrace {self.index} {self.name} ({self.kind}) "
-                f"{_fmt_shape(self.input_shape)} -> {_fmt_shape(self.output_shape)}>")
+                f"{fmt_shape(self.input_shape)} -> {fmt_shape(self.output_shape)}>")
 
 
 def _describe(lt, layer):
-    """Fill the formulas of one LayerTrace from what the layer did."""
-    kind = lt.kind
-    logits = lt.forward_kwargs.get("logits", False)
-    from_logits = lt.backward_kwargs.get("from_logits", False)
-    reached = lt.grad_output is not None
-    need_dx = lt.backward_kwargs.get("need_input_grad", True)
-    if kind == "Dense":
-        act = layer.activation
-        b = " + b" if layer.use_bias else ""
-        if logits:
-            fwd = f"z = x.W{b}  ({act} left to the loss: output = logits z)"
-        elif act == "linear":
-            fwd = f"z = x.W{b}; a = z"
-        else:
-            fwd = f"z = x.W{b}; {_ACT_FORWARD[act]}"
-        if from_logits:
-            parts = ["dz = dL/dz from the loss kernel"]
-        else:
-            parts = [_ACT_BACKWARD[act].replace("da", "g")]
-        parts.append("dW = x^T.dz")
-        if layer.use_bias:
-            parts.append("db = sum_batch dz")
-        if need_dx:
-            parts.append("dx = dz.W^T")
-        regs = [n for n, r in (("W", layer.kernel_regularizer), ("b", layer.bias_regularizer))
-                if r is not None]
-        for n in regs:
-            r = layer.kernel_regularizer if n == "W" else layer.bias_regularizer
-            terms = []
-            if r.l1:
-                terms.append(f"{r.l1:g} sign({n})")
-            if r.l2:
-                terms.append(f"2*{r.l2:g} {n}")
-            parts.append(f"d{n} += " + " + ".join(terms or ["0"]))
-        bwd = "; ".join(parts)
-    elif kind == "Activation":
-        act = layer.activation
-        fwd = ("output = x  (" + act + " left to the loss)") if logits else \
-            _ACT_FORWARD[act].replace("(z)", "(x)").replace("z", "x")
-        bwd = "dx = dL/dx from the loss kernel" if from_logits else \
-            _ACT_BACKWARD[act].replace("dz", "dx")
-    elif kind == "Dropout":
-        active = lt.forward_kwargs.get("training", False) and layer.rate > 0
-        if active:
-            fwd = f"a = x * mask / (1 - {layer.rate:g})   (mask: keep with p = {1 - layer.rate:g})"
-            bwd = f"dx = g * mask / (1 - {layer.rate:g})"
-        else:
-            fwd, bwd = "a = x  (inactive)", "dx = g"
-    elif kind == "Flatten":
-        fwd = f"a = reshape(x) to {_fmt_shape(lt.output_shape)}"
-        bwd = f"dx = reshape(g) to {_fmt_shape(lt.input_shape)}"
-    else:
-        fwd, bwd = f"{kind}.forward", f"{kind}.backward"
-    if not reached:
+    """Fill the formulas of one LayerTrace: each layer kind describes itself
+    (``Layer.describe``, in its own module)."""
+    fwd, bwd = layer.describe(lt)
+    if lt.grad_output is None:
         bwd = "(not reached: no trainable weights below)"
     lt.forward_formula, lt.backward_formula = fwd, bwd
 
@@ -533,8 +467,8 @@ class TraceRecord:
         lines.append("FORWARD (input -> output)")
         rows = []
         for lt in self.layers:
-            rows.append([lt.index, f"{lt.name} ({lt.kind})", _fmt_shape(lt.input_shape),
-                         _fmt_shape(lt.output_shape), _fmt_num(_norm(lt.forward_output)),
+            rows.append([lt.index, f"{lt.name} ({lt.kind})", fmt_shape(lt.input_shape),
+                         fmt_shape(lt.output_shape), _fmt_num(_norm(lt.forward_output)),
                          lt.forward_formula])
         lines.append(_table(["#", "layer", "input", "output", "|output|", "formula"], rows))
         lines.append("")
@@ -547,7 +481,7 @@ class TraceRecord:
         lines.append("BACKWARD (output -> input)")
         rows = []
         for lt in reversed(self.layers):
-            gnorms = ", ".join(f"|d{k}|={_fmt_num(_norm(g))} {_fmt_shape(g.shape)}"
+            gnorms = ", ".join(f"|d{k}|={_fmt_num(_norm(g))} {fmt_shape(g.shape)}"
                                for k, g in lt.grads.items()) if lt.grad_output is not None else ""
             rows.append([lt.index, f"{lt.name} ({lt.kind})", _fmt_num(_norm(lt.grad_output)),
                          _fmt_num(_norm(lt.grad_input)), gnorms or "-", lt.backward_formula])
