@@ -93,4 +93,7 @@ def __getattr__(name):
     if name in ("gradient_check", "trace"):
         from nncore.utils import teaching
         return getattr(teaching, name)
+    if name in ("plot_model", "model_to_dot"):
+        from nncore.utils import model_visualization
+        return getattr(model_visualization, name)
     raise AttributeError(f"module 'nncore.utils' has no attribute {name!r}")
