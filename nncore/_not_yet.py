@@ -97,3 +97,11 @@ def module_getattr(module_name: str, name: str):
                 raise
     namespace = module_name.partition(".")[2] or None
     raise attribute_error(module_name, name, keras_names(namespace), _public(module))
+
+
+def __getattr__(name):
+    # LAYERS / CALLBACKS: the hand-written lists this table replaced, kept for
+    # code written against them (attribute_error(module, name, LAYERS, have))
+    if name in ("LAYERS", "CALLBACKS"):
+        return keras_names(name.lower())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

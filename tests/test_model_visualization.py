@@ -255,3 +255,17 @@ def test_same_model_same_picture(tmp_path, monkeypatch):
     keras.utils.plot_model(model, to_file=str(b))
     assert a.read_bytes() == b.read_bytes()
     assert np.char.count(a.read_text(), "->") == len(model.layers) - 1
+
+
+def test_a_broken_graphviz_falls_back_to_matplotlib(tmp_path, monkeypatch, capsys):
+    pydot = pytest.importorskip("pydot")
+    pytest.importorskip("matplotlib")
+
+    def fail(self, *args, **kwargs):
+        raise OSError("dot: cannot load fonts")
+    monkeypatch.setattr(pydot.Dot, "create", fail)
+    monkeypatch.setattr(mv, "find_graphviz", lambda: pydot)
+    monkeypatch.setattr(mv, "_announced", set())
+    keras.utils.plot_model(book_cnn(), to_file=str(tmp_path / "m.png"), dpi=72)
+    _check_png(tmp_path / "m.png", 200)
+    assert "Graphviz's dot failed: dot: cannot load fonts" in capsys.readouterr().err

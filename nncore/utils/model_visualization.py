@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import io
+import numbers
 import os
 import shutil
 import sys
@@ -188,7 +189,7 @@ def _check_options(rankdir, dpi, splines, kwargs, who):
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"{who}: rankdir must be 'TB' (top to bottom) or 'LR' (left "
                          f"to right) (or 'BT', 'RL'), got {rankdir!r}")
-    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 0 < dpi <= 2400:
+    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Real) or not 0 < dpi <= 2400:
         raise ValueError(f"{who}: dpi must be a number in (0, 2400], got {dpi!r}")
     if splines not in ("ortho", "curved", "polyline", "spline", "line", "true", "false",
                        "none", True, False):
@@ -320,12 +321,15 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False,
                         **options).encode("utf-8")
     else:
         boxes, edges = _graph(model, options)
-        pydot = find_graphviz()
+        pydot, data = find_graphviz(), None
         if pydot is not None:
-            data = _pydot_graph(pydot, boxes, edges, rankdir, dpi, splines).create(
-                prog="dot", format=ext)
-            _announce("Graphviz (pydot + dot)")
-        else:
+            try:
+                data = _pydot_graph(pydot, boxes, edges, rankdir, dpi, splines).create(
+                    prog="dot", format=ext)
+                _announce("Graphviz (pydot + dot)")
+            except Exception as e:      # a broken Graphviz install: still draw
+                _announce("matplotlib", f" (Graphviz's dot failed: {e})")
+        if data is None:
             data = _draw_matplotlib(boxes, edges, rankdir, dpi, ext)
             _announce("matplotlib", " (Keras's Graphviz picture needs `pip install pydot` "
                       "and Graphviz's `dot` program)")
