@@ -9,9 +9,10 @@ the only change is the import line::
 The ``.keras`` checkpoint needs h5py (``pip install h5py``).
 
 What it saves (into the output folder only): ``best-cnn-model.keras``; the
-8-2 loss curves ``ch8_loss_curves.png``; for 8-3 the first layer's weight
-histogram and 32 filters (``ch8_filter_histogram.png``, ``ch8_filters.png``),
-the same for an untrained layer (``ch8_untrained_histogram.png``,
+8-2 pictures of the model (``model.png``, ``cnn-architecture.png``) and loss
+curves ``ch8_loss_curves.png``; for 8-3 the first layer's weight histogram
+and 32 filters (``ch8_filter_histogram.png``, ``ch8_filters.png``), the same
+for an untrained layer (``ch8_untrained_histogram.png``,
 ``ch8_untrained_filters.png``), the input image (``ch8_input_image.png``) and
 the feature maps of both convolutions (``ch8_feature_maps.png``,
 ``ch8_feature_maps2.png``).  Without matplotlib it skips the figures.
@@ -67,6 +68,14 @@ model.add(keras.layers.Dense(100, activation='relu'))
 model.add(keras.layers.Dropout(0.4))
 model.add(keras.layers.Dense(10, activation='softmax'))
 model.summary()
+
+# the book's two pictures of the model (Graphviz with pydot installed, else matplotlib)
+try:
+    keras.utils.plot_model(model, to_file=os.path.join(OUT, 'model.png'))
+    keras.utils.plot_model(model, show_shapes=True,
+                           to_file=os.path.join(OUT, 'cnn-architecture.png'), dpi=300)
+except ImportError as e:          # neither matplotlib nor pydot + Graphviz
+    print("[8-2] no picture of the model:", e)
 
 model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
 checkpoint_cb = keras.callbacks.ModelCheckpoint(os.path.join(OUT, 'best-cnn-model.keras'),

@@ -35,9 +35,9 @@ def _check_built():
 
 _check_built()
 
-from nncore import (activations, backend, callbacks, config, datasets, initializers,
-                    layers, losses, metrics, models, ops, optimizers, regularizers,
-                    saving, utils, wrappers)
+from nncore import (activations, applications, backend, callbacks, config, datasets,
+                    initializers, layers, losses, metrics, models, ops, optimizers,
+                    preprocessing, regularizers, saving, utils, wrappers)
 from nncore._info import get_num_threads, set_num_threads, show_config
 from nncore.layers import Input
 from nncore.models import Model, Sequential
@@ -46,5 +46,12 @@ from nncore.saving import load_model
 __all__ = ["Sequential", "Model", "Input", "layers", "models", "optimizers", "losses",
            "metrics", "callbacks", "datasets", "utils", "backend", "config",
            "activations", "initializers", "regularizers", "saving", "ops",
+           "preprocessing", "applications",
            "wrappers", "show_config", "set_num_threads", "get_num_threads", "load_model",
            "__version__"]
+
+
+def __getattr__(name):
+    # keras.constraints & co.: "not in nncore yet"; a typo gets "did you mean"
+    from nncore import _not_yet
+    return _not_yet.module_getattr(__name__, name)

@@ -58,3 +58,9 @@ def get(identifier):
             return name
     raise ValueError(f"unsupported activation {identifier!r}; valid: "
                      f"{', '.join(ALL)} (or None)")
+
+
+def __getattr__(name):
+    # a Keras name nncore lacks says "not in nncore yet"; a typo gets "did you mean"
+    from nncore import _not_yet
+    return _not_yet.module_getattr(__name__, name)

@@ -184,3 +184,9 @@ def get(identifier):
 
 def serialize(init):
     return {"class_name": type(init).__name__, "config": init.get_config()}
+
+
+def __getattr__(name):
+    # a Keras name nncore lacks says "not in nncore yet"; a typo gets "did you mean"
+    from nncore import _not_yet
+    return _not_yet.module_getattr(__name__, name)

@@ -76,3 +76,9 @@ def get(identifier):
 
 def serialize(reg):
     return None if reg is None else {"class_name": type(reg).__name__, "config": reg.get_config()}
+
+
+def __getattr__(name):
+    # a Keras name nncore lacks says "not in nncore yet"; a typo gets "did you mean"
+    from nncore import _not_yet
+    return _not_yet.module_getattr(__name__, name)

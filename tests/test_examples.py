@@ -26,9 +26,9 @@ def _data_dir():
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# the figures examples/ch8_fashion_mnist_cnn.py saves (8-2's loss curves, 8-3's
-# filters, histograms and feature maps)
-CH8_FIGURES = ("ch8_loss_curves.png", "ch8_filter_histogram.png", "ch8_filters.png",
+# the figures examples/ch8_fashion_mnist_cnn.py saves (8-2's plot_model pictures
+# and loss curves, 8-3's filters, histograms and feature maps)
+CH8_FIGURES = ("model.png", "cnn-architecture.png", "ch8_loss_curves.png", "ch8_filter_histogram.png", "ch8_filters.png",
                "ch8_untrained_histogram.png", "ch8_untrained_filters.png",
                "ch8_input_image.png", "ch8_feature_maps.png", "ch8_feature_maps2.png")
 

@@ -24,4 +24,4 @@ __all__ = ["Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History",
 def __getattr__(name):
     # keras.callbacks.TensorBoard & co.: say they are not in nncore yet
     from nncore import _not_yet
-    raise _not_yet.attribute_error("nncore.callbacks", name, _not_yet.CALLBACKS, __all__)
+    return _not_yet.module_getattr(__name__, name)

@@ -14,3 +14,9 @@ from . import fashion_mnist, mnist
 from ._download import DatasetUnavailableError, cache_dir, nncore_home
 
 __all__ = ["fashion_mnist", "mnist", "DatasetUnavailableError", "cache_dir", "nncore_home"]
+
+
+def __getattr__(name):
+    # a Keras name nncore lacks says "not in nncore yet"; a typo gets "did you mean"
+    from nncore import _not_yet
+    return _not_yet.module_getattr(__name__, name)

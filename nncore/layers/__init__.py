@@ -16,4 +16,4 @@ __all__ = ["Activation", "AveragePooling2D", "AvgPool2D", "Conv2D", "Convolution
 def __getattr__(name):
     # keras.layers.BatchNormalization & co.: say they are not in nncore yet
     from nncore import _not_yet
-    raise _not_yet.attribute_error("nncore.layers", name, _not_yet.LAYERS, __all__)
+    return _not_yet.module_getattr(__name__, name)

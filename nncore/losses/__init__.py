@@ -16,3 +16,9 @@ __all__ = ["Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
            "BinaryCrossentropy", "MeanSquaredError", "sparse_categorical_crossentropy",
            "categorical_crossentropy", "binary_crossentropy", "mean_squared_error",
            "mse", "get"]
+
+
+def __getattr__(name):
+    # a Keras name nncore lacks says "not in nncore yet"; a typo gets "did you mean"
+    from nncore import _not_yet
+    return _not_yet.module_getattr(__name__, name)

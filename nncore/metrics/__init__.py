@@ -206,3 +206,9 @@ def get(identifier, loss=None, n_outputs=None):
 
 __all__ = ["Metric", "Mean", "SparseCategoricalAccuracy", "CategoricalAccuracy",
            "BinaryAccuracy", "get"]
+
+
+def __getattr__(name):
+    # a Keras name nncore lacks says "not in nncore yet"; a typo gets "did you mean"
+    from nncore import _not_yet
+    return _not_yet.module_getattr(__name__, name)

@@ -13,4 +13,5 @@ def __getattr__(name):
     if name in _FROM_SAVING:
         from nncore import saving
         return getattr(saving, name)
-    raise AttributeError(f"module 'nncore.models' has no attribute {name!r}")
+    from nncore import _not_yet
+    return _not_yet.module_getattr(__name__, name)

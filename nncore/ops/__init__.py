@@ -6,3 +6,9 @@ the compiled kernels compute the same thing faster.  ``nncore.backend``
 chooses which of the two the layers, losses and optimizers call, and the test
 suite holds the pairs together.
 """
+
+
+def __getattr__(name):
+    # a Keras name nncore lacks says "not in nncore yet"; a typo gets "did you mean"
+    from nncore import _not_yet
+    return _not_yet.module_getattr(__name__, name)

@@ -52,7 +52,5 @@ __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "get", "serialize"]
 
 def __getattr__(name):
     # keras.optimizers.Nadam & co.: say plainly that nncore lacks them
-    if name in NOT_YET.values():
-        raise AttributeError(f"keras.optimizers.{name} is not in nncore yet; nncore has: "
-                             f"{', '.join(c.__name__ for c in ALL.values())}")
-    raise AttributeError(f"module 'nncore.optimizers' has no attribute {name!r}")
+    from nncore import _not_yet
+    return _not_yet.module_getattr(__name__, name)

@@ -26,3 +26,9 @@ from nncore.saving.serialization import (clone_model, get_registered_objects,
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "model_from_json",
            "clone_model", "register", "register_keras_serializable",
            "get_registered_objects", "FormatError", "FORMAT_VERSION", "SUPPORTED_VERSIONS"]
+
+
+def __getattr__(name):
+    # a Keras name nncore lacks says "not in nncore yet"; a typo gets "did you mean"
+    from nncore import _not_yet
+    return _not_yet.module_getattr(__name__, name)

@@ -7,6 +7,9 @@ import numpy as np
 from nncore import naming
 from nncore import random as nn_random
 
+__all__ = ["set_random_seed", "to_categorical", "clear_session", "plot_history",
+           "plot_model", "model_to_dot", "gradient_check", "trace"]
+
 
 def set_random_seed(seed: int) -> None:
     """Seed everything nncore draws at random, so a run can be repeated exactly.
@@ -93,4 +96,9 @@ def __getattr__(name):
     if name in ("gradient_check", "trace"):
         from nncore.utils import teaching
         return getattr(teaching, name)
-    raise AttributeError(f"module 'nncore.utils' has no attribute {name!r}")
+    if name in ("plot_model", "model_to_dot"):
+        from nncore.utils import model_visualization
+        return getattr(model_visualization, name)
+    # a Keras name nncore lacks says "not in nncore yet"; a typo gets "did you mean"
+    from nncore import _not_yet
+    return _not_yet.module_getattr(__name__, name)
