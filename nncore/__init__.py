@@ -36,8 +36,8 @@ def _check_built():
 _check_built()
 
 from nncore import (activations, backend, callbacks, config, datasets, initializers,
-                    layers, losses, metrics, models, ops, optimizers, regularizers,
-                    saving, utils, wrappers)
+                    layers, losses, metrics, models, ops, optimizers, preprocessing,
+                    regularizers, saving, utils, wrappers)
 from nncore._info import get_num_threads, set_num_threads, show_config
 from nncore.layers import Input
 from nncore.models import Model, Sequential
@@ -46,5 +46,5 @@ from nncore.saving import load_model
 __all__ = ["Sequential", "Model", "Input", "layers", "models", "optimizers", "losses",
            "metrics", "callbacks", "datasets", "utils", "backend", "config",
            "activations", "initializers", "regularizers", "saving", "ops",
-           "wrappers", "show_config", "set_num_threads", "get_num_threads", "load_model",
+           "wrappers", "preprocessing", "show_config", "set_num_threads", "get_num_threads", "load_model",
            "__version__"]
