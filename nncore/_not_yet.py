@@ -17,7 +17,7 @@ LAYERS = frozenset("""
     GlobalAveragePooling3D GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D
     UpSampling1D UpSampling2D UpSampling3D ZeroPadding1D ZeroPadding2D ZeroPadding3D
     Cropping1D Cropping2D Cropping3D SimpleRNN LSTM GRU Bidirectional TimeDistributed
-    ConvLSTM1D ConvLSTM2D RNN Embedding Masking Reshape Permute RepeatVector Lambda
+    ConvLSTM1D ConvLSTM2D RNN Masking Reshape Permute RepeatVector Lambda
     Concatenate Add Subtract Multiply Average Maximum Minimum Dot Attention
     AdditiveAttention MultiHeadAttention GroupQueryAttention LeakyReLU ReLU PReLU ELU
     Softmax SpatialDropout1D SpatialDropout2D SpatialDropout3D GaussianNoise

@@ -233,6 +233,9 @@ CONVERTERS = {
     "Flatten": LayerKind("Flatten", nn_layers.Flatten, _flatten_in, _flatten_out),
     "Activation": LayerKind("Activation", nn_layers.Activation, _activation_in,
                             _activation_out, has_build=False),
+    # layer kinds that carry their own converters (the layer-kind contract)
+    "Embedding": LayerKind("Embedding", nn_layers.Embedding, nn_layers.Embedding.from_keras,
+                           nn_layers.Embedding.to_keras),
 }
 
 

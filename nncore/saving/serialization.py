@@ -30,7 +30,8 @@ BUILTIN_LAYERS = {c.__name__: c for c in (nn_layers.Dense, nn_layers.Dropout,
                                           nn_layers.Flatten, nn_layers.Activation,
                                           nn_layers.InputLayer, nn_layers.Conv2D,
                                           nn_layers.MaxPooling2D,
-                                          nn_layers.AveragePooling2D)}
+                                          nn_layers.AveragePooling2D,
+                                          nn_layers.Embedding)}
 
 _REGISTRY = {}        # name -> class, filled by register()
 _NAMES = {}           # class -> registered name
@@ -278,6 +279,13 @@ def _count_params(layers, input_shape, what="model"):
             shape = (shape[0], size)
         elif isinstance(layer, (nn_layers.Dropout, nn_layers.Activation)):
             pass
+        elif hasattr(layer, "weight_shapes"):     # layer kinds of the new contract
+            for ws in layer.weight_shapes(shape):
+                n = 1
+                for d in ws:
+                    n *= d
+                total += n
+            shape = tuple(layer.compute_output_shape(shape))
         else:
             try:
                 shape = tuple(layer.compute_output_shape(shape))

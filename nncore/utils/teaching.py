@@ -487,7 +487,10 @@ def _describe(lt, layer):
         fwd = f"a = reshape(x) to {_fmt_shape(lt.output_shape)}"
         bwd = f"dx = reshape(g) to {_fmt_shape(lt.input_shape)}"
     else:
-        fwd, bwd = f"{kind}.forward", f"{kind}.backward"
+        # layer kinds of the layer contract say themselves what they compute
+        describe = getattr(layer, "describe", None)
+        fwd = describe() if callable(describe) else f"{kind}.forward"
+        bwd = f"{kind}.backward"
     if not reached:
         bwd = "(not reached: no trainable weights below)"
     lt.forward_formula, lt.backward_formula = fwd, bwd
