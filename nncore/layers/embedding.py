@@ -171,7 +171,7 @@ class Embedding(Layer):
             bad = ~np.isfinite(x) | (x != np.floor(x))
             if bad.any():
                 where = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise ValueError(f"Embedding '{self.name}': input {x[where]!r} at index "
+                raise ValueError(f"Embedding '{self.name}': input {float(x[where])!r} at index "
                                  f"{where} is not an integer word index")
         elif x.dtype.kind not in "biu":
             raise TypeError(f"Embedding '{self.name}': inputs must be integer indices, got "
