@@ -315,3 +315,37 @@ def test_trace_shows_what_the_embedding_computes():
     assert first.kind == "Embedding"
     assert first.forward_formula == m.layers[0].describe()
     assert first.grads["embeddings"].shape == (50, 4)
+
+
+def test_huge_embedding_in_a_file_is_refused_before_allocation(tmp_path, golden):
+    """A .keras whose config asks for a 2e9 x 4 table (32 GB) must be refused
+    by the loader's parameter cap (Embedding.weight_shapes), not die
+    allocating it.  Only input_dim changes, so no other layer trips the cap."""
+    import json
+    import zipfile
+    src = FIX / "embedding_tf.keras"
+    dst = tmp_path / "huge.keras"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.namelist():
+            data = zin.read(item)
+            if item == "config.json":
+                cfg = json.loads(data)
+                for layer in cfg["config"]["layers"]:
+                    if layer["class_name"] == "Embedding":
+                        layer["config"]["input_dim"] = 2_000_000_000
+                data = json.dumps(cfg).encode()
+            zout.writestr(item, data)
+    from nncore.saving.format import FormatError
+    with pytest.raises(FormatError, match="parameters"):
+        keras.models.load_model(str(dst))
+
+
+def test_keras_config_with_unsupported_option_is_refused(tmp_path):
+    from nncore.saving.format import FormatError
+    base = {"name": "e", "input_dim": 5, "output_dim": 2}
+    assert keras.layers.Embedding.from_keras(base, "layer 0")["input_dim"] == 5
+    with pytest.raises(FormatError, match="embeddings_constraint"):
+        keras.layers.Embedding.from_keras({**base, "embeddings_constraint": {"class_name": "NonNeg"}},
+                                          "layer 0")
+    with pytest.raises(FormatError, match="input_dim must be a positive integer"):
+        keras.layers.Embedding.from_keras({**base, "input_dim": -3}, "layer 0")

@@ -142,7 +142,7 @@ def test_word_index_download_checked_by_md5(tmp_path):
     (www / "imdb_word_index.json").write_text('{"the": 1, "and": 2}')
     srv = LocalServer(www)
     try:   # not Keras's official file: its MD5 differs, so it is refused
-        with pytest.raises(DatasetUnavailableError, match="md5"):
+        with pytest.raises(DatasetUnavailableError, match="corrupt download: MD5"):
             imdb.get_word_index(mirrors=[srv.url()], progress=False)
     finally:
         srv.close()

@@ -191,6 +191,9 @@ class _ProgressBar:
 # --------------------------------------------------------------------------
 # Download of one file from one URL
 # --------------------------------------------------------------------------
+_DIGEST_NAMES = {"sha256": "SHA-256", "md5": "MD5"}
+
+
 class _DownloadFailed(Exception):
     """This URL did not give us the right file; try the next mirror."""
 
@@ -267,7 +270,7 @@ def _download(url: str, rf: RemoteFile, dest: str, timeout: float, progress: boo
                 raise _DownloadFailed(f"truncated download ({done:,} of {declared:,} bytes)")
             if digest.hexdigest() != rf.sha256:
                 raise _DownloadFailed(
-                    f"corrupt download: {rf.algorithm} {digest.hexdigest()} != expected {rf.sha256}")
+                    f"corrupt download: {_DIGEST_NAMES.get(rf.algorithm, rf.algorithm)} {digest.hexdigest()} != expected {rf.sha256}")
             os.chmod(tmp, 0o644)  # mkstemp creates 0600; cache files are plain data
             os.replace(tmp, dest)
             ok = True
