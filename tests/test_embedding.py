@@ -299,7 +299,7 @@ def test_keras_file_round_trip(tmp_path, golden):
     assert back.layers[0].mask_zero and back.layers[0].input_dim == 50
     np.testing.assert_array_equal(back.predict(golden["x"], verbose=0),
                                   m.predict(golden["x"], verbose=0))
-    import h5py
+    h5py = pytest.importorskip("h5py")
     import zipfile
     with zipfile.ZipFile(path) as z:
         z.extract("model.weights.h5", tmp_path)
