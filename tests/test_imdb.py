@@ -197,6 +197,25 @@ def test_reader_accepts_numpy_streams_of_every_protocol():
         assert [list(r) for r in out] == [[1, 2], [2 ** 40, -5], []]
 
 
+def py2_stream():
+    """What Python 2's cPickle (protocol 2) writes for a NumPy object array
+    [[1, 2], [300, 70000]] -- the era Keras's imdb.npz comes from: GLOBAL
+    opcodes, and Python 2 str (SHORT_BINSTRING) for b'b' and 'O8'.
+    (pickle.loads of these bytes gives that array; checked when written.)"""
+    s = b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nq\x00cnumpy\nndarray\nq\x01"
+    s += b"K\x00\x85q\x02U\x01bq\x03\x87q\x04Rq\x05(K\x01K\x02\x85q\x06"
+    s += b"cnumpy\ndtype\nq\x07U\x02O8q\x08\x89\x88\x87q\x09Rq\x0a"
+    s += b"(K\x03U\x01|q\x0bNNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK?tq\x0cb"
+    s += b"\x89]q\x0d(]q\x0e(K\x01K\x02e]q\x0f(M,\x01J\x70\x11\x01\x00ee"
+    s += b"tq\x10b."
+    return s
+
+
+def test_reader_accepts_python2_streams():
+    out = _npy_objects.read_object_npy(npy_bytes(py2_stream(), (2,)))
+    assert [list(r) for r in out] == [[1, 2], [300, 70000]]
+
+
 def hostile_streams(tmp_path):
     marker = tmp_path / "pwned"
     arr = np.empty(2, dtype=object)
