@@ -10,10 +10,10 @@ unavailable, :class:`DatasetUnavailableError` (a ``FileNotFoundError``) says
 where to put the files.  ``fashion_mnist.load_sample()`` returns a small
 genuine subset shipped with the package, for offline use.
 """
-from . import fashion_mnist, mnist
+from . import fashion_mnist, imdb, mnist
 from ._download import DatasetUnavailableError, cache_dir, nncore_home
 
-__all__ = ["fashion_mnist", "mnist", "DatasetUnavailableError", "cache_dir", "nncore_home"]
+__all__ = ["fashion_mnist", "imdb", "mnist", "DatasetUnavailableError", "cache_dir", "nncore_home"]
 
 
 def __getattr__(name):

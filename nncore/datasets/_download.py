@@ -72,8 +72,11 @@ class RemoteFile:
     """One file of a dataset: its name on the mirrors and its official digest."""
 
     name: str
-    sha256: str
+    sha256: str                 # the official hex digest (in ``algorithm``)
     size: Optional[int] = None  # exact byte size, when known (caps downloads)
+    # Keras pins some files (IMDB's word index) by MD5 only; that is the one
+    # official digest there is for them.
+    algorithm: str = "sha256"
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,8 @@ def _user_data_dir() -> Optional[str]:
     return os.path.abspath(os.path.expanduser(value)) if value else None
 
 
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
+def sha256_file(path: str, algorithm: str = "sha256") -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
@@ -188,6 +191,9 @@ class _ProgressBar:
 # --------------------------------------------------------------------------
 # Download of one file from one URL
 # --------------------------------------------------------------------------
+_DIGEST_NAMES = {"sha256": "SHA-256", "md5": "MD5"}
+
+
 class _DownloadFailed(Exception):
     """This URL did not give us the right file; try the next mirror."""
 
@@ -241,7 +247,7 @@ def _download(url: str, rf: RemoteFile, dest: str, timeout: float, progress: boo
         done = 0
         ok = False
         try:
-            digest = hashlib.sha256()
+            digest = hashlib.new(rf.algorithm)
             with os.fdopen(fd, "wb") as out:
                 while True:
                     try:
@@ -264,7 +270,7 @@ def _download(url: str, rf: RemoteFile, dest: str, timeout: float, progress: boo
                 raise _DownloadFailed(f"truncated download ({done:,} of {declared:,} bytes)")
             if digest.hexdigest() != rf.sha256:
                 raise _DownloadFailed(
-                    f"corrupt download: SHA-256 {digest.hexdigest()} != expected {rf.sha256}")
+                    f"corrupt download: {_DIGEST_NAMES.get(rf.algorithm, rf.algorithm)} {digest.hexdigest()} != expected {rf.sha256}")
             os.chmod(tmp, 0o644)  # mkstemp creates 0600; cache files are plain data
             os.replace(tmp, dest)
             ok = True
@@ -324,7 +330,7 @@ def fetch(
                                           os.path.join(user_dir, rf.name))
                               if os.path.isfile(c)), None)
             if candidate is not None:
-                if sha256_file(candidate) != rf.sha256:
+                if sha256_file(candidate, rf.algorithm) != rf.sha256:
                     # The user chose these files explicitly (maybe a re-packed
                     # copy), so use them -- but say they are not the official ones.
                     warnings.warn(
@@ -337,7 +343,7 @@ def fetch(
         #    mismatch means later damage; drop the file and download again.
         cached = os.path.join(cache, rf.name)
         if os.path.isfile(cached):
-            if sha256_file(cached) == rf.sha256:
+            if sha256_file(cached, rf.algorithm) == rf.sha256:
                 paths[rf.name] = cached
                 continue
             warnings.warn(f"{cached}: cached file is corrupt (SHA-256 mismatch); "

@@ -3,13 +3,14 @@ from nncore.layers.activation import Activation
 from nncore.layers.conv2d import Conv2D, Convolution2D
 from nncore.layers.dense import Dense
 from nncore.layers.dropout import Dropout
+from nncore.layers.embedding import Embedding
 from nncore.layers.flatten import Flatten
 from nncore.layers.input_layer import Input, InputLayer
 from nncore.layers.layer import Layer
 from nncore.layers.pooling import AveragePooling2D, AvgPool2D, MaxPool2D, MaxPooling2D
 
 __all__ = ["Activation", "AveragePooling2D", "AvgPool2D", "Conv2D", "Convolution2D",
-           "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "MaxPool2D",
+           "Dense", "Dropout", "Embedding", "Flatten", "Input", "InputLayer", "Layer", "MaxPool2D",
            "MaxPooling2D"]
 
 

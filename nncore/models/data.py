@@ -9,8 +9,68 @@ import numbers
 import numpy as np
 
 
-def as_features(x, dtype, what="x"):
-    """x as a C-contiguous float array (one conversion per call)."""
+# Inputs at least this big whose dtype differs from the model's are converted
+# batch by batch (see CastOnRead) instead of all at once: the book's chapter 9
+# feeds a 3.2 GB float64 one-hot array, whose float32 copy would be 1.6 GB more.
+LAZY_CAST_BYTES = 1 << 26
+# Finite/range checks of a big input run over this many elements at a time,
+# so their temporaries stay small.
+_CHECK_CHUNK = 1 << 18
+
+
+class CastOnRead:
+    """A big input array of another dtype, converted to the model's dtype
+    only where it is read: ``x[rows]`` gives a C-contiguous array of those
+    rows in ``dtype`` (slices too, so batches read as before); a ``CastOnRead`` over the
+    same memory (no copy) comes from ``x.rows(a, b)``.  Anything that needs the whole array at once
+    (``np.asarray(x)``, ``x.reshape``) gets a full converted copy -- the
+    compiled step plan does, so only the per-batch path avoids the copy.
+    """
+
+    def __init__(self, base, dtype):
+        self.base = base
+        self.dtype = np.dtype(dtype)
+        self.shape = base.shape
+        self.ndim = base.ndim
+        self.size = base.size
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, idx):
+        return np.ascontiguousarray(self.base[idx], dtype=self.dtype)
+
+    def rows(self, start, stop):
+        """Rows ``start:stop`` as another CastOnRead over the same memory."""
+        return CastOnRead(self.base[start:stop], self.dtype)
+
+    def materialize(self):
+        """The whole array in the model's dtype (one full copy)."""
+        return np.ascontiguousarray(self.base, dtype=self.dtype)
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.materialize()
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def reshape(self, *shape):
+        return self.materialize().reshape(*shape)
+
+
+def rows(x, start, stop):
+    """Rows ``start:stop`` of ``x`` without converting a CastOnRead."""
+    return x.rows(start, stop) if isinstance(x, CastOnRead) else x[start:stop]
+
+
+def materialize(x):
+    """``x`` as an ndarray (a CastOnRead converted whole)."""
+    return x.materialize() if isinstance(x, CastOnRead) else x
+
+
+def as_features(x, dtype, what="x", lazy=False):
+    """x as a C-contiguous float array (one conversion per call).
+
+    With ``lazy=True`` a big array of another dtype is returned as a
+    :class:`CastOnRead`, converted per batch (for fit/evaluate/predict)."""
     if x is None:
         raise ValueError(f"{what} is None; expected a NumPy array of samples")
     if _is_stream(x):
@@ -33,16 +93,29 @@ def as_features(x, dtype, what="x"):
                          f"got shape {arr.shape}.{one}")
     if arr.shape[0] == 0:
         raise ValueError(f"{what} is empty (0 samples)")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{what} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
     dtype = np.dtype(dtype)
-    if arr.dtype.kind == "f" and arr.dtype.itemsize > dtype.itemsize:
-        big = np.abs(arr) > np.finfo(dtype).max
-        if big.any():
-            i = tuple(int(k) for k in np.argwhere(big)[0])
-            raise ValueError(f"{what} has values too large for {dtype} (out of range: "
-                             f"{arr[i]:g} at index {i}); rescale the data")
+    if arr.dtype.kind == "f":
+        # in chunks of rows: a whole-array isfinite()/abs() would allocate
+        # temporaries as big as the input
+        row = int(np.prod(arr.shape[1:]))
+        step = max(1, _CHECK_CHUNK // max(1, row))
+        narrower = arr.dtype.itemsize > dtype.itemsize
+        for start in range(0, arr.shape[0], step):
+            part = arr[start:start + step].reshape(-1, row)
+            if not np.isfinite(part).all():
+                r, c = (int(v) for v in np.argwhere(~np.isfinite(part))[0])
+                bad = np.unravel_index(c, arr.shape[1:])
+                raise ValueError(f"{what} contains NaN or inf (first at index "
+                                 f"{(start + r,) + tuple(int(i) for i in bad)})")
+            if narrower and max(-part.min(), part.max()) > np.finfo(dtype).max:
+                big = np.abs(part) > np.finfo(dtype).max
+                if big.any():
+                    r, c = (int(v) for v in np.argwhere(big)[0])
+                    i = (start + r,) + tuple(int(k) for k in np.unravel_index(c, arr.shape[1:]))
+                    raise ValueError(f"{what} has values too large for {dtype} (out of range: "
+                                     f"{arr[i]:g} at index {i}); rescale the data")
+    if lazy and arr.dtype != dtype and arr.nbytes >= LAZY_CAST_BYTES:
+        return CastOnRead(arr, dtype)
     # read-only input (np.memmap mode 'r', the memory-mapped arrays joblib
     # hands to worker processes) is used as it is: kernels only read inputs
     # (const memoryviews), so it is never copied just for being read-only

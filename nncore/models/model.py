@@ -199,15 +199,16 @@ class Model:
         return ["loss"] + [m.name for m in (self._metrics or [])]
 
     # ------------------------------------------------------------- data
-    def _prepare_x(self, x, what="x"):
-        """x converted once, the model built for it, its shape checked."""
-        x = D.as_features(x, self.dtype, what=what)
+    def _prepare_x(self, x, what="x", lazy=False):
+        """x converted once, the model built for it, its shape checked
+        (``lazy``: a big input of another dtype is converted batch by batch)."""
+        x = D.as_features(x, self.dtype, what=what, lazy=lazy)
         self._ensure_built_for(x)
         self._check_input(x, what=what)
         return x
 
-    def _prepare(self, x, y, sample_weight=None, class_weight=None, what=""):
-        x = self._prepare_x(x, what=f"{what}x")
+    def _prepare(self, x, y, sample_weight=None, class_weight=None, what="", lazy=False):
+        x = self._prepare_x(x, what=f"{what}x", lazy=lazy)
         if y is None:
             raise ValueError(f"{what}y is None: training and evaluation need targets")
         D.check_same_length(x, y, f"{what}x", f"{what}y")
@@ -396,22 +397,24 @@ class Model:
         from nncore.models import loop
 
         _sync_threads()
-        x, t, sw = self._prepare(x, y, sample_weight, class_weight)
+        x, t, sw = self._prepare(x, y, sample_weight, class_weight, lazy=True)
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data must be a tuple (x_val, y_val) or "
                                  "(x_val, y_val, sample_weight_val)")
             vsw = validation_data[2] if len(validation_data) == 3 else None
-            val = self._prepare(validation_data[0], validation_data[1], vsw, what="validation_data ")
+            val = self._prepare(validation_data[0], validation_data[1], vsw,
+                                what="validation_data ", lazy=True)
         elif validation_split:
             # Keras: the split is taken from the end, before any shuffling
             split_at = int(math.floor(x.shape[0] * (1.0 - validation_split)))
             if split_at == 0 or split_at == x.shape[0]:
                 raise ValueError(f"validation_split={validation_split} leaves an empty "
                                  f"training or validation set for {x.shape[0]} samples")
-            val = (x[split_at:], t[split_at:], None if sw is None else sw[split_at:])
-            x, t, sw = x[:split_at], t[:split_at], None if sw is None else sw[:split_at]
+            val = (D.rows(x, split_at, None), t[split_at:],
+                   None if sw is None else sw[split_at:])
+            x, t, sw = D.rows(x, 0, split_at), t[:split_at], None if sw is None else sw[:split_at]
         val_bs = validation_batch_size or batch_size
 
         self._resolve_metrics()
@@ -514,7 +517,7 @@ class Model:
         steps = D.check_positive_int(steps, "steps", allow_none=True)
         verbose = _verbosity(verbose)
         _sync_threads()
-        x, t, sw = self._prepare(x, y, sample_weight)
+        x, t, sw = self._prepare(x, y, sample_weight, lazy=True)
         self._resolve_metrics()
         n_steps = math.ceil(x.shape[0] / batch_size)
         cbs = CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
@@ -596,7 +599,7 @@ class Model:
         verbose = _verbosity(verbose)
         steps = D.check_positive_int(steps, "steps", allow_none=True)
         _sync_threads()
-        x = self._prepare_x(x)
+        x = self._prepare_x(x, lazy=True)
         n = x.shape[0] if steps is None else min(x.shape[0], steps * batch_size)
         n_steps = math.ceil(n / batch_size)
         cbs = CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,

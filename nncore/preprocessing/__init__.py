@@ -1,11 +1,12 @@
-"""Data preprocessing, as ``keras.preprocessing``.
+"""Data preprocessing, as ``keras.preprocessing``: ``sequence.pad_sequences``.
 
-Nothing here yet: every Keras name (``image_dataset_from_directory``,
+Every other Keras name (``image_dataset_from_directory``,
 ``keras.preprocessing.image``, ...) says "not in nncore yet".  A submodule
-added to this package -- e.g. ``sequence.py`` with ``pad_sequences`` for
-chapter 9 -- is found by ``__getattr__`` with no edit here.
+added to this package is found by ``__getattr__`` with no edit here.
 """
-__all__ = []
+from . import sequence
+
+__all__ = ["sequence"]
 
 
 def __getattr__(name):

@@ -32,34 +32,63 @@ def set_random_seed(seed: int) -> None:
 
 
 def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
-    """Integer labels -> one-hot rows (float32): label ``k`` becomes a row of zeros
-    with a 1 in column ``k``.
+    """Integer labels -> one-hot (float64, as Keras 3): label ``k`` becomes a
+    row of zeros with a 1 in column ``k``.
+
+    The result has the shape of ``x`` plus one axis of ``num_classes``; a
+    last axis of size 1 (labels as a column, shape ``(n, 1)``) is dropped
+    first, as Keras does.  So labels ``(n,)`` give ``(n, classes)`` and the
+    book's padded reviews ``(20000, 100)`` give ``(20000, 100, 200)``.
 
     Args:
-        x: integer labels (any shape; flattened), all >= 0.
-        num_classes: number of columns (default: largest label + 1).
+        x: integer labels (any shape), all >= 0; floats holding whole numbers
+            are accepted.
+        num_classes: number of classes (default, or 0: largest label + 1).
 
     Returns:
-        A float32 array ``(len(x), num_classes)``.
+        A float64 array of shape ``x.shape + (num_classes,)``.
 
     Example::
 
         keras.utils.to_categorical([0, 2], num_classes=3)
         # array([[1., 0., 0.],
-        #        [0., 0., 1.]], dtype=float32)
+        #        [0., 0., 1.]])
     """
     x = np.asarray(x)
     if x.dtype.kind not in "biu" and not (x.dtype.kind == "f" and np.all(x == np.round(x))):
         raise ValueError("to_categorical: labels must be integers")
+    shape = x.shape
+    if len(shape) > 1 and shape[-1] == 1:
+        shape = shape[:-1]
     x = x.astype(np.int64).reshape(-1)
     if x.size and x.min() < 0:
         raise ValueError(f"to_categorical: negative label {x.min()}")
-    n = int(num_classes) if num_classes is not None else (int(x.max()) + 1 if x.size else 0)
+    if num_classes is not None and (isinstance(num_classes, bool) or
+                                    int(num_classes) != num_classes or num_classes < 0):
+        raise ValueError(f"to_categorical: num_classes must be a positive integer, "
+                         f"got {num_classes!r}")
+    n = int(num_classes) if num_classes else (int(x.max()) + 1 if x.size else 0)
     if x.size and x.max() >= n:
         raise ValueError(f"to_categorical: label {x.max()} >= num_classes {n}")
-    out = np.zeros((x.shape[0], n), dtype=np.float32)
+    out = np.zeros((x.shape[0], n), dtype=np.float64)
     out[np.arange(x.shape[0]), x] = 1
-    return out
+    return out.reshape(shape + (n,))
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre",
+                  truncating="pre", value=0.0):
+    """Pad or cut sequences to one length, as ``keras.utils.pad_sequences``
+    (the same function as ``nncore.preprocessing.sequence.pad_sequences``).
+
+    Example::
+
+        keras.utils.pad_sequences([[1, 2, 3], [4, 5]], maxlen=4)
+        # array([[0, 1, 2, 3],
+        #        [0, 0, 4, 5]], dtype=int32)
+    """
+    from nncore.preprocessing.sequence import pad_sequences as _pad
+    return _pad(sequences, maxlen=maxlen, dtype=dtype, padding=padding,
+                truncating=truncating, value=value)
 
 
 def clear_session() -> None:

@@ -1,0 +1,235 @@
+"""Embedding: word indices -> learned vectors (the book's chapter 9).
+
+The layer holds a table ``E`` of shape ``(input_dim, output_dim)``: one row
+of ``output_dim`` numbers per index.  Forward looks rows up; backward adds
+each output gradient into the row it came from (``nncore/ops/embedding.py``
+spells both).  Indices are checked here, in Python, before any kernel runs.
+"""
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+
+from nncore import initializers, regularizers
+from nncore.backend import kernels
+from nncore.layers.layer import Layer, Unsupported
+
+
+def _positive_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"Embedding: `{what}` must be a positive integer. Received: "
+                         f"{what}={value!r} (of type {type(value).__name__}).")
+    return int(value)
+
+
+class Embedding(Layer):
+    """Turns word indices into dense vectors: index ``i`` becomes row ``i`` of a
+    learned ``(input_dim, output_dim)`` table ``embeddings``.
+
+    A one-hot vector of ``input_dim`` zeros times a Dense kernel gives the
+    same result; the lookup skips the multiplications by zero.  Backward adds
+    each output gradient into the row its index picked (rows of indices not in
+    the batch get no gradient).
+
+    Args:
+        input_dim: number of distinct indices (vocabulary size): indices must
+            be in ``0 .. input_dim - 1``.
+        output_dim: length of each vector.
+        embeddings_initializer: default ``"uniform"`` (uniform in ±0.05).
+        embeddings_regularizer: e.g. ``keras.regularizers.l2(1e-4)``.
+        mask_zero: index 0 means "padding": ``compute_mask`` returns
+            ``inputs != 0`` for the recurrent layer that follows.  (Keras's
+            convention: index 0 then stands for no word, so ``input_dim`` is
+            the vocabulary size + 1.)
+        weights: an initial table (a list holding one array, or the array).
+        input_length: accepted and ignored with a warning, as Keras 3 does
+            (the sequence length comes from the data or ``input_shape``).
+        name, trainable, dtype, input_shape: see :class:`~nncore.layers.Layer`.
+
+    Shapes: input ``(batch, steps)`` of integers (or floats holding integers,
+    which is how a model passes them on) -> output ``(batch, steps, output_dim)``.
+
+    Example::
+
+        model = keras.Sequential()
+        model.add(keras.layers.Embedding(200, 16, input_shape=(100,)))
+        model.add(keras.layers.SimpleRNN(8))
+        model.layers[0].count_params()          # 200 * 16 = 3200
+    """
+
+    keras_name = "Embedding"
+
+    def __init__(self, input_dim: int, output_dim: int,
+                 embeddings_initializer="uniform", embeddings_regularizer=None,
+                 embeddings_constraint=None, mask_zero: bool = False, weights=None,
+                 lora_rank=None, input_length=None, **kwargs) -> None:
+        if input_length is not None:
+            warnings.warn("Argument `input_length` is deprecated. Just remove it.",
+                          UserWarning, stacklevel=2)
+        super().__init__(**kwargs)
+        self.input_dim = _positive_int(input_dim, "input_dim")
+        self.output_dim = _positive_int(output_dim, "output_dim")
+        if embeddings_constraint is not None:
+            raise ValueError(f"Embedding '{self.name}': embeddings_constraint is not "
+                             "supported by nncore")
+        if lora_rank is not None:
+            raise ValueError(f"Embedding '{self.name}': lora_rank is not supported by nncore")
+        if embeddings_initializer == "uniform":       # Keras's alias
+            embeddings_initializer = initializers.RandomUniform()
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.mask_zero = bool(mask_zero)
+        self.embeddings = None
+        if weights is not None:
+            self.build((None, None))
+            if not (isinstance(weights, list) and len(weights) == 1):
+                weights = [weights]
+            self.set_weights(weights)
+
+    @property
+    def supports_masking(self):
+        """True when ``mask_zero``: the layer then produces a mask (Keras's flag)."""
+        return self.mask_zero
+
+    # ----------------------------------------------------------- contract
+    def weight_shapes(self, input_shape):
+        """The shapes ``build`` creates: ``[(input_dim, output_dim)]``."""
+        return [(self.input_dim, self.output_dim)]
+
+    def describe(self, step):
+        """(forward, backward) formulas for ``nncore.utils.trace``."""
+        return (f"a[n, t] = E[x[n, t]]: each index 0..{self.input_dim - 1} picks its row of "
+                f"{self.output_dim} learned numbers (table E {self.input_dim}x{self.output_dim})"
+                + ("; index 0 is masked padding" if self.mask_zero else ""),
+                "dE[i] = sum of g[n, t] over the positions where x[n, t] = i "
+                "(no gradient for the integer input)")
+
+    @classmethod
+    def from_keras(cls, config, what):
+        """A Keras 2/3 ``Embedding`` config -> this class's keyword arguments."""
+        from nncore.saving.format import FormatError
+        from nncore.saving.keras_layers import (common, read_initializer, read_regularizer,
+                                                require_absent)
+        require_absent(config, ("embeddings_constraint", "activity_regularizer", "lora_rank",
+                                "quantization_config", "sparse"), what)
+        out = dict(common(config, what))
+        for key in ("input_dim", "output_dim"):
+            v = config.get(key)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 2 ** 31:
+                raise FormatError(f"{what}: {key} must be a positive integer, got {v!r}")
+            out[key] = v
+        mask = config.get("mask_zero", False)
+        if not isinstance(mask, bool):
+            raise FormatError(f"{what}: mask_zero must be true or false")
+        out["mask_zero"] = mask
+        out["embeddings_regularizer"] = read_regularizer(config.get("embeddings_regularizer"),
+                                                         what)
+        init = read_initializer(config.get("embeddings_initializer"), what)
+        if init is not None:
+            out["embeddings_initializer"] = init
+        return out
+
+    def to_keras(self):
+        """The Keras 3 config of this layer (what TensorFlow's loader reads)."""
+        from nncore.saving.keras_layers import common_keras
+        from nncore.saving.keras_layers import initializer_keras as _initializer_keras
+        from nncore.saving.keras_layers import regularizer_keras as _regularizer_keras
+        return dict(common_keras(self), input_dim=self.input_dim, output_dim=self.output_dim,
+                    embeddings_initializer=_initializer_keras(self.embeddings_initializer),
+                    embeddings_regularizer=_regularizer_keras(self.embeddings_regularizer),
+                    activity_regularizer=None, embeddings_constraint=None,
+                    mask_zero=self.mask_zero, quantization_config=None)
+
+    def plan_entry(self, ctx):
+        """Not in the compiled step plan yet: trains on the per-batch path."""
+        raise Unsupported(f"Embedding '{self.name}': no compiled-loop entry yet (the "
+                          "step plan takes its parameter lists once the layer contract "
+                          "has landed); it trains on the per-batch path")
+
+    # ----------------------------------------------------------- building
+    def build(self, input_shape):
+        """Create the table ``embeddings`` of shape ``(input_dim, output_dim)``."""
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer)
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        """``input_shape + (output_dim,)``."""
+        return tuple(input_shape) + (self.output_dim,)
+
+    def compute_mask(self, inputs, mask=None):
+        """``inputs != 0`` when ``mask_zero`` (True = a real step), else None."""
+        if not self.mask_zero:
+            return None
+        return np.asarray(inputs) != 0
+
+    # ----------------------------------------------------------- computing
+    def indices(self, x):
+        """``x`` as an intp index array, checked: integers in 0..input_dim-1.
+        A ValueError names the layer, the bad value and where it is."""
+        x = np.asarray(x)
+        if x.dtype.kind == "f":
+            bad = ~np.isfinite(x) | (x != np.floor(x))
+            if bad.any():
+                where = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise ValueError(f"Embedding '{self.name}': input {float(x[where])!r} at index "
+                                 f"{where} is not an integer word index")
+        elif x.dtype.kind not in "biu":
+            raise TypeError(f"Embedding '{self.name}': inputs must be integer indices, got "
+                            f"dtype {x.dtype}")
+        if x.size:
+            lo, hi = x.min(), x.max()
+            if lo < 0 or hi >= self.input_dim:
+                bad = (x < 0) | (x >= self.input_dim)
+                where = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise ValueError(
+                    f"Embedding '{self.name}': index {int(x[where])} at position {where} is "
+                    f"out of range: indices must be in 0..{self.input_dim - 1} "
+                    f"(input_dim={self.input_dim}); use a larger input_dim or the same "
+                    "num_words as the data")
+        return np.ascontiguousarray(x, dtype=np.intp)
+
+    def forward(self, x, training=False, logits=False):
+        """Rows of ``embeddings`` for the indices ``x``: shape ``x.shape + (output_dim,)``."""
+        self._require_built()
+        idx = self.indices(x)
+        flat = idx.reshape(-1)
+        out = self._new((flat.shape[0], self.output_dim))
+        kernels().embedding_forward(self.embeddings.value, flat, out)
+        st = self._state
+        st.idx, st.shape, st.in_dtype = flat, idx.shape, np.asarray(x).dtype
+        return out.reshape(idx.shape + (self.output_dim,))
+
+    def backward(self, grad, from_logits=False, need_input_grad=True):
+        """Fill ``grads[0]`` = dL/d(embeddings) (scatter-add of ``grad`` into the
+        rows used); indices have no gradient: returns zeros (or None)."""
+        st = self._state
+        g = np.ascontiguousarray(self._in_dtype(np.asarray(grad)).reshape(-1, self.output_dim))
+        if g.shape[0] != st.idx.shape[0]:
+            raise ValueError(f"Embedding '{self.name}': gradient for {g.shape[0]} rows, the "
+                             f"last forward had {st.idx.shape[0]}")
+        kernels().embedding_backward(g, st.idx, self.grads[0])
+        if not need_input_grad:
+            return None
+        kind = st.in_dtype if st.in_dtype.kind == "f" else self.dtype
+        return np.zeros(st.shape, dtype=kind)
+
+    def regularization(self, add_grads):
+        """Penalty of ``embeddings_regularizer`` (its gradient added when asked)."""
+        reg = self.embeddings_regularizer
+        if reg is None or self.embeddings is None:
+            return 0.0
+        return kernels().l1_l2_penalty_and_grad(
+            self.embeddings.value.reshape(-1),
+            self.grads[0].reshape(-1) if add_grads else None, reg.l1, reg.l2)
+
+    def get_config(self):
+        """The constructor arguments (Keras names)."""
+        c = super().get_config()
+        c.update(input_dim=self.input_dim, output_dim=self.output_dim,
+                 embeddings_initializer=initializers.serialize(self.embeddings_initializer),
+                 embeddings_regularizer=regularizers.serialize(self.embeddings_regularizer),
+                 mask_zero=self.mask_zero)
+        return c

@@ -1,0 +1,142 @@
+"""pad_sequences and to_categorical against Keras 3.15 (sequence_golden.json,
+made by tests/fixtures/imdb/make_sequence_golden_tf.py with TensorFlow), and
+fit/predict on a float64 one-hot array without a second full-size copy."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nncore as keras
+from nncore.preprocessing.sequence import pad_sequences
+
+GOLDEN = json.loads((Path(__file__).resolve().parent / "fixtures" / "imdb" /
+                     "sequence_golden.json").read_text())
+
+
+@pytest.mark.parametrize("case", GOLDEN["pad"], ids=lambda c: repr(c["kwargs"]))
+@pytest.mark.parametrize("fn", [pad_sequences, keras.utils.pad_sequences,
+                                keras.preprocessing.sequence.pad_sequences])
+def test_pad_sequences_equals_keras(case, fn):
+    out = fn(GOLDEN["sequences"], **case["kwargs"])
+    assert str(out.dtype) == case["dtype"]
+    np.testing.assert_array_equal(out, np.array(case["result"], dtype=out.dtype))
+
+
+def test_pad_sequences_object_array_and_value_shapes():
+    seqs = np.empty(2, dtype=object)
+    seqs[0], seqs[1] = [1, 2, 3], [4]
+    np.testing.assert_array_equal(pad_sequences(seqs, maxlen=2), [[2, 3], [0, 4]])
+    vec = pad_sequences([np.ones((2, 3)), np.ones((1, 3))], dtype="float32")
+    assert vec.shape == (2, 2, 3) and vec[1, 0].sum() == 0 and vec[1, 1].sum() == 3
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"padding": "middle"}, 'Padding type "middle" not understood'),
+    ({"truncating": "both"}, 'Truncating type "both" not understood'),
+    ({"maxlen": -1}, "maxlen must be None or an integer"),
+    ({"value": "x"}, "cannot hold the string value"),
+])
+def test_pad_sequences_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pad_sequences([[1, 2], [3]], **kwargs)
+
+
+def test_pad_sequences_non_iterable_and_ragged_values():
+    with pytest.raises(ValueError, match="sequence 1 is 5"):
+        pad_sequences([[1], 5])
+    with pytest.raises(ValueError, match="values of sequence 1 have shape"):
+        pad_sequences([np.ones((2, 3)), np.ones((1, 2))])
+
+
+@pytest.mark.parametrize("case", GOLDEN["categorical"], ids=lambda c: repr(c["x"]))
+def test_to_categorical_equals_keras(case):
+    out = keras.utils.to_categorical(case["x"], case["num_classes"])
+    assert str(out.dtype) == case["dtype"] and list(out.shape) == case["shape"]
+    np.testing.assert_array_equal(out, case["result"])
+
+
+def test_to_categorical_errors():
+    with pytest.raises(ValueError, match="negative label -1"):
+        keras.utils.to_categorical([0, -1])
+    with pytest.raises(ValueError, match="label 3 >= num_classes 3"):
+        keras.utils.to_categorical([3], 3)
+    with pytest.raises(ValueError, match="labels must be integers"):
+        keras.utils.to_categorical([0.5])
+
+
+def test_book_one_hot_shape():
+    seq = pad_sequences([[1, 5, 7], [2, 199]], maxlen=4)
+    oh = keras.utils.to_categorical(seq)
+    assert oh.shape == (2, 4, 200) and oh.dtype == np.float64
+    assert oh[0, 0, 0] == 1 and oh[1, 3, 199] == 1 and oh.sum() == 8
+
+
+# --------------------------------------------------------------------------
+# A float64 input (the book's one-hot array) is converted batch by batch
+# --------------------------------------------------------------------------
+def _onehot_data(n=4000, steps=10, words=50, seed=0):
+    rng = np.random.default_rng(seed)
+    seq = rng.integers(0, words, (n, steps))
+    x = keras.utils.to_categorical(seq, words)          # float64, as the book's
+    y = (seq[:, -1] < words // 2).astype(np.float64)
+    return x, y
+
+
+def _model(fused):
+    keras.utils.set_random_seed(1)
+    m = keras.Sequential([keras.Input(shape=(10, 50)), keras.layers.Flatten(),
+                          keras.layers.Dense(1, activation="sigmoid")])
+    m.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="binary_crossentropy",
+              metrics=["accuracy"])
+    m.use_fused = fused
+    return m
+
+
+def test_fit_predict_evaluate_float64_input_make_no_full_copy(monkeypatch):
+    import tracemalloc
+
+    from nncore.models import data
+    monkeypatch.setattr(data, "LAZY_CAST_BYTES", 1 << 20)
+    x, y = _onehot_data(n=12000)          # 48 MB of float64
+    m = _model(fused=False)
+    m.fit(x[:64], y[:64], epochs=1, verbose=0)      # warm up: build, optimizer slots
+    tracemalloc.start()
+    try:
+        m.fit(x, y, epochs=1, batch_size=64, validation_split=0.2, verbose=0)
+        m.evaluate(x, y, verbose=0)
+        m.predict(x, verbose=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # a float32 copy of x alone would be x.nbytes / 2 (and the old code made
+    # it plus a full-size isfinite() mask); what remains is one internal
+    # predict chunk of 4096 rows and its layer buffers (~16 MB here, bounded
+    # by rows, not by the input: ~330 MB per buffer for the book's 3.2 GB array)
+    assert peak < x.nbytes / 2, f"peak {peak:,} bytes for an input of {x.nbytes:,}"
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_batchwise_conversion_gives_the_same_training(monkeypatch, fused):
+    from nncore.models import data
+    x, y = _onehot_data(n=600)
+    runs = []
+    for limit in (1 << 40, 1):           # whole-array conversion, then per batch
+        monkeypatch.setattr(data, "LAZY_CAST_BYTES", limit)
+        m = _model(fused)
+        h = m.fit(x, y, epochs=2, batch_size=32, validation_split=0.25, verbose=0)
+        runs.append((h.history, m.predict(x, verbose=0), m.evaluate(x, y, verbose=0)))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert runs[0][2] == runs[1][2]
+
+
+def test_nan_in_big_float64_input_is_found_in_chunks(monkeypatch):
+    from nncore.models import data
+    monkeypatch.setattr(data, "_CHECK_CHUNK", 1000)
+    x, y = _onehot_data(n=300)
+    x[250, 3, 7] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or inf \(first at index \(250, 3, 7\)\)"):
+        _model(False).fit(x, y, verbose=0)
