@@ -16,7 +16,7 @@ LAYERS = frozenset("""
     AveragePooling3D GlobalAveragePooling1D GlobalAveragePooling2D
     GlobalAveragePooling3D GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D
     UpSampling1D UpSampling2D UpSampling3D ZeroPadding1D ZeroPadding2D ZeroPadding3D
-    Cropping1D Cropping2D Cropping3D SimpleRNN LSTM GRU Bidirectional TimeDistributed
+    Cropping1D Cropping2D Cropping3D Bidirectional TimeDistributed
     ConvLSTM1D ConvLSTM2D RNN Embedding Masking Reshape Permute RepeatVector Lambda
     Concatenate Add Subtract Multiply Average Maximum Minimum Dot Attention
     AdditiveAttention MultiHeadAttention GroupQueryAttention LeakyReLU ReLU PReLU ELU
