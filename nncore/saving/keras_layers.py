@@ -323,6 +323,12 @@ for _name, _in, _out in (("Conv2D", _conv_in, _conv_out),
         CONVERTERS[_name] = LayerKind(_name, getattr(nn_layers, _name), _in, _out)
 
 
+# Recurrent layers describe their own Keras configs (the layer-kind contract).
+for _cls in (nn_layers.SimpleRNN, nn_layers.LSTM, nn_layers.GRU):
+    CONVERTERS[_cls.keras_name] = LayerKind(_cls.keras_name, _cls, _cls.from_keras,
+                                            _cls.to_keras)
+
+
 def kind_of_layer(layer):
     """The LayerKind that writes ``layer`` (its exact class), or None."""
     for kind in CONVERTERS.values():

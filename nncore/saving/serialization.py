@@ -30,7 +30,8 @@ BUILTIN_LAYERS = {c.__name__: c for c in (nn_layers.Dense, nn_layers.Dropout,
                                           nn_layers.Flatten, nn_layers.Activation,
                                           nn_layers.InputLayer, nn_layers.Conv2D,
                                           nn_layers.MaxPooling2D,
-                                          nn_layers.AveragePooling2D)}
+                                          nn_layers.AveragePooling2D, nn_layers.SimpleRNN,
+                                          nn_layers.LSTM, nn_layers.GRU)}
 
 _REGISTRY = {}        # name -> class, filled by register()
 _NAMES = {}           # class -> registered name
