@@ -327,3 +327,27 @@ def test_return_state_and_initial_state():
     np.testing.assert_array_equal(out, h)
     h2 = layer(x, initial_state=[h, c])[0]
     assert not np.allclose(h2, h)
+
+
+def test_state_gradient_norms_show_vanishing_gradients():
+    """||dL/dh_t|| per step: with small recurrent weights a SimpleRNN's gradient
+    fades towards the first steps; an LSTM with its forget gate open keeps more."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((8, 30, 3)).astype("float32")
+    rnn = keras.layers.SimpleRNN(4, recurrent_initializer=keras.initializers.Orthogonal(
+        gain=0.3, seed=1), kernel_initializer=keras.initializers.GlorotUniform(seed=2))
+    rnn.build((None, 30, 3))
+    out = rnn.forward(x, training=True)
+    rnn.backward(np.ones_like(out))
+    norms = rnn.state_gradient_norms
+    assert norms.shape == (30,)
+    assert np.all(np.diff(norms) > 0)             # rising towards the last step
+    assert norms[0] < 1e-6 * norms[-1]
+    lstm = keras.layers.LSTM(4, recurrent_initializer=keras.initializers.Orthogonal(
+        gain=0.3, seed=1), kernel_initializer=keras.initializers.GlorotUniform(seed=2))
+    lstm.build((None, 30, 3))
+    lstm.set_weights([lstm.kernel.numpy(), lstm.recurrent_kernel.numpy(),
+                      np.r_[np.zeros(4), np.full(4, 5.0), np.zeros(8)].astype("float32")])
+    out = lstm.forward(x, training=True)
+    lstm.backward(np.ones_like(out))
+    assert lstm.state_gradient_norms[0] > 1e-3 * lstm.state_gradient_norms[-1]

@@ -239,7 +239,9 @@ class RecurrentLayer(Layer):
 
     def backward(self, grad, from_logits=False, need_input_grad=True):
         """Backpropagation through time: fill grads = [dkernel, drecurrent_kernel, dbias]
-        and return dL/dx (batch, timesteps, features)."""
+        and return dL/dx (batch, timesteps, features).  Afterwards
+        ``state_gradient_norms`` holds ||dL/dh_t|| for every step t: watch it
+        shrink towards the first steps to see vanishing gradients."""
         st = self._state
         grad = self._in_dtype(np.asarray(grad))
         cache = st.cache
@@ -249,6 +251,8 @@ class RecurrentLayer(Layer):
             d_outputs = np.zeros(grad.shape[:1] + (st.T,) + grad.shape[1:], dtype=grad.dtype)
             d_outputs[:, -1] = grad
         dx, dW, dU, db, _ = R.rnn_backward(cache, d_outputs)
+        # the per-step observer: ||dL/dh_t|| for t = 0..T-1 (processing order)
+        self.state_gradient_norms = cache["dh_norms"]
         self.grads[0][...] = dW
         self.grads[1][...] = dU
         if self.use_bias:

@@ -289,6 +289,8 @@ def rnn_backward(cache, d_outputs, d_states=None):
         d_states: dL/d(final states) (list, or None for zeros).
 
     Returns ``(dx, dW, dU, db, d_initial_state)``; db is None without bias.
+    Leaves ``cache["dh_norms"]``: ||dL/dh_t|| (over the batch) for every step t
+    (in processing order).
     """
     cell, opt = cache["cell"], cache["opt"]
     G = GATES[cell]
@@ -304,6 +306,7 @@ def rnn_backward(cache, d_outputs, d_states=None):
           else np.array(d_states[k], dtype=x.dtype) for k in range(cache["n_states"])]
     d_out = np.zeros((B, u), dtype=x.dtype)      # dL/d(output carried over masked steps)
     dXW = np.empty((B, T, G * u), dtype=x.dtype)
+    dh_norms = np.empty(T)
     for t in range(T - 1, -1, -1):
         g = d_outputs[:, t] + d_out
         if mask is None:
@@ -316,6 +319,9 @@ def rnn_backward(cache, d_outputs, d_states=None):
             d_new[0] = d_new[0] + np.where(m, g, 0)
             keep = [np.where(m, 0, d) for d in ds]
             d_out = np.where(m, 0, g)
+        # ||dL/dh_t|| over the batch: how much the loss still reaches step t
+        # (vanishing gradients show as a decay towards t = 0)
+        dh_norms[t] = np.sqrt(np.sum(np.square(d_new[0], dtype=np.float64)))
         dxw, d_prev = back(cache["caches"][t], d_new, U, rdp, opt, dU, db_rec)
         dXW[:, t] = dxw
         ds = d_prev if keep is None else [a + k for a, k in zip(d_prev, keep)]
@@ -326,4 +332,5 @@ def rnn_backward(cache, d_outputs, d_states=None):
     if b is not None:
         db_in = dXW.reshape(-1, G * u).sum(axis=0)
         db = db_in if b_rec is None else np.stack([db_in, db_rec])
+    cache["dh_norms"] = dh_norms
     return dx, dW, dU, db, ds
