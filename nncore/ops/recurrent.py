@@ -57,13 +57,10 @@ def activate(name, z):
     if name == "tanh":
         return np.tanh(z)
     if name == "sigmoid":
-        # Keras's sigmoid; the two-branch form never overflows exp
-        out = np.empty_like(z)
-        pos = z >= 0
-        out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-        e = np.exp(z[~pos])
-        out[~pos] = e / (1.0 + e)
-        return out
+        # 1 / (1 + e^-z), written with e = exp(-|z|) so exp never overflows
+        e = np.exp(-np.abs(z))
+        r = 1.0 / (1.0 + e)
+        return np.where(z >= 0, r, e * r)
     if name == "relu":
         return np.maximum(z, 0)
     if name == "linear":
