@@ -149,10 +149,12 @@ class RecurrentLayer(Layer):
 
     def compute_mask(self, inputs, mask=None):
         """The mask for the next layer: the step mask while sequences are
-        returned, none once the layer returns one vector per sample."""
+        returned, none once the layer returns one vector per sample.  As in
+        Keras 3 the mask is handed on as it came, even with go_backwards
+        (whose outputs are in reversed order)."""
         if mask is None or not self.return_sequences:
             return None
-        return mask[:, ::-1] if self.go_backwards else mask
+        return mask
 
     # ------------------------------------------------------------ computing
     def _check_x(self, x, mask, initial_state):
