@@ -4,6 +4,8 @@
     GlorotNormal    truncated normal, std = sqrt(2 / (fan_in + fan_out))
     HeUniform       U(-limit, limit), limit = sqrt(6 / fan_in)
     HeNormal        truncated normal, std = sqrt(2 / fan_in)
+    Orthogonal      the Q of a QR decomposition of a normal matrix, times gain
+                    (the recurrent kernels' default)
     RandomNormal / RandomUniform / Zeros / Ones / Constant
 
 For a Dense kernel of shape (inputs, units), fan_in = inputs, fan_out = units.
@@ -155,11 +157,43 @@ class Ones(Constant):
         return {}
 
 
+class Orthogonal(Initializer):
+    """An orthogonal matrix times ``gain`` (Keras's ``Orthogonal``): the rows
+    (or columns) of the result are orthonormal, so a recurrent kernel neither
+    grows nor shrinks the state it multiplies at the start of training.
+
+    As Keras: for shape (..., cols), rows = product of the other dimensions;
+    draw a normal (max(rows, cols), min(rows, cols)) matrix, take Q of its QR
+    decomposition with Q's columns signed by diag(R) (so Q is uniformly
+    distributed), transpose when rows < cols.
+    """
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = gain
+
+    def __call__(self, shape, dtype="float32"):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal: the shape must have at least 2 dimensions, "
+                             f"got {shape}")
+        cols = shape[-1]
+        rows = int(np.prod(shape[:-1]))
+        a = self._rng().standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape).astype(dtype)
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
 ALL = {"glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
        "he_uniform": HeUniform, "he_normal": HeNormal,
        "random_normal": RandomNormal, "random_uniform": RandomUniform,
        "zeros": Zeros, "ones": Ones, "constant": Constant,
-       "variance_scaling": VarianceScaling}
+       "variance_scaling": VarianceScaling, "orthogonal": Orthogonal}
 _BY_CLASS = {cls.__name__: cls for cls in ALL.values()}
 
 

@@ -55,6 +55,14 @@ def make(folder):
         "adagrad": (lambda: [L.Flatten(), L.Dense(5, activation="relu"),
                              L.Dense(3, activation="softmax")],
                     lambda: keras.optimizers.Adagrad(0.05), True),
+        # recurrent layers: the samples are 3 time steps of 4 features
+        "rnn_lstm_gru": (lambda: [L.LSTM(5, return_sequences=True, unit_forget_bias=False),
+                                  L.GRU(4, reset_after=False, go_backwards=True),
+                                  L.Dense(3, activation="softmax")],
+                         lambda: keras.optimizers.RMSprop(0.01), True),
+        "rnn_simple_gru": (lambda: [L.SimpleRNN(6, activation="relu", return_sequences=True),
+                                    L.GRU(4), L.Dense(3, activation="softmax")],
+                           lambda: keras.optimizers.Adam(0.01), True),
     }
     for name, (layers, opt, continue_training) in cases.items():
         m = keras.Sequential([keras.Input(shape=(3, 4))] + layers())

@@ -331,11 +331,16 @@ class Sequential(Model):
         a = x
         last = len(self._layers) - 1
         observers = self._observers
+        mask = None     # the step mask an Embedding(mask_zero=True) hands up
         for i, layer in enumerate(self._layers):
             kwargs = {"training": training, "logits": i == last and logits_last}
+            if mask is not None and getattr(layer, "supports_masking", False):
+                kwargs["mask"] = mask
             out = layer.forward(a, **kwargs)
             for ob in observers:
                 ob.on_layer_forward(self, i, layer, a, out, kwargs)
+            compute_mask = getattr(layer, "compute_mask", None)
+            mask = compute_mask(a, mask) if compute_mask is not None else None
             a = out
         return a
 

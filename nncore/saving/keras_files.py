@@ -485,19 +485,21 @@ def _keras3_weight_pairs(r, layers, paths, what="layer"):
     for layer, path in zip(layers, paths):
         if not layer.weights:
             continue
-        vars_group = r.path(r.f, f"{path}/vars", "group", f"{what} {layer.name!r}")
+        # (recurrent layers keep theirs on the cell: <path>/cell/vars)
+        vars_path = f"{path}/{getattr(layer, 'keras_vars', 'vars')}"
+        vars_group = r.path(r.f, vars_path, "group", f"{what} {layer.name!r}")
         if vars_group is None:
             raise FormatError(f"{r.source}: no weights for layer {layer.name!r} (expected "
-                              f"HDF5 group {path}/vars)")
+                              f"HDF5 group {vars_path})")
         names = sorted(vars_group.keys())
         if names != [str(i) for i in range(len(layer.weights))]:
             raise FormatError(f"{r.source}: layer {layer.name!r} has {len(names)} weight "
                               f"array(s) in the file ({names[:8]}), the model needs "
                               f"{len(layer.weights)}")
         for i, var in enumerate(layer.weights):
-            ds = r.child(vars_group, str(i), "dataset", f"{path}/vars/{i}")
+            ds = r.child(vars_group, str(i), "dataset", f"{vars_path}/{i}")
             pairs.append((var, r.read(ds, var.shape, FLOAT_KINDS,
-                                      f"weight {i} of layer {layer.name!r} ({path}/vars/{i})")))
+                                      f"weight {i} of layer {layer.name!r} ({vars_path}/{i})")))
     return pairs
 
 
@@ -826,7 +828,7 @@ def _write_weights_h5(h5py, model, classes, with_optimizer):
     bio = io.BytesIO()
     with h5py.File(bio, "w") as f:
         for layer, path in zip(model.layers, KL.weight_paths(classes)):
-            g = f.create_group(f"{path}/vars")
+            g = f.create_group(f"{path}/{getattr(layer, 'keras_vars', 'vars')}")
             g.attrs["name"] = layer.name
             for i, var in enumerate(layer.weights):
                 g.create_dataset(str(i), data=np.ascontiguousarray(var.value))

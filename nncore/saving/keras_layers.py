@@ -21,7 +21,7 @@ from nncore.ops.activations import ACTIVATIONS  # the kernels' activations (Kera
 from nncore.saving.format import FormatError
 KERAS_INITIALIZERS = ("GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal",
                       "RandomNormal", "RandomUniform", "Zeros", "Ones", "Constant",
-                      "VarianceScaling")
+                      "VarianceScaling", "Orthogonal")
 
 
 def policy(dtype):
@@ -76,7 +76,7 @@ def read_initializer(value, what):
         if not isinstance(cfg, dict):
             return None
         keep = {"seed", "mean", "stddev", "minval", "maxval", "value", "scale", "mode",
-                "distribution"}
+                "distribution", "gain"}
         return {"class_name": value["class_name"],
                 "config": {k: v for k, v in cfg.items() if k in keep
                            and (v is None or isinstance(v, (int, float, str)))}}
@@ -84,7 +84,7 @@ def read_initializer(value, what):
 
 
 _INIT_NAMES = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-               "random_normal", "random_uniform", "zeros", "ones")
+               "random_normal", "random_uniform", "zeros", "ones", "orthogonal")
 
 
 def read_regularizer(value, what):
