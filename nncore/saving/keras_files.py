@@ -45,6 +45,7 @@ atomic (``nncore.saving.atomic``).
 import datetime
 import io
 import math
+import os
 import types
 import warnings
 import zipfile
@@ -73,7 +74,13 @@ _FORBIDDEN_CLASSES = ("__lambda__", "__bytes__", "__tensor__", "__numpy__", "__t
 
 
 # --------------------------------------------------------------- helpers
-def need_h5py(path):
+def need_h5py(path, reading=False):
+    """The h5py module (a required dependency since the book's own code saves
+    .keras files; an install without it still gets one clear error).  A file
+    to be read that is not there is reported as missing first: that is the
+    real problem, whatever is installed."""
+    if reading and isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+        raise FileNotFoundError(f"{path!r}: no such file")
     try:
         import h5py
     except ImportError:
@@ -660,7 +667,7 @@ def _restore_extras(model, extras, source):
 
 
 def load_keras_model(path, compile=True):
-    h5py = need_h5py(path)
+    h5py = need_h5py(path, reading=True)
     source = repr(path)
     config, weights, extras = _read_keras_archive(path)
     with _open_h5(h5py, source, data=weights) as f:
@@ -678,7 +685,7 @@ def load_keras_model(path, compile=True):
 
 
 def load_legacy_h5_model(path, compile=True):
-    h5py = need_h5py(path)
+    h5py = need_h5py(path, reading=True)
     source = repr(path)
     with _open_h5(h5py, source, path=path) as f:
         r = H5Reader(h5py, f, source)
@@ -711,7 +718,7 @@ def load_legacy_h5_model(path, compile=True):
 
 def load_weights_into(model, path):
     """load_weights for .weights.h5 / .h5 / .keras files."""
-    h5py = need_h5py(path)
+    h5py = need_h5py(path, reading=True)
     source = repr(path)
     kind = kind_of_path(path)
     layers = model.layers
