@@ -89,6 +89,13 @@ def need_h5py(path, reading=False):
     return h5py
 
 
+def _stack(model):
+    """The layers that compute, in order: ``model.layers`` without a
+    functional model's ``InputLayer`` (Keras 3 lists it there; nncore writes
+    and reads a functional model as the Sequential it runs as)."""
+    return list(model._layers)
+
+
 def kind_of_path(path):
     """'keras', 'weights_h5', 'h5' or None (nncore's own .npz or unknown)."""
     low = path.lower()
@@ -673,7 +680,7 @@ def load_keras_model(path, compile=True):
     with _open_h5(h5py, source, data=weights) as f:
         r = H5Reader(h5py, f, source)
         model, classes = model_from_keras_config(config, source, r.float_budget())
-        pairs = _keras3_weight_pairs(r, model.layers, KL.weight_paths(classes))
+        pairs = _keras3_weight_pairs(r, _stack(model), KL.weight_paths(classes))
         _check_finite(source, pairs)
         _assign(pairs)
         _restore_extras(model, extras, source)
@@ -703,7 +710,7 @@ def load_legacy_h5_model(path, compile=True):
         if weights is None:
             raise FormatError(f"{source}: no model_weights group")
         model, _ = model_from_keras_config(config, source, r.float_budget())
-        pairs = _legacy_weight_pairs(r, weights, model.layers, by_name=True)
+        pairs = _legacy_weight_pairs(r, weights, _stack(model), by_name=True)
         _check_finite(source, pairs)
         _assign(pairs)
         raw_tc = _text(f.attrs.get("training_config"))
@@ -721,7 +728,7 @@ def load_weights_into(model, path):
     h5py = need_h5py(path, reading=True)
     source = repr(path)
     kind = kind_of_path(path)
-    layers = model.layers
+    layers = _stack(model)
     missing = [l.name for l in layers if l.weights and KL.kind_of_layer(l) is None]
     if kind == "keras":
         _, data, _ = _read_keras_archive(path)
@@ -753,7 +760,7 @@ def load_weights_into(model, path):
 # --------------------------------------------------------------- writing
 def _keras_layer_entries(model):
     """The Keras 3 layer configs of ``model`` (refusing layers Keras lacks)."""
-    layers = model.layers
+    layers = _stack(model)
     kinds = [KL.kind_of_layer(l) for l in layers]
     missing = [f"{l.name!r} ({type(l).__name__})" for l, k in zip(layers, kinds) if k is None]
     if missing:
@@ -832,7 +839,7 @@ def _optimizer_arrays(model):
 def _write_weights_h5(h5py, model, classes, with_optimizer):
     bio = io.BytesIO()
     with h5py.File(bio, "w") as f:
-        for layer, path in zip(model.layers, KL.weight_paths(classes)):
+        for layer, path in zip(_stack(model), KL.weight_paths(classes)):
             g = f.create_group(f"{path}/vars")
             g.attrs["name"] = layer.name
             for i, var in enumerate(layer.weights):
