@@ -6,7 +6,8 @@ Keras script needs is the import line::
 
     import nncore as keras          # instead of: from tensorflow import keras
 
-(and checkpoints are ``.npz`` files instead of ``.keras``).
+(the checkpoint is the book's ``best-model.keras``, a Keras 3 file that
+TensorFlow's Keras loads too).
 
 Environment variables (used by the test suite to run this on a slice):
 
@@ -142,7 +143,7 @@ model = model_fn(keras.layers.Dropout(0.3))
 model.summary()
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
               metrics=["accuracy"])
-best_path = os.path.join(OUT, "best-model.npz")
+best_path = os.path.join(OUT, "best-model.keras")
 checkpoint_cb = keras.callbacks.ModelCheckpoint(best_path, save_best_only=True)
 early_stopping_cb = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
 history = model.fit(train_scaled, train_target, epochs=epochs(20), verbose=VERBOSE,
@@ -168,7 +169,7 @@ report("7-3 dropout", model, val_scaled, val_target, "validation")
 
 # The best model (lowest val_loss) was saved by the checkpoint callback.
 model = keras.models.load_model(best_path)
-report("7-3 best-model.npz", model, val_scaled, val_target, "validation")
+report("7-3 best-model.keras", model, val_scaled, val_target, "validation")
 
 # Predictions: class probabilities -> the most likely class.
 classes = keras.datasets.fashion_mnist.CLASS_NAMES

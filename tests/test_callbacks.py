@@ -545,6 +545,32 @@ def test_terminate_on_nan_raise_error():
                  train_losses=[math.nan, 1.0])
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_terminate_on_nan_stops_where_keras_does(fused, capsys):
+    """Keras keeps the running loss in a float32 Mean (total += loss * batch):
+    with every batch's loss 3.125e36 and 32 samples a batch, the float32 total
+    passes float32's maximum (3.4e38) at the fourth batch, so Keras 3 logs inf
+    there and TerminateOnNaN stops at batch 3 (checked against TensorFlow 2.21:
+    losses 3.1249999e36, 3.1249999e36, 3.1249999e36, inf).  Summing in float64
+    instead never overflows and trains all ten batches."""
+    import nncore as keras
+    x = np.ones((320, 1), np.float32)
+    y = np.full((320, 1), 1.0e18, np.float32) * np.float32(1.7677669)   # y*y*32 ~ 1e38
+    model = keras.Sequential([keras.Input((1,)),
+                              keras.layers.Dense(1, kernel_initializer="zeros",
+                                                 bias_initializer="zeros")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
+    model.use_fused = fused
+    seen = []
+    record = LambdaCallback(on_train_batch_end=lambda b, logs: seen.append((b, logs["loss"])))
+    model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0,
+              callbacks=[record, TerminateOnNaN()])
+    assert [b for b, _ in seen] == [0, 1, 2, 3]
+    assert [l for _, l in seen[:3]] == [float(np.float32(3.1249999e36))] * 3
+    assert math.isinf(seen[3][1])
+    assert capsys.readouterr().out.endswith("Batch 3: Invalid loss, terminating training\n")
+
+
 # ====================================================================== LambdaCallback
 def test_lambda_callback():
     calls = []

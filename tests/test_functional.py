@@ -48,10 +48,11 @@ def test_intermediate_output_model_shares_weights_and_computes_the_layer():
     x = _x()
     m.fit(x, np.arange(16) % 10, epochs=1, verbose=0)
     sub = keras.Model(m.inputs[0], m.layers[1].output)
-    assert sub.layers[1] is m.layers[1]
+    assert sub.layers[2] is m.layers[1]        # sub.layers[0]: its InputLayer, as in Keras
     d = m.layers[1]
     want = np.maximum(x.reshape(16, -1) @ d.kernel.value + d.bias.value, 0)
-    np.testing.assert_allclose(sub.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    # float32 sums over 784 pixels in another order than NumPy's: ~1e-6 apart
+    np.testing.assert_allclose(sub.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
     # training the big model moves what the sub-model computes (shared weights)
     before = sub.predict(x, verbose=0)
     m.fit(x, np.arange(16) % 10, epochs=1, verbose=0)
@@ -93,6 +94,48 @@ def test_functional_model_save_and_load(tmp_path):
     model.save(tmp_path / "f.npz")
     again = keras.models.load_model(tmp_path / "f.npz")
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_functional_layers_and_summary_start_with_the_input_layer(tmp_path):
+    """Keras 3 lists a functional model's InputLayer in ``layers`` (index 0,
+    ``get_layer``) and in ``summary()`` (0 parameters), unlike a Sequential's;
+    the model still trains on the step plan and round-trips through .npz and
+    .keras files."""
+    inp = keras.Input(shape=(6,), name="features")
+    hidden = L.Dense(4, activation="tanh", name="hidden")
+    out = L.Dense(2, activation="softmax", name="out")(hidden(inp))
+    model = keras.Model(inp, out)
+    assert [type(l).__name__ for l in model.layers] == ["InputLayer", "Dense", "Dense"]
+    assert model.layers[0] is inp.layer and model.layers[1] is hidden
+    assert model.get_layer(index=0) is inp.layer
+    assert model.get_layer("features") is inp.layer
+    assert model.get_layer(index=-1).name == "out"
+    lines = []
+    model.summary(print_fn=lines.append, line_length=80)
+    rows = [l for l in lines[0].splitlines() if l.startswith("│")]
+    assert [r.split("│")[1].strip() for r in rows] == \
+        ["features (InputLayer)", "hidden (Dense)", "out (Dense)"]
+    assert rows[0].split("│")[2].strip() == "(None, 6)"
+    assert rows[0].split("│")[3].strip() == "0"
+    assert "Total params: 38 " in lines[0]           # 6*4+4 + 4*2+2: the input adds none
+    # a Sequential with keras.Input leaves it out, as in Keras
+    assert [type(l).__name__ for l in _book_dense().layers] == ["Flatten", "Dense", "Dense"]
+    model.compile("adam", "sparse_categorical_crossentropy")
+    from nncore.models.plan import explain
+    assert explain(model) is None              # the InputLayer keeps it on the step plan
+    x = _x(8, (6,))
+    model.fit(x, np.arange(8) % 2, epochs=1, verbose=0)
+    for name in ("f.npz", "f.keras"):
+        model.save(tmp_path / name)
+        again = keras.models.load_model(tmp_path / name)
+        np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+    for name in ("f.weights.npz", "f.weights.h5"):
+        model.save_weights(tmp_path / name)
+        twin_in = keras.Input(shape=(6,))
+        twin = keras.Model(twin_in, L.Dense(2, activation="softmax")(
+            L.Dense(4, activation="tanh")(twin_in)))
+        twin.load_weights(tmp_path / name)
+        np.testing.assert_array_equal(twin.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_unsupported_graphs_are_refused_with_the_reason():

@@ -244,6 +244,19 @@ def test_filename_suffixes(tmp_path):
         keras.models.load_model(tmp_path / "m.weights.npz")
 
 
+def test_missing_keras_file_is_missing_even_without_h5py(tmp_path, monkeypatch):
+    """A .keras path that does not exist is a FileNotFoundError, not a request
+    to install h5py (which would not help)."""
+    monkeypatch.setitem(sys.modules, "h5py", None)        # as if not installed
+    for name in ("gone.keras", "gone.h5"):
+        with pytest.raises(FileNotFoundError, match=name):
+            keras.models.load_model(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="gone.weights.h5"):
+        _mlp(4).load_weights(tmp_path / "gone.weights.h5")
+    with pytest.raises(ImportError, match="pip install h5py"):
+        _mlp(4).save(tmp_path / "m.keras")                 # writing does need it
+
+
 # --------------------------------------------------------------- bad files
 def test_unknown_format_version(saved, tmp_path):
     _, path, _ = saved

@@ -71,3 +71,9 @@ class Functional(Sequential):
     def _make_graph(self):
         if self.__dict__.get("_graph") is None:
             super()._make_graph()
+
+    @property
+    def layers(self):
+        """The model's layers, its ``InputLayer`` first (as Keras 3 lists a
+        functional model's; a ``Sequential`` leaves it out)."""
+        return [self._input_layer] + list(self._layers)

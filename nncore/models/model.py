@@ -305,7 +305,14 @@ class Model:
 
     def _logs(self, loss_total, count, metrics):
         logs = {m.name: float(m.result()) for m in metrics}
-        logs["loss"] = float(loss_total / count) if count else 0.0
+        # Keras's loss tracker is a float32 ``Mean``: total and count are
+        # float32 variables, so a running total past float32's largest value
+        # is inf there (and TerminateOnNaN fires at that batch).  The loops
+        # keep the total in float64; rounding it to float32 here gives the
+        # same overflow point and the same float32 quotient Keras reports.
+        with np.errstate(over="ignore", invalid="ignore"):
+            total, n = np.float32(loss_total), np.float32(count)
+            logs["loss"] = float(total / n) if n else 0.0
         return logs
 
     def _fresh_metrics(self):

@@ -110,16 +110,17 @@ class Sequential(Model):
 
             model.get_layer("hidden").get_weights()
         """
+        layers = self.layers      # a functional model's starts with its InputLayer
         if index is not None:
-            if not -len(self._layers) <= index < len(self._layers):
+            if not -len(layers) <= index < len(layers):
                 raise ValueError(f"get_layer: index {index} out of range for "
-                                 f"{len(self._layers)} layers")
-            return self._layers[index]
-        for layer in self._layers:
+                                 f"{len(layers)} layers")
+            return layers[index]
+        for layer in layers:
             if layer.name == name:
                 return layer
         raise ValueError(f"No such layer: {name}. Existing layers are: "
-                         f"{[l.name for l in self._layers]}.")
+                         f"{[l.name for l in layers]}.")
 
     # ------------------------------------------------------------- building
     def build(self, input_shape=None):

@@ -45,6 +45,7 @@ atomic (``nncore.saving.atomic``).
 import datetime
 import io
 import math
+import os
 import types
 import warnings
 import zipfile
@@ -73,13 +74,26 @@ _FORBIDDEN_CLASSES = ("__lambda__", "__bytes__", "__tensor__", "__numpy__", "__t
 
 
 # --------------------------------------------------------------- helpers
-def need_h5py(path):
+def need_h5py(path, reading=False):
+    """The h5py module (a required dependency since the book's own code saves
+    .keras files; an install without it still gets one clear error).  A file
+    to be read that is not there is reported as missing first: that is the
+    real problem, whatever is installed."""
+    if reading and isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+        raise FileNotFoundError(f"{path!r}: no such file")
     try:
         import h5py
     except ImportError:
         raise ImportError(f"{path!r}: Keras .keras/.h5 files need the h5py package, which "
                           f"is not installed: {INSTALL_HINT}") from None
     return h5py
+
+
+def _stack(model):
+    """The layers that compute, in order: ``model.layers`` without a
+    functional model's ``InputLayer`` (Keras 3 lists it there; nncore writes
+    and reads a functional model as the Sequential it runs as)."""
+    return list(model._layers)
 
 
 def kind_of_path(path):
@@ -662,13 +676,13 @@ def _restore_extras(model, extras, source):
 
 
 def load_keras_model(path, compile=True):
-    h5py = need_h5py(path)
+    h5py = need_h5py(path, reading=True)
     source = repr(path)
     config, weights, extras = _read_keras_archive(path)
     with _open_h5(h5py, source, data=weights) as f:
         r = H5Reader(h5py, f, source)
         model, classes = model_from_keras_config(config, source, r.float_budget())
-        pairs = _keras3_weight_pairs(r, model.layers, KL.weight_paths(classes))
+        pairs = _keras3_weight_pairs(r, _stack(model), KL.weight_paths(classes))
         _check_finite(source, pairs)
         _assign(pairs)
         _restore_extras(model, extras, source)
@@ -680,7 +694,7 @@ def load_keras_model(path, compile=True):
 
 
 def load_legacy_h5_model(path, compile=True):
-    h5py = need_h5py(path)
+    h5py = need_h5py(path, reading=True)
     source = repr(path)
     with _open_h5(h5py, source, path=path) as f:
         r = H5Reader(h5py, f, source)
@@ -698,7 +712,7 @@ def load_legacy_h5_model(path, compile=True):
         if weights is None:
             raise FormatError(f"{source}: no model_weights group")
         model, _ = model_from_keras_config(config, source, r.float_budget())
-        pairs = _legacy_weight_pairs(r, weights, model.layers, by_name=True)
+        pairs = _legacy_weight_pairs(r, weights, _stack(model), by_name=True)
         _check_finite(source, pairs)
         _assign(pairs)
         raw_tc = _text(f.attrs.get("training_config"))
@@ -713,10 +727,10 @@ def load_legacy_h5_model(path, compile=True):
 
 def load_weights_into(model, path):
     """load_weights for .weights.h5 / .h5 / .keras files."""
-    h5py = need_h5py(path)
+    h5py = need_h5py(path, reading=True)
     source = repr(path)
     kind = kind_of_path(path)
-    layers = model.layers
+    layers = _stack(model)
     missing = [l.name for l in layers if l.weights and KL.kind_of_layer(l) is None]
     if kind == "keras":
         _, data, _ = _read_keras_archive(path)
@@ -748,7 +762,7 @@ def load_weights_into(model, path):
 # --------------------------------------------------------------- writing
 def _keras_layer_entries(model):
     """The Keras 3 layer configs of ``model`` (refusing layers Keras lacks)."""
-    layers = model.layers
+    layers = _stack(model)
     kinds = [KL.kind_of_layer(l) for l in layers]
     missing = [f"{l.name!r} ({type(l).__name__})" for l, k in zip(layers, kinds) if k is None]
     if missing:
@@ -827,7 +841,7 @@ def _optimizer_arrays(model):
 def _write_weights_h5(h5py, model, classes, with_optimizer):
     bio = io.BytesIO()
     with h5py.File(bio, "w") as f:
-        for layer, path in zip(model.layers, KL.weight_paths(classes)):
+        for layer, path in zip(_stack(model), KL.weight_paths(classes)):
             g = f.create_group(f"{path}/{getattr(layer, 'keras_vars', 'vars')}")
             g.attrs["name"] = layer.name
             for i, var in enumerate(layer.weights):

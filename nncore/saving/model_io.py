@@ -107,11 +107,18 @@ def _require_sequential(model, what):
         raise TypeError(f"{what}: nncore saves Sequential models, got {type(model).__name__}")
 
 
+def _stack(model):
+    """The layers that compute, in order: ``model.layers`` without a
+    functional model's ``InputLayer`` (Keras 3 lists it there; nncore stores a
+    functional model as the Sequential it runs as, whose layers do not)."""
+    return list(model._layers)
+
+
 # --------------------------------------------------------------- writing
 def _weights_section(model, arrays):
     manifest = []
     k = 0
-    for layer in model.layers:
+    for layer in _stack(model):
         entries = []
         for var in layer.weights:
             key = f"w{k}"
@@ -126,7 +133,7 @@ def _weights_section(model, arrays):
 
 def _layer_state(model):
     out = []
-    for i, layer in enumerate(model.layers):
+    for i, layer in enumerate(_stack(model)):
         if hasattr(layer, "_stream_seed") and hasattr(layer, "step"):
             out.append({"layer": i, "stream_seed": int(layer._stream_seed),
                         "step": int(layer.step)})
@@ -141,7 +148,7 @@ def _optimizer_state(model, arrays):
     if not opt.built:
         return state
     where = {}
-    for li, layer in enumerate(model.layers):
+    for li, layer in enumerate(_stack(model)):
         for wi, var in enumerate(layer.weights):
             where[id(var)] = (li, wi)
             where[id(var.value)] = (li, wi)
@@ -251,7 +258,7 @@ def _weights_budget(reader):
 def _assign_same_architecture(model, reader, manifest):
     """Weights of a model built from the file's own architecture: layer i of
     the file is layer i of the model, shapes and dtypes must be equal."""
-    layers = model.layers
+    layers = _stack(model)
     if len(manifest) != len(layers):
         raise FormatError(f"{reader.path!r}: the weights manifest lists {len(manifest)} "
                           f"layers, the architecture has {len(layers)}")
@@ -279,7 +286,7 @@ def _restore_layer_state(model, reader, states):
         return
     if not isinstance(states, list):
         raise FormatError(f"{reader.path!r}: layer_state must be a list")
-    layers = model.layers
+    layers = _stack(model)
     todo = []
     for s in states:
         if not isinstance(s, dict):
@@ -312,7 +319,7 @@ def _restore_optimizer(model, reader, state):
         opt.iterations = it
         return
     entries = state.get("variables")
-    layers = model.layers
+    layers = _stack(model)
     if not isinstance(entries, list) or len(entries) > len(model.weights):
         raise FormatError(f"{reader.path!r}: optimizer_state variables are malformed")
     variables, slot_keys = [], []
@@ -406,7 +413,7 @@ def load_weights(model, filepath, skip_mismatch=False):
         _check_load_path(path, "load_weights")
     _require_sequential(model, "load_weights")
     if not model.built:
-        if model.input_shape is None or not model.layers:
+        if model.input_shape is None or not _stack(model):
             raise ValueError("load_weights: the model is not built; give it an Input "
                              "(or call model.build(input_shape)) before loading weights")
         with S.isolated_rng():
@@ -418,7 +425,7 @@ def load_weights(model, filepath, skip_mismatch=False):
         if meta.get("kind") not in ("weights", "model"):
             raise FormatError(f"{path!r}: unknown file kind {meta.get('kind')!r}")
         manifest = [m for m in _parse_manifest(reader, meta.get("weights")) if m[2]]
-        layers = [l for l in model.layers if l.weights]
+        layers = [l for l in _stack(model) if l.weights]
         if len(manifest) != len(layers):
             raise ValueError(
                 f"load_weights: {path!r} holds weights for {len(manifest)} layer(s) "
