@@ -89,12 +89,10 @@ def _graph(model, options):
     if not getattr(model, "built", False):
         raise ValueError("This model has not yet been built. Build the model first by "
                          "calling `build()` or by calling the model on a batch of data.")
-    from nncore.models.functional import Functional
+    # a functional model's layers start with its InputLayer (as Keras 3's
+    # do); a Sequential's are the computing layers only
     layers = list(model.layers)
-    first_is_input = False
-    if isinstance(model, Functional):
-        layers.insert(0, model.inputs[0].layer)
-        first_is_input = True
+    first_is_input = bool(layers) and type(layers[0]).__name__ == "InputLayer"
     boxes, keys = [], set()
     for i, layer in enumerate(layers):
         key = layer.name
