@@ -141,7 +141,10 @@ def test_sigint_at_every_step_of_a_save_leaves_old_or_new_file(tmp_path, suffix)
         assert _same(got, want_old) or _same(got, want_new), \
             f"interrupt at step {at}: the file is neither the old nor the new model"
 
-    interrupted, steps = _sweep(tmp_path, lambda: saver(new), os.path.basename(path), check)
+    # .keras runs ~3x more lines (the zip and the HDF5 inside it): every 3rd step
+    stride = 3 if suffix == ".keras" else 1
+    interrupted, steps = _sweep(tmp_path, lambda: saver(new), os.path.basename(path), check,
+                                stride=stride)
     assert interrupted >= 1 and steps > 10      # the sweep really hit the writer
     assert _same(_weights_of(path), want_new)
 
