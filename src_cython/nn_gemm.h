@@ -107,9 +107,50 @@ static inline int nn_gemm_threads(long M, long N, long K, int nthreads)
 }
 
 /* Per-thread packing workspace, grown once and then reused: no allocation in
- * the steady state.  Never freed (it is a few hundred KB per thread). */
+ * the steady state.  The fast path reads a __thread pointer; the same block is
+ * also registered under a pthread key whose destructor frees it when the
+ * thread ends.  Without that, every short-lived thread that ran one predict
+ * (web servers and notebook kernels recycle threads all day) kept its few
+ * hundred KB for the life of the process, and after a few thousand threads
+ * the allocation failed.  Windows: fiber-local storage with a callback does
+ * the same job. */
 static NN_THREAD_LOCAL void *nn_gemm_ws = NULL;
 static NN_THREAD_LOCAL size_t nn_gemm_ws_bytes = 0;
+
+#if defined(_MSC_VER)
+#include <windows.h>
+static DWORD nn_gemm_ws_fls = FLS_OUT_OF_INDEXES;
+static INIT_ONCE nn_gemm_ws_once = INIT_ONCE_STATIC_INIT;
+static void WINAPI nn_gemm_ws_release(void *p) { if (p) _aligned_free(p); }
+static BOOL CALLBACK nn_gemm_ws_init(PINIT_ONCE o, void *a, void **c)
+{
+    (void)o; (void)a; (void)c;
+    nn_gemm_ws_fls = FlsAlloc(nn_gemm_ws_release);
+    return TRUE;
+}
+static inline int nn_gemm_ws_register(void *p)
+{
+    InitOnceExecuteOnce(&nn_gemm_ws_once, nn_gemm_ws_init, NULL, NULL);
+    return nn_gemm_ws_fls != FLS_OUT_OF_INDEXES && FlsSetValue(nn_gemm_ws_fls, p) ? 0 : -1;
+}
+#define nn_gemm_ws_free_now(p) _aligned_free(p)
+#else
+#include <pthread.h>
+static pthread_key_t nn_gemm_ws_key;
+static int nn_gemm_ws_key_ok = 0;
+static pthread_once_t nn_gemm_ws_once = PTHREAD_ONCE_INIT;
+static void nn_gemm_ws_release(void *p) { free(p); }
+static void nn_gemm_ws_init(void)
+{
+    nn_gemm_ws_key_ok = pthread_key_create(&nn_gemm_ws_key, nn_gemm_ws_release) == 0;
+}
+static inline int nn_gemm_ws_register(void *p)
+{
+    pthread_once(&nn_gemm_ws_once, nn_gemm_ws_init);
+    return nn_gemm_ws_key_ok && pthread_setspecific(nn_gemm_ws_key, p) == 0 ? 0 : -1;
+}
+#define nn_gemm_ws_free_now(p) free(p)
+#endif
 
 static inline void *nn_gemm_workspace(size_t bytes)
 {
@@ -118,13 +159,20 @@ static inline void *nn_gemm_workspace(size_t bytes)
         size_t rounded = (bytes + 63) & ~(size_t)63;
 #if defined(_MSC_VER)
         p = _aligned_malloc(rounded, 64);
-        if (nn_gemm_ws) _aligned_free(nn_gemm_ws);
 #else
         if (posix_memalign(&p, 64, rounded) != 0) p = NULL;
-        free(nn_gemm_ws);
 #endif
+        /* a block nobody would free at thread exit is refused: a failed
+         * registration reports "could not allocate" like a failed malloc */
+        if (p && nn_gemm_ws_register(p) != 0) {
+            nn_gemm_ws_free_now(p);
+            p = NULL;
+        }
+        if (!p)
+            return NULL;    /* the smaller old block stays registered */
+        if (nn_gemm_ws) nn_gemm_ws_free_now(nn_gemm_ws);
         nn_gemm_ws = p;
-        nn_gemm_ws_bytes = p ? rounded : 0;
+        nn_gemm_ws_bytes = rounded;
     }
     return nn_gemm_ws;
 }

@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from nncore.callbacks.callback import Callback
+from nncore.models.interrupt import DeferredInterrupt
 
 
 def _cell(value):
@@ -65,12 +66,15 @@ class CSVLogger(Callback):
             self.keys = sorted(logs.keys())
             if self.keys and not any(k.startswith("val_") for k in self.keys):
                 self.keys += ["val_" + k for k in self.keys]
-        if self.writer is None:
-            self.writer = csv.writer(self.csv_file, delimiter=self.sep, lineterminator="\n")
-            if self.append_header:
-                self.writer.writerow(["epoch"] + self.keys)
-        self.writer.writerow([epoch] + [_cell(logs.get(k, "NA")) for k in self.keys])
-        self.csv_file.flush()
+        # Ctrl-C waits until the row is written and flushed: the file never
+        # ends in half a row (fit then closes it in on_train_end)
+        with DeferredInterrupt():
+            if self.writer is None:
+                self.writer = csv.writer(self.csv_file, delimiter=self.sep, lineterminator="\n")
+                if self.append_header:
+                    self.writer.writerow(["epoch"] + self.keys)
+            self.writer.writerow([epoch] + [_cell(logs.get(k, "NA")) for k in self.keys])
+            self.csv_file.flush()
 
     def on_train_end(self, logs=None):
         self._close()

@@ -22,6 +22,7 @@ model may run in several threads at once (layers return new arrays and keep
 their per-call state per thread); ``fit`` and ``train_on_batch`` change the
 weights and are refused while another thread trains the same model.
 """
+import contextlib
 import math
 import numbers
 import threading
@@ -36,6 +37,7 @@ from nncore import naming
 from nncore import optimizers as nn_optimizers
 from nncore import random as nn_random
 from nncore.models import data as D
+from nncore.models.rollback import all_or_nothing
 
 
 class Model:
@@ -199,22 +201,34 @@ class Model:
         return ["loss"] + [m.name for m in (self._metrics or [])]
 
     # ------------------------------------------------------------- data
+    def _unbuilt_guard(self):
+        """A refused call leaves an unbuilt model unbuilt: the first call
+        builds the model for its x before y (or the shape check) can still
+        refuse, and a model built for a refused call would then refuse the
+        right data.  Once built, preparing data changes nothing, so there is
+        nothing to undo (and no snapshot to take on every predict)."""
+        if self.built:
+            return contextlib.nullcontext()
+        return all_or_nothing(self, *self.layers)
+
     def _prepare_x(self, x, what="x", lazy=False):
         """x converted once, the model built for it, its shape checked
         (``lazy``: a big input of another dtype is converted batch by batch)."""
         x = D.as_features(x, self.dtype, what=what, lazy=lazy)
-        self._ensure_built_for(x)
-        self._check_input(x, what=what)
+        with self._unbuilt_guard():
+            self._ensure_built_for(x)
+            self._check_input(x, what=what)
         return x
 
     def _prepare(self, x, y, sample_weight=None, class_weight=None, what="", lazy=False):
-        x = self._prepare_x(x, what=f"{what}x", lazy=lazy)
-        if y is None:
-            raise ValueError(f"{what}y is None: training and evaluation need targets")
-        D.check_same_length(x, y, f"{what}x", f"{what}y")
-        t = self.loss.prepare_targets(y, self.output_units, self.dtype, what=f"{what}y")
-        sw = D.sample_weights(sample_weight, class_weight, np.asarray(t), x.shape[0], self.dtype,
-                              self.output_units)
+        with self._unbuilt_guard():
+            x = self._prepare_x(x, what=f"{what}x", lazy=lazy)
+            if y is None:
+                raise ValueError(f"{what}y is None: training and evaluation need targets")
+            D.check_same_length(x, y, f"{what}x", f"{what}y")
+            t = self.loss.prepare_targets(y, self.output_units, self.dtype, what=f"{what}y")
+            sw = D.sample_weights(sample_weight, class_weight, np.asarray(t), x.shape[0],
+                                  self.dtype, self.output_units)
         return x, t, sw
 
     # ------------------------------------------------------------- one step
@@ -404,42 +418,47 @@ class Model:
         from nncore.models import loop
 
         _sync_threads()
-        x, t, sw = self._prepare(x, y, sample_weight, class_weight, lazy=True)
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data must be a tuple (x_val, y_val) or "
-                                 "(x_val, y_val, sample_weight_val)")
-            vsw = validation_data[2] if len(validation_data) == 3 else None
-            val = self._prepare(validation_data[0], validation_data[1], vsw,
-                                what="validation_data ", lazy=True)
-        elif validation_split:
-            # Keras: the split is taken from the end, before any shuffling
-            split_at = int(math.floor(x.shape[0] * (1.0 - validation_split)))
-            if split_at == 0 or split_at == x.shape[0]:
-                raise ValueError(f"validation_split={validation_split} leaves an empty "
-                                 f"training or validation set for {x.shape[0]} samples")
-            val = (D.rows(x, split_at, None), t[split_at:],
-                   None if sw is None else sw[split_at:])
-            x, t, sw = D.rows(x, 0, split_at), t[:split_at], None if sw is None else sw[:split_at]
-        val_bs = validation_batch_size or batch_size
+        # everything up to the first step may still refuse (validation data,
+        # callbacks): the model, its layers and optimizer then stay as they were
+        with all_or_nothing(self, *self.layers,
+                            *([self.optimizer] if self.optimizer is not None else [])):
+            x, t, sw = self._prepare(x, y, sample_weight, class_weight, lazy=True)
+            val = None
+            if validation_data is not None:
+                if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                    raise ValueError("validation_data must be a tuple (x_val, y_val) or "
+                                     "(x_val, y_val, sample_weight_val)")
+                vsw = validation_data[2] if len(validation_data) == 3 else None
+                val = self._prepare(validation_data[0], validation_data[1], vsw,
+                                    what="validation_data ", lazy=True)
+            elif validation_split:
+                # Keras: the split is taken from the end, before any shuffling
+                split_at = int(math.floor(x.shape[0] * (1.0 - validation_split)))
+                if split_at == 0 or split_at == x.shape[0]:
+                    raise ValueError(f"validation_split={validation_split} leaves an empty "
+                                     f"training or validation set for {x.shape[0]} samples")
+                val = (D.rows(x, split_at, None), t[split_at:],
+                       None if sw is None else sw[split_at:])
+                x, t, sw = (D.rows(x, 0, split_at), t[:split_at],
+                            None if sw is None else sw[:split_at])
+            val_bs = validation_batch_size or batch_size
 
-        self._resolve_metrics()
-        self._build_optimizer()
-        n = x.shape[0]
-        batches = math.ceil(n / batch_size)
-        # Keras 3: with steps_per_epoch, an epoch takes that many batches and
-        # the next epoch goes on where it stopped, reshuffling only when the
-        # data is used up; asking for more batches than the data holds runs
-        # what there is, with a warning.
-        steps = steps_per_epoch or batches
-        if steps > batches:
-            warnings.warn(f"fit: steps_per_epoch={steps_per_epoch} but the data holds "
-                          f"{batches} batches of {batch_size}; each epoch runs {batches} "
-                          "steps (your input ran out of data)", stacklevel=3)
-        cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
-                           model=self, verbose=verbose, epochs=epochs,
-                           steps=min(steps, batches))
+            self._resolve_metrics()
+            self._build_optimizer()
+            n = x.shape[0]
+            batches = math.ceil(n / batch_size)
+            # Keras 3: with steps_per_epoch, an epoch takes that many batches and
+            # the next epoch goes on where it stopped, reshuffling only when the
+            # data is used up; asking for more batches than the data holds runs
+            # what there is, with a warning.
+            steps = steps_per_epoch or batches
+            if steps > batches:
+                warnings.warn(f"fit: steps_per_epoch={steps_per_epoch} but the data holds "
+                              f"{batches} batches of {batch_size}; each epoch runs {batches} "
+                              "steps (your input ran out of data)", stacklevel=3)
+            cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
+                               model=self, verbose=verbose, epochs=epochs,
+                               steps=min(steps, batches))
         self.stop_training = False
         stepper, generation = None, None
         cursor, order = 0, None

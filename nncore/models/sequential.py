@@ -12,6 +12,7 @@ from nncore import config
 from nncore.layers.input_layer import InputLayer
 from nncore.layers.layer import Layer
 from nncore.models.model import Model
+from nncore.models.rollback import all_or_nothing
 from nncore.models.summary import print_summary
 
 
@@ -134,18 +135,22 @@ class Sequential(Model):
                              "with Input(shape=...)")
         if input_shape[0] is not None:
             input_shape = (None,) + input_shape[1:]
-        self._input_shape = input_shape
-        shape = input_shape
-        for layer in self._layers:
-            if not layer.built:
-                layer.build(shape)
-            elif layer.input_shape is not None and tuple(layer.input_shape[1:]) != tuple(shape[1:]):
-                raise ValueError(f"Layer '{layer.name}' was built for inputs "
-                                 f"{layer.input_shape} but receives {shape}")
-            shape = layer.output_shape
-        self.built = bool(self._layers)
-        if self.built:
-            self._make_graph()
+        # a layer that refuses the shape may come after others were built for
+        # it: then the model and every layer go back to how they were
+        with all_or_nothing(self, *self._layers):
+            self._input_shape = input_shape
+            shape = input_shape
+            for layer in self._layers:
+                if not layer.built:
+                    layer.build(shape)
+                elif (layer.input_shape is not None
+                      and tuple(layer.input_shape[1:]) != tuple(shape[1:])):
+                    raise ValueError(f"Layer '{layer.name}' was built for inputs "
+                                     f"{layer.input_shape} but receives {shape}")
+                shape = layer.output_shape
+            self.built = bool(self._layers)
+            if self.built:
+                self._make_graph()
 
     def _make_graph(self):
         """The symbolic history of the stack -- ``model.inputs``,

@@ -12,8 +12,8 @@ half-written one.  Around that:
 * **Permissions** of an existing destination are kept: the temporary file gets
   the old file's mode bits (a private 0600 model stays 0600) and, when we may,
   its owner.  A new file gets the usual ``0666 & ~umask``.
-* **Ctrl-C** (SIGINT, main thread) is deferred while the file is written and
-  renamed: the save completes (or, on an error, is rolled back) and then the
+* **Ctrl-C** (SIGINT, main thread) is deferred from before the temporary
+  file is created until it is renamed: the save completes (or, on an error, is rolled back) and then the
   ``KeyboardInterrupt`` is raised from here, once, cleanly.  A signal can
   therefore never leave a half-written, missing or stray temporary file.
 * On any error the temporary file is removed and the destination untouched.
@@ -113,15 +113,24 @@ def atomic_write(path, write, overwrite=True, what="save"):
         raise OSError(f"{what}: cannot save to {path!r}: {dest!r} is not a regular file")
     with _deferred_interrupt():
         fd, tmp = _open_temp(folder, os.path.basename(dest))
+        f = None
         try:
             if old is not None:
                 _copy_mode_and_owner(fd, old)
-            with os.fdopen(fd, "wb") as f:
+            f = os.fdopen(fd, "wb")
+            with f:
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, dest)
         except BaseException:
+            # the descriptor is ours until fdopen owns it: an error in chmod
+            # or fdopen itself must not leak it
+            if f is None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
             try:
                 os.unlink(tmp)
             except OSError:

@@ -55,6 +55,7 @@ from sklearn.base import BaseEstimator  # noqa: E402
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted  # noqa: E402
 
 from nncore import random as nn_random  # noqa: E402
+from nncore.models.rollback import all_or_nothing  # noqa: E402
 from nncore.wrappers import transport, workers  # noqa: E402
 
 try:  # scikit-learn >= 1.6
@@ -200,22 +201,25 @@ class SKLearnBase(BaseEstimator):
             self, with ``model_`` (the fitted model) and ``history_`` (the
             ``History.history`` dict of the fit).
         """
-        seed = self._check_params()
-        X, y = self._validate_xy(X, y, reset=True)
-        fit_args = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
-        if sample_weight is not None:
-            if "sample_weight" in fit_args:
-                raise TypeError(f"{type(self).__name__}.fit: sample_weight given twice "
-                                "(as an argument and in fit_kwargs)")
-            fit_args["sample_weight"] = _check_sample_weight(sample_weight, X,
-                                                             dtype=np.float64)
-        with self._threads(), _seeded(seed):
-            target = self._encode_target(X, y)
-            model = self._build_model(X, target)
-            self._check_model_fits_target(model, target)
-            history = model.fit(X, self._target_for_loss(model, target), **fit_args)
-        self.model_ = model
-        self.history_ = {k: list(v) for k, v in history.history.items()}
+        # validating X and y sets n_features_in_ and classes_ before the model
+        # may still refuse them: a refused fit puts the fitted ones back
+        with all_or_nothing(self):
+            seed = self._check_params()
+            X, y = self._validate_xy(X, y, reset=True)
+            fit_args = {"verbose": 0, **(self.fit_kwargs or {}), **kwargs}
+            if sample_weight is not None:
+                if "sample_weight" in fit_args:
+                    raise TypeError(f"{type(self).__name__}.fit: sample_weight given twice "
+                                    "(as an argument and in fit_kwargs)")
+                fit_args["sample_weight"] = _check_sample_weight(sample_weight, X,
+                                                                 dtype=np.float64)
+            with self._threads(), _seeded(seed):
+                target = self._encode_target(X, y)
+                model = self._build_model(X, target)
+                self._check_model_fits_target(model, target)
+                history = model.fit(X, self._target_for_loss(model, target), **fit_args)
+            self.model_ = model
+            self.history_ = {k: list(v) for k, v in history.history.items()}
         return self
 
     def _model_output(self, X):
