@@ -47,6 +47,16 @@ class KernelBias:
                                                 reg.l1, reg.l2)
         return pen
 
+    def _regularizer_formulas(self):
+        """The penalty gradients' formulas for ``describe``: dW += ..., db += ..."""
+        out = []
+        for n, r in (("W", self.kernel_regularizer), ("b", self.bias_regularizer)):
+            if r is not None:
+                terms = ([f"{r.l1:g} sign({n})"] if r.l1 else []) + \
+                    ([f"2*{r.l2:g} {n}"] if r.l2 else [])
+                out.append(f"d{n} += " + " + ".join(terms or ["0"]))
+        return out
+
     def _plan_params(self, ctx):
         """The compiled loop's parameters: the kernel, then the bias."""
         return [Param.of(ctx, var, g, reg) for reg, var, g in self._regularized()]

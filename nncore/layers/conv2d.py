@@ -192,7 +192,7 @@ class Conv2D(KernelBias, S.Spatial2D):
             parts.append("db = sum dz")
         if step.backward_kwargs.get("need_input_grad", True):
             parts.append("dx = col2im(dz.W^T)")
-        return fwd, "; ".join(parts)
+        return fwd, "; ".join(parts + self._regularizer_formulas())
 
     # ------------------------------------------------------------ Keras files
     keras_name = "Conv2D"

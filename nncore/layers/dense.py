@@ -184,12 +184,7 @@ class Dense(KernelBias, Layer):
             parts.append("db = sum_batch dz")
         if step.backward_kwargs.get("need_input_grad", True):
             parts.append("dx = dz.W^T")
-        for n, r in (("W", self.kernel_regularizer), ("b", self.bias_regularizer)):
-            if r is not None:
-                terms = ([f"{r.l1:g} sign({n})"] if r.l1 else []) + \
-                    ([f"2*{r.l2:g} {n}"] if r.l2 else [])
-                parts.append(f"d{n} += " + " + ".join(terms or ["0"]))
-        return fwd, "; ".join(parts)
+        return fwd, "; ".join(parts + self._regularizer_formulas())
 
     # ------------------------------------------------------------ Keras files
     keras_name = "Dense"
