@@ -271,7 +271,7 @@ case("geometry", "conv_on_3d_input_refused", """
     refused(lambda: m.predict(np.ones((2, 8, 8), "float32"), verbose=0), ValueError, "")
     assert m.predict(np.ones((2, 8, 8, 1), "float32"), verbose=0).shape == (2, 2)
 """)
-case("geometry", "nan_image_refused_naming_the_pixel", """
+case("geometry", "nan_image_refused_naming_the_pixel", r"""
     m = cnn(); xx = xi.copy(); xx[0, 3, 3, 0] = np.nan
     refused(lambda: m.predict(xx, verbose=0), ValueError, r"NaN or inf .*\(0, 3, 3, 0\)")
     assert np.isfinite(m.predict(xi, verbose=0)).all()
