@@ -9,8 +9,14 @@ the block raises, so the model is exactly as it was before the call.
 
 Arrays are not copied: code inside the block must replace weight arrays, not
 write into them, before it can still refuse (building creates new arrays).
+
+nncore's global random state is put back too: building draws initial weights
+from it, and a refused call that consumed those draws would make the next
+(accepted) build initialise differently than the same seed did before.
 """
 from contextlib import contextmanager
+
+from nncore import random as nn_random
 
 _CONTAINERS = (list, dict, set)
 
@@ -39,11 +45,15 @@ def _restore(obj, snapshot):
 
 @contextmanager
 def all_or_nothing(*objects):
-    """Undo every attribute change made to ``objects`` if the block raises."""
+    """Undo every attribute change made to ``objects``, and every draw from
+    nncore's random state, if the block raises."""
     saved = [(obj, _snapshot(obj)) for obj in objects]
+    rng = nn_random.generator()
+    rng_state = rng.bit_generator.state
     try:
         yield
     except BaseException:
         for obj, state in saved:
             _restore(obj, state)
+        rng.bit_generator.state = rng_state
         raise
