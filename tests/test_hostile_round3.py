@@ -623,17 +623,20 @@ GROUPS = sorted({g for g, _ in CASES.values()})
 _RESULTS = {}
 
 
-def _run_group(group):
-    """Run every case of ``group`` in children; {name: (ok, detail)}."""
-    names = [n for n, (g, _) in CASES.items() if g == group]
+def _run_group(group, cases=None, helpers=None):
+    """Run every case of ``group`` in children; {name: (ok, detail)}.
+    (``cases``/``helpers``: another campaign's, e.g. test_hostile_ch9.py.)"""
+    cases = CASES if cases is None else cases
+    helpers = HELPERS if helpers is None else helpers
+    names = [n for n, (g, _) in cases.items() if g == group]
     results = {}
     while len(results) < len(names):
         todo = [n for n in names if n not in results]
-        body = [HELPERS]
+        body = [helpers]
         for n in todo:
             body.append(f"print('START {n}', flush=True)\n"
                         "try:\n"
-                        + textwrap.indent(CASES[n][1] + "\npass\n", "    ")
+                        + textwrap.indent(cases[n][1] + "\npass\n", "    ")
                         + "except BaseException:\n"
                         f"    print('FAIL {n}', repr(traceback.format_exc()), flush=True)\n"
                         "else:\n"

@@ -191,6 +191,12 @@ class Embedding(Layer):
                     "num_words as the data")
         return np.ascontiguousarray(x, dtype=np.intp)
 
+    def check_input_values(self, x):
+        """The word indices of the whole input, before the first batch: a bad
+        one found mid-fit would leave the batches before it trained, and its
+        position would be one inside a shuffled batch."""
+        self.indices(x)
+
     def forward(self, x, training=False, logits=False):
         """Rows of ``embeddings`` for the indices ``x``: shape ``x.shape + (output_dim,)``."""
         self._require_built()

@@ -253,6 +253,11 @@ class Layer:
         """The output shape for inputs of ``input_shape`` (batch dimension first)."""
         return tuple(input_shape)
 
+    def check_input_values(self, x):
+        """Refuse values this layer cannot take anywhere in ``x`` (the whole
+        input of a fit/evaluate/predict, checked once before the first
+        batch).  Most layers take any finite number: nothing to check."""
+
     def _ensure_built(self, x):
         if not self.built:
             self.build((None,) + tuple(x.shape[1:]))

@@ -82,10 +82,20 @@ def as_features(x, dtype, what="x", lazy=False):
     if isinstance(x, (list, tuple)) and x and not isinstance(x[0], (numbers.Number, list, tuple, np.ndarray)):
         raise TypeError(f"{what}: expected a NumPy array, got a {type(x).__name__} "
                         f"of {type(x[0]).__name__}")
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except ValueError as e:
+        # NumPy's "inhomogeneous shape" names neither the argument nor the cure
+        raise ValueError(f"{what}: the samples have different lengths (a ragged list); "
+                         "make them one length first, e.g. keras.utils.pad_sequences("
+                         f"sequences, maxlen=...) ({e})") from None
     if arr.dtype.kind not in "biuf":
+        hint = ""
+        if arr.dtype == object and arr.size and isinstance(arr.flat[0], (list, tuple, np.ndarray)):
+            hint = (" -- an array of sequences (e.g. imdb.load_data's reviews) is first padded "
+                    "to one length: keras.utils.pad_sequences(x, maxlen=...)")
         raise TypeError(f"{what}: expected a numeric array, got dtype {arr.dtype} "
-                        "(strings/objects cannot be fed to a model)")
+                        f"(strings/objects cannot be fed to a model){hint}")
     if arr.ndim < 2:
         one = (" To pass one sample, add the batch dimension: x[None] (or x[i:i+1] "
                "on the whole array).") if arr.ndim == 1 else ""
@@ -93,6 +103,12 @@ def as_features(x, dtype, what="x", lazy=False):
                          f"got shape {arr.shape}.{one}")
     if arr.shape[0] == 0:
         raise ValueError(f"{what} is empty (0 samples)")
+    if arr.size == 0:
+        # samples with nothing in them (e.g. sequences of length 0): no layer
+        # can take them, and the row checks below cannot even reshape them
+        raise ValueError(f"{what} has shape {arr.shape}: every sample is empty (a dimension "
+                         "of size 0, e.g. sequences of length 0); pad short sequences "
+                         "with keras.utils.pad_sequences(..., maxlen=...) instead")
     dtype = np.dtype(dtype)
     if arr.dtype.kind == "f":
         # in chunks of rows: a whole-array isfinite()/abs() would allocate

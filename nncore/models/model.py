@@ -214,10 +214,17 @@ class Model:
     def _prepare_x(self, x, what="x", lazy=False):
         """x converted once, the model built for it, its shape checked
         (``lazy``: a big input of another dtype is converted batch by batch)."""
+        raw = x
         x = D.as_features(x, self.dtype, what=what, lazy=lazy)
         with self._unbuilt_guard():
             self._ensure_built_for(x)
             self._check_input(x, what=what)
+            # the values as given (not their float copy): positions are the
+            # user's, and no step has run yet when one is refused
+            try:
+                self._layers[0].check_input_values(np.asarray(raw))
+            except ValueError as e:
+                raise ValueError(f"{what}: {e}") from None
         return x
 
     def _prepare(self, x, y, sample_weight=None, class_weight=None, what="", lazy=False):

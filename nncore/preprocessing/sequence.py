@@ -62,7 +62,7 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre",
                              f"sequence {i} is {s!r}") from None
         if not found and len(s):
             # every value of every sequence must have the first one's shape
-            sample_shape, found = np.asarray(s).shape[1:], True
+            sample_shape, found = _values(s, i, None).shape[1:], True
     if maxlen is None:
         maxlen = max(lengths, default=0)
     maxlen = int(maxlen)
@@ -70,14 +70,20 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre",
     if isinstance(value, str) and dt.kind not in "OUS":
         raise ValueError(f"pad_sequences: dtype {dt} cannot hold the string value {value!r}; "
                          "use dtype=object for strings")
-    out = np.full((len(lengths), maxlen) + tuple(sample_shape), value, dtype=dt)
+    shape = (len(lengths), maxlen) + tuple(sample_shape)
+    try:
+        out = np.full(shape, value, dtype=dt)
+    except MemoryError:
+        raise MemoryError(f"pad_sequences: maxlen={maxlen} makes a {shape} array of {dt} "
+                          f"({np.prod(shape, dtype=float) * dt.itemsize / 2**30:.3g} GiB), "
+                          "more than this machine can allocate; choose a smaller maxlen") from None
     if maxlen == 0:
         return out
     for i, s in enumerate(sequences):
         if not lengths[i]:
             continue
         cut = s[-maxlen:] if truncating == "pre" else s[:maxlen]
-        cut = np.asarray(cut, dtype=dt)
+        cut = _values(cut, i, dt)
         if cut.shape[1:] != tuple(sample_shape):
             raise ValueError(f"pad_sequences: the values of sequence {i} have shape "
                              f"{cut.shape[1:]}, those of the first have {tuple(sample_shape)}")
@@ -86,3 +92,14 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre",
         else:
             out[i, :len(cut)] = cut
     return out
+
+
+def _values(seq, i, dtype):
+    """Sequence ``i`` as an array, or an error that says which sequence and
+    why (NumPy's own message names neither)."""
+    try:
+        return np.asarray(seq, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as e:
+        what = f"{dtype} values" if dtype is not None else "an array"
+        raise type(e)(f"pad_sequences: sequence {i} cannot be made into {what} (nested "
+                      f"lists of different lengths, or values that are not numbers?): {e}") from None
