@@ -314,9 +314,9 @@ case("seq", "huge_values_saturate_and_stay_finite", """
         assert np.isfinite(h) and np.isfinite(m.predict(big, verbose=0)).all(), cell
 """)
 case("seq", "very_long_sequence_equals_numpy_recurrence", """
-    # 20,000 steps: the state stays finite and equals h = tanh(x W + h U + b)
+    # 5,000 steps: the state stays finite and equals h = tanh(x W + h U + b)
     layer = L.SimpleRNN(2)
-    x = rng.normal(size=(1, 20000, 1)).astype("float32")
+    x = rng.normal(size=(1, 5000, 1)).astype("float32")
     out = layer(x)
     W, U, b = (np.asarray(v, "float64") for v in layer.get_weights())
     h = np.zeros((1, 2))
@@ -382,20 +382,29 @@ case("imdb", "imdb_huge_declared_lengths", """
     imdb_refused(npz({"x_train.npy": npy(huge)}), "truncated or malformed")
 """)
 case("imdb", "imdb_zip_bomb_member_refused_before_unpacking", """
-    # a member that inflates to 512 MiB + 1 (a few hundred KB on disk)
+    # a real deflate bomb (16 MiB of zeros in ~16 KB) whose directory entry
+    # says it unpacks to 3.75 GiB: refused from the entry, before inflating;
+    # an entry that lies the other way is cut off by zipfile at the size it
+    # declares (then fails its CRC)
+    import struct
     p = os.path.join(T, "bomb.npz")
     good = zipfile.ZipFile(SMALL)
     with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
         for n in good.namelist():
-            if n == "x_train.npy":
-                with z.open(n, "w", force_zip64=True) as w:
-                    block = bytes(1 << 24)
-                    for _ in range(32):
-                        w.write(block)
-                    w.write(b"\\0")
-            else:
-                z.writestr(n, good.read(n))
-    imdb_refused(p, "would unpack to")
+            z.writestr(n, bytes(1 << 24) if n == "x_train.npy" else good.read(n))
+    data = bytearray(open(p, "rb").read())
+    at = data.index(b"PK\\x01\\x02")
+    while True:                       # the central directory entry of x_train.npy
+        name_len = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46: at + 46 + name_len] == b"x_train.npy":
+            break
+        at = data.index(b"PK\\x01\\x02", at + 4)
+    struct.pack_into("<I", data, at + 24, 0xF0000000)
+    open(p, "wb").write(bytes(data))
+    imdb_refused(p, "would unpack to 4,026,531,840 bytes")
+    struct.pack_into("<I", data, at + 24, 1000)
+    open(p, "wb").write(bytes(data))
+    imdb_refused(p, "damaged|not a valid|truncated|refused")
 """)
 case("imdb", "imdb_labels_that_are_not_integer_labels", """
     n = len(np.load(SMALL)["y_train"])
