@@ -20,9 +20,11 @@ Keras 3's callback, so a TensorBoard page looks the same for either:
   ``evaluation_<name>_vs_iterations`` at step = ``optimizer.iterations`` after
   each validation pass (and after ``model.evaluate(..., callbacks=[tb])``).
 
-One difference from Keras on purpose: with an integer ``update_freq`` Keras
-(through ``tf.summary.record_if``) also drops the *epoch* scalars of epochs
-whose last batch number is not a multiple of N; nncore writes every epoch.
+One difference from Keras on purpose: with an integer ``update_freq`` N,
+Keras (through ``tf.summary.record_if``) also drops the epoch scalars, the
+histograms and the evaluation scalars of every epoch whose last batch number
+is not a multiple of N; nncore writes them for every epoch.
+``tools/tf_check_tensorboard.py`` compares the tags and steps of both.
 
 The files are written with the ``tensorboard`` package's own event-file writer
 and summary protos (``pip install 'nncore-keras[tensorboard]'``).  It is the
