@@ -8,6 +8,7 @@ this applies MANIFEST.in's rules with setuptools' own template reader to the
 files of the checkout (the whole build is checked by hand, docs/building_wheels.md).
 """
 import pathlib
+import re
 
 import pytest
 
@@ -44,3 +45,23 @@ def test_sdist_carries_every_kernel_source_and_no_generated_c():
     missing = [s for s in sources if s not in files]
     assert not missing, f"not in the sdist: {missing}"
     assert not [f for f in files if f.startswith("src_cython/") and f.endswith(".c")]
+
+
+def test_cibuildwheel_config_is_portable_and_copies_what_the_suite_reads():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python >= 3.11")
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["cibuildwheel"]
+    # a wheel must not be built for the build machine's CPU only
+    assert cfg["environment"]["NNCORE_PORTABLE"] == "1"
+    # the suite runs from copies of these, outside the source tree: each must exist
+    missing = [p for p in cfg["test-sources"] if not (REPO / p).exists()]
+    assert not missing, f"test-sources name paths the checkout lacks: {missing}"
+    assert "tests" in cfg["test-sources"] and "tests" in cfg["test-command"]
+    # and every top-level folder the tests read (REPO / "<name>") is copied
+    read = set()
+    for test in (REPO / "tests").glob("*.py"):
+        if test.name != "test_wheel.py":
+            read.update(re.findall(r'REPO / "([^"/]+)"', test.read_text()))
+    # (the tests of the source tree itself skip outside it)
+    uncopied = sorted(p for p in read if p not in cfg["test-sources"]
+                      and p not in ("nncore", "src_cython", "setup.py"))
+    assert not uncopied, f"tests read {uncopied}, which cibuildwheel does not copy"

@@ -328,10 +328,3 @@ class TensorBoard(Callback):
     def on_train_end(self, logs=None):
         self._in_fit = False
         self._close()
-
-    def __del__(self):
-        # a callback dropped without fit ending (rare) still ends its writer threads
-        try:
-            self._close()
-        except Exception:
-            pass
