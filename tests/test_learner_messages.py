@@ -57,8 +57,8 @@ def test_unsupported_layers_say_not_in_nncore_yet(name):
 
 
 def test_unsupported_callback_says_not_in_nncore_yet():
-    with pytest.raises(AttributeError, match="TensorBoard is not in nncore yet.*EarlyStopping"):
-        keras.callbacks.TensorBoard
+    with pytest.raises(AttributeError, match="BackupAndRestore is not in nncore yet.*EarlyStopping"):
+        keras.callbacks.BackupAndRestore
 
 
 def test_misspelt_layer_gets_a_suggestion_and_hasattr_still_works():

@@ -14,14 +14,15 @@ from nncore.callbacks.model_checkpoint import ModelCheckpoint
 from nncore.callbacks.monitor import MonitorCallback
 from nncore.callbacks.progbar_logger import ProgbarLogger
 from nncore.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from nncore.callbacks.tensorboard import TensorBoard
 from nncore.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = ["Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History",
            "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "MonitorCallback",
-           "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN"]
+           "ProgbarLogger", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN"]
 
 
 def __getattr__(name):
-    # keras.callbacks.TensorBoard & co.: say they are not in nncore yet
+    # keras.callbacks.BackupAndRestore & co.: say they are not in nncore yet
     from nncore import _not_yet
     return _not_yet.module_getattr(__name__, name)
