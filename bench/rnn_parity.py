@@ -115,6 +115,14 @@ def worker(args):
             x, y, xv, yv = f["x"], f["y"], f["xv"], f["yv"]
         keras.utils.set_random_seed(42)
         model = build(keras, args.model)
+        if args.init:
+            if args.worker == "nncore":
+                model.save_weights(args.init)         # the start both frameworks share
+            else:
+                model.load_weights(args.init)
+        # a fingerprint of the starting weights: equal in both with a shared init
+        res["init_abs_sum"] = float(sum(np.abs(w).astype("float64").sum()
+                                        for w in model.get_weights()))
         model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=args.lr),
                       loss="binary_crossentropy", metrics=["accuracy"])
         t0 = time.perf_counter()
@@ -131,7 +139,7 @@ def worker(args):
         json.dump(res, f)
 
 
-def run(args, fw, py, model, data):
+def run(args, fw, py, model, data, init=None):
     if not os.path.exists(py):
         return {"status": "missing", "error": f"no interpreter {py}"}
     fd, result = tempfile.mkstemp(suffix=".json")
@@ -143,6 +151,8 @@ def run(args, fw, py, model, data):
     env.setdefault("CUDA_VISIBLE_DEVICES", "")
     cmd = [py, os.path.abspath(__file__), "--worker", fw, "--model", model, "--data", data,
            "--result", result, "--epochs", str(args.epochs), "--lr", str(args.lr)]
+    if init:
+        cmd += ["--init", init]
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
     try:
         with open(result) as f:
@@ -167,18 +177,24 @@ def driver(args):
         data = os.path.join(tmp, "data.npz")
         np.savez(data, x=x[:args.n], y=y[:args.n], xv=x[args.n:], yv=y[args.n:])
         for m in models:
-            r = {fw: run(args, fw, py, m, data)
+            # nncore first: it writes the initial weights TF then loads
+            init = None if args.independent_init else os.path.join(tmp, f"{m}.weights.h5")
+            r = {fw: run(args, fw, py, m, data, init)
                  for fw, py in (("nncore", args.nncore_python), ("tf", args.tf_python))}
             for fw, res in r.items():
-                msg = (f"val acc {res['val_accuracy']}, fit {res['fit_s']:.1f} s"
+                msg = (f"val acc {res['val_accuracy']}, fit {res['fit_s']:.1f} s, "
+                       f"initial |w| sum {res['init_abs_sum']:.6f}"
                        if res["status"] == "ok" else res["error"])
                 print(f"[{m}] {fw}: {msg}", file=sys.stderr, flush=True)
             rows.append((m, r))
-    L = [f"Validation accuracy after {args.epochs} epochs (best epoch in brackets), "
+    start = ("each framework's own initial weights (seed 42)" if args.independent_init
+             else "the same initial weights in both (nncore's, loaded by TF)")
+    L = [f"Validation accuracy after {args.epochs} epochs (best epoch in brackets), {start}, "
          f"{args.n:,} training + {args.n_val:,} validation synthetic sequences "
          f"(`examples/ch9_synthetic_imdb.py`, seed {args.seed}), RMSprop({args.lr:g}), "
          f"batch 64; `bench/rnn_parity.py --n {args.n} --n-val {args.n_val} "
-         f"--epochs {args.epochs} --lr {args.lr:g}`.", "",
+         f"--epochs {args.epochs} --lr {args.lr:g}"
+         f"{' --independent-init' if args.independent_init else ''}`.", "",
          "| model | nncore | TensorFlow 2.21 | difference (points) |",
          "| --- | ---: | ---: | ---: |"]
     worst = 0.0
@@ -205,6 +221,9 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--only", default=None)
+    p.add_argument("--independent-init", action="store_true",
+                   help="each framework draws its own initial weights")
+    p.add_argument("--init", help=argparse.SUPPRESS)
     p.add_argument("--nncore-python", default=sys.executable)
     p.add_argument("--tf-python", default="/work/tfvenv/bin/python")
     p.add_argument("--worker", choices=["nncore", "tf"], help=argparse.SUPPRESS)
