@@ -32,7 +32,9 @@ then ``ru_maxrss`` of the process (peak RSS: data + model + fit).
 
 Frameworks: nncore (this checkout); TensorFlow through ``/work/tfvenv`` with
 its default threads and with intra/inter-op threads 1 (the table keeps its
-faster setting, per model); PyTorch eager (``nn.RNN``/``nn.LSTM``/``nn.GRU``,
+faster setting, per model); PyTorch eager, also with its default threads and
+with 1 thread (the faster is kept: under CPU contention its default OpenMP
+threads spin and one run here took 50x longer than the 1-thread one) (``nn.RNN``/``nn.LSTM``/``nn.GRU``,
 batch_first, ``nn.Embedding``, ``nn.Linear`` and ``BCEWithLogitsLoss``,
 ``RMSprop(lr=1e-4, alpha=0.9, eps=1e-7)`` = Keras's rho and epsilon; the loop
 also counts accuracy as Keras's fit does) through ``/work/torchvenv``.
@@ -41,7 +43,7 @@ Usage::
 
     python bench/rnn_compare.py                          # 20,000 sequences, 2 timed epochs
     python bench/rnn_compare.py --n 2048 --epochs 1      # a quick run
-    python bench/rnn_compare.py --only lstm,gru --frameworks nncore,torch
+    python bench/rnn_compare.py --only lstm,gru --frameworks nncore,torch --torch-default-only
     python bench/rnn_compare.py --out /tmp/rnn.md --json /tmp/rnn.json
 
 A framework whose interpreter is absent is reported as "missing", a worker
@@ -289,7 +291,7 @@ def variants(args):
             out.append(("tf (1 thread)", fw, args.tf_python, 1))
         elif fw == "torch":
             out.append(("torch", fw, args.torch_python, None))
-            if args.torch_one_thread:
+            if not args.torch_default_only:
                 out.append(("torch (1 thread)", fw, args.torch_python, 1))
         else:
             raise SystemExit(f"unknown framework {fw!r} (nncore, tf, torch)")
@@ -360,14 +362,15 @@ def render(args, results, started, elapsed):
              f"{platform.machine()} with {os.cpu_count()} cores.")
     L.append("")
     L.append("| model | nncore s/epoch | TensorFlow best (default / 1 thread) | "
-             "PyTorch eager | predict seq/s nncore / torch | peak RSS MB nncore / TF |")
+             "PyTorch eager best (default / 1 thread) | predict seq/s nncore / torch | peak RSS MB nncore / TF |")
     L.append("| --- | ---: | ---: | ---: | ---: | ---: |")
     for m in args.models:
         rs = results[m]
         nn_ = rs.get("nncore")
         tfs = [rs.get("tf"), rs.get("tf (1 thread)")]
         tf_best = _best(tfs, epoch_s, min)
-        tor = _best([rs.get("torch"), rs.get("torch (1 thread)")], epoch_s, min)
+        tors = [rs.get("torch"), rs.get("torch (1 thread)")]
+        tor = _best(tors, epoch_s, min)
 
         def cell(r, label=None):
             if r is None:
@@ -392,7 +395,12 @@ def render(args, results, started, elapsed):
         tf_rss = _best(tfs, lambda r: r["maxrss_fit_mb"], min)
         rss = (f"{nn_['maxrss_fit_mb']:,.0f} / {tf_rss['maxrss_fit_mb']:,.0f}"
                if _ok(nn_) and tf_rss else "–")
-        L.append(f"| {MODELS[m]['text']} | {cell(nn_)} | {tf_cell} | {cell(tor)} | "
+        tor_cell = cell(tor, None if tor is None else
+                        ("1 thread" if tor.get("label", "").endswith("(1 thread)")
+                         else "default"))
+        if not tor:
+            tor_cell = cell(next((r for r in tors if r is not None), None))
+        L.append(f"| {MODELS[m]['text']} | {cell(nn_)} | {tf_cell} | {tor_cell} | "
                  f"{pr} | {rss} |")
     L.append("")
     L.append("Ratios are the peer's epoch time over nncore's, measured in this run. "
@@ -460,8 +468,8 @@ def main(argv=None):
     p.add_argument("--nncore-python", default=sys.executable)
     p.add_argument("--tf-python", default="/work/tfvenv/bin/python")
     p.add_argument("--torch-python", default="/work/torchvenv/bin/python")
-    p.add_argument("--torch-one-thread", action="store_true",
-                   help="also run torch with 1 thread")
+    p.add_argument("--torch-default-only", action="store_true",
+                   help="run torch with its default threads only (not also with 1 thread)")
     p.add_argument("--timeout", type=float, default=3600)
     p.add_argument("--out", default=None, help="also write the Markdown table here")
     p.add_argument("--json", default=None, help="write every worker's raw result here")
