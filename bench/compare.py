@@ -52,6 +52,10 @@ Usage::
     python bench/compare.py --frameworks tf,torch --out /tmp/R.md
     python bench/compare.py -w W6 --n-train 9600     # the CNN on a fifth of an epoch
 
+The book's chapter-9 recurrent models (IMDB-like sequences, not Fashion-MNIST)
+have their own driver with the same design: ``bench/rnn_compare.py``; its
+table goes into ``bench/RESULTS.md`` as well.
+
 A framework whose interpreter or module is absent is reported as "missing";
 a worker that fails is reported as "error: ..." -- nothing is ever faked.
 """

@@ -1,5 +1,6 @@
 """Utilities, as ``keras.utils``: seeding, one-hot labels, plotting, and the
-teaching tools (gradient check, backprop trace)."""
+teaching tools (gradient check, backprop trace, the per-step gradients of a
+recurrent layer: ``plot_state_gradients``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,7 @@ from nncore import naming
 from nncore import random as nn_random
 
 __all__ = ["set_random_seed", "to_categorical", "clear_session", "plot_history",
-           "plot_model", "model_to_dot", "gradient_check", "trace"]
+           "plot_model", "model_to_dot", "gradient_check", "trace", "plot_state_gradients"]
 
 
 def set_random_seed(seed: int) -> None:
@@ -125,6 +126,9 @@ def __getattr__(name):
     if name in ("gradient_check", "trace"):
         from nncore.utils import teaching
         return getattr(teaching, name)
+    if name == "plot_state_gradients":
+        from nncore.utils.state_gradients import plot_state_gradients
+        return plot_state_gradients
     if name in ("plot_model", "model_to_dot"):
         from nncore.utils import model_visualization
         return getattr(model_visualization, name)
