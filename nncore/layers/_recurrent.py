@@ -14,7 +14,7 @@ import numpy as np
 from nncore import activations, initializers, regularizers
 from nncore import random as nn_random
 from nncore.backend import kernels
-from nncore.layers.layer import Layer, Unsupported
+from nncore.layers.layer import Layer
 from nncore.layers.plan_entry import PlanEntry
 from nncore.ops import recurrent as R
 

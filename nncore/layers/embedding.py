@@ -14,7 +14,7 @@ import numpy as np
 
 from nncore import initializers, regularizers
 from nncore.backend import kernels
-from nncore.layers.layer import Layer, Unsupported
+from nncore.layers.layer import Layer
 
 
 def _positive_int(value, what):
