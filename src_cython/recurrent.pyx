@@ -39,6 +39,134 @@ cdef extern from "nn_rnn.h" nogil:
     void nn_tanh_f32(float *z, long n)
     void nn_sigmoid_f32(float *z, long n)
 
+# The recurrent product of one row, z[0:n] += sum_j h[j] * M[j, 0:n], with the
+# n outputs held in vector registers across the whole j loop.  Written as
+# plain loops, ``z[c] += h[j] * M[j, c]`` loads and stores z once per j, and
+# each store must reach the next load before it: a chain of ~10 cycles per
+# (j, vector) that made this tiny product cost more than everything else.
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define NN_RNN_MATVEC(NAME, T, VB)                                          \
+    typedef T NAME##_v __attribute__((vector_size(VB), aligned(sizeof(T))));   \
+    static inline void NAME(const T *h, const T *M, long ldm, long m, long n,  \
+                            T *z)                                             \
+    {                                                                          \
+        const long W = VB / (long)sizeof(T);                                   \
+        long c = 0, j;                                                         \
+        for (; c + 4 * W <= n; c += 4 * W) {                                   \
+            NAME##_v a0, a1, a2, a3, m0, m1, m2, m3;                           \
+            memcpy(&a0, z + c, VB); memcpy(&a1, z + c + W, VB);                \
+            memcpy(&a2, z + c + 2 * W, VB); memcpy(&a3, z + c + 3 * W, VB);    \
+            for (j = 0; j < m; j++) {                                          \
+                const T *row = M + j * ldm + c;                                \
+                T v = h[j];                                                    \
+                memcpy(&m0, row, VB); memcpy(&m1, row + W, VB);                \
+                memcpy(&m2, row + 2 * W, VB); memcpy(&m3, row + 3 * W, VB);    \
+                a0 += v * m0; a1 += v * m1; a2 += v * m2; a3 += v * m3;        \
+            }                                                                  \
+            memcpy(z + c, &a0, VB); memcpy(z + c + W, &a1, VB);                \
+            memcpy(z + c + 2 * W, &a2, VB); memcpy(z + c + 3 * W, &a3, VB);    \
+        }                                                                      \
+        for (; c + W <= n; c += W) {                                           \
+            NAME##_v a0, m0;                                                   \
+            memcpy(&a0, z + c, VB);                                            \
+            for (j = 0; j < m; j++) {                                          \
+                memcpy(&m0, M + j * ldm + c, VB);                              \
+                a0 += h[j] * m0;                                               \
+            }                                                                  \
+            memcpy(z + c, &a0, VB);                                            \
+        }                                                                      \
+        for (; c < n; c++) {                                                   \
+            T a = z[c];                                                        \
+            for (j = 0; j < m; j++)                                            \
+                a += h[j] * M[j * ldm + c];                                    \
+            z[c] = a;                                                          \
+        }                                                                      \
+    }
+    NN_RNN_MATVEC(nn_rnn_matvec_f32, float, 32)
+    NN_RNN_MATVEC(nn_rnn_matvec_f64, double, 32)
+    /* Z[r, 0:n] += sum_j H[r*hr + j*hj] * M[j*ldm + 0:n] for r < nr: eight rows
+     * at a time share each loaded vector of M, and their eight accumulators
+     * are independent chains (a whole block's recurrent product per step). */
+    #define NN_RNN_TILE(NAME, VNAME, T, VB)                                     \
+    static inline void NAME(const T *H, long hr, long hj, const T *M, long ldm, \
+                            long nr, long m, long n, T *Z, long ldz)          \
+    {                                                                          \
+        const long W = VB / (long)sizeof(T);                                   \
+        long c, r, j, q;                                                       \
+        for (c = 0; c + W <= n; c += W) {                                      \
+            for (r = 0; r + 8 <= nr; r += 8) {                                 \
+                VNAME a[8], mv;                                                \
+                for (q = 0; q < 8; q++) memcpy(&a[q], Z + (r + q) * ldz + c, VB); \
+                for (j = 0; j < m; j++) {                                      \
+                    const T *h = H + r * hr + j * hj;                          \
+                    memcpy(&mv, M + j * ldm + c, VB);                          \
+                    a[0] += h[0] * mv; a[1] += h[hr] * mv;                     \
+                    a[2] += h[2 * hr] * mv; a[3] += h[3 * hr] * mv;            \
+                    a[4] += h[4 * hr] * mv; a[5] += h[5 * hr] * mv;            \
+                    a[6] += h[6 * hr] * mv; a[7] += h[7 * hr] * mv;            \
+                }                                                              \
+                for (q = 0; q < 8; q++) memcpy(Z + (r + q) * ldz + c, &a[q], VB); \
+            }                                                                  \
+            for (; r < nr; r++) {                                              \
+                VNAME a0, mv;                                                  \
+                memcpy(&a0, Z + r * ldz + c, VB);                              \
+                for (j = 0; j < m; j++) {                                      \
+                    memcpy(&mv, M + j * ldm + c, VB);                          \
+                    a0 += H[r * hr + j * hj] * mv;                             \
+                }                                                              \
+                memcpy(Z + r * ldz + c, &a0, VB);                              \
+            }                                                                  \
+        }                                                                      \
+        for (; c < n; c++)                                                     \
+            for (r = 0; r < nr; r++) {                                         \
+                T acc = Z[r * ldz + c];                                        \
+                for (j = 0; j < m; j++)                                        \
+                    acc += H[r * hr + j * hj] * M[j * ldm + c];                \
+                Z[r * ldz + c] = acc;                                          \
+            }                                                                  \
+    }
+    NN_RNN_TILE(nn_rnn_tile_f32, nn_rnn_matvec_f32_v, float, 32)
+    NN_RNN_TILE(nn_rnn_tile_f64, nn_rnn_matvec_f64_v, double, 32)
+    #else
+    static inline void nn_rnn_matvec_f32(const float *h, const float *M, long ldm, long m,
+                                         long n, float *z)
+    { for (long c = 0; c < n; c++) { float a = z[c];
+        for (long j = 0; j < m; j++) a += h[j] * M[j * ldm + c]; z[c] = a; } }
+    static inline void nn_rnn_matvec_f64(const double *h, const double *M, long ldm, long m,
+                                         long n, double *z)
+    { for (long c = 0; c < n; c++) { double a = z[c];
+        for (long j = 0; j < m; j++) a += h[j] * M[j * ldm + c]; z[c] = a; } }
+    static inline void nn_rnn_tile_f32(const float *H, long hr, long hj, const float *M,
+                                       long ldm, long nr, long m, long n, float *Z, long ldz)
+    { for (long r = 0; r < nr; r++) for (long c = 0; c < n; c++) { float a = Z[r * ldz + c];
+        for (long j = 0; j < m; j++) a += H[r * hr + j * hj] * M[j * ldm + c];
+        Z[r * ldz + c] = a; } }
+    static inline void nn_rnn_tile_f64(const double *H, long hr, long hj, const double *M,
+                                       long ldm, long nr, long m, long n, double *Z, long ldz)
+    { for (long r = 0; r < nr; r++) for (long c = 0; c < n; c++) { double a = Z[r * ldz + c];
+        for (long j = 0; j < m; j++) a += H[r * hr + j * hj] * M[j * ldm + c];
+        Z[r * ldz + c] = a; } }
+    #endif
+    """
+    void nn_rnn_tile_f32(const float *H, long hr, long hj, const float *M, long ldm,
+                         long nr, long m, long n, float *Z, long ldz) nogil
+    void nn_rnn_tile_f64(const double *H, long hr, long hj, const double *M, long ldm,
+                         long nr, long m, long n, double *Z, long ldz) nogil
+
+
+cdef inline void tile(const floating *H, long hr, long hj, const floating *M, long ldm,
+                      long nr, long m, long n, floating *Z, long ldz) noexcept nogil:
+    """Z[r, 0:n] += sum_j H[r*hr + j*hj] * M[j, 0:n] for r < nr (Z row stride
+    ldz, M row stride ldm): hr = m, hj = 1 reads H as (nr, m); hr = 1, hj = nr
+    reads it transposed."""
+    if floating is float:
+        nn_rnn_tile_f32(H, hr, hj, M, ldm, nr, m, n, Z, ldz)
+    else:
+        nn_rnn_tile_f64(H, hr, hj, M, ldm, nr, m, n, Z, ldz)
+
+
 # the twin's codes (nncore/ops/recurrent.py: CELL_CODES, ACT_CODES)
 cdef enum:
     CELL_SIMPLE = 0
@@ -96,13 +224,14 @@ cdef void fwd_block(int cell, int act, int ract, bint reset_after, long r0, long
                     const floating *c0, const unsigned char *mask, const floating *rdp,
                     long nrd, floating *outputs, floating *Hp, floating *Cp, floating *hT,
                     floating *cT, floating *Gt, floating *Ex, floating *ws) noexcept nogil:
-    """All T steps for rows r0 <= i < r1.  ``ws``: 2*G*nr*u + 2*nr*u scratch."""
+    """All T steps for rows r0 <= i < r1.  ``ws``: 2*G*nr*u + 3*nr*u scratch."""
     cdef long G = 1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3)
     cdef long Gu = G * u, nr = r1 - r0, nru = nr * u
     cdef floating *zb = ws                      # gate-major: zb[(k*nr + r)*u + c]
     cdef floating *rb = ws + G * nru            # GRU reset_after: h.U + b_h
     cdef floating *cn = ws + 2 * G * nru        # LSTM: new c, then act(c)
     cdef floating *ex = cn + nru                # the Ex row values of this step
+    cdef floating *hd = ex + nru                # the block's h * rdp (nr, u)
     cdef floating *target
     cdef const floating *hp
     cdef const floating *cp
@@ -114,7 +243,7 @@ cdef void fwd_block(int cell, int act, int ract, bint reset_after, long r0, long
     cdef floating *cnx
     cdef floating *out
     cdef floating v, hnew, zg
-    cdef long t, r, i, k, j, c, nk, row
+    cdef long t, r, i, k, k2, j, c, nk, row
     cdef bint m, sep = cell == CELL_GRU and reset_after
     cdef unsigned int fpu = nn_ftz_enter()
     for r in range(nr):
@@ -145,17 +274,25 @@ cdef void fwd_block(int cell, int act, int ract, bint reset_after, long r0, long
                     else:
                         for c in range(u):
                             dst[c] = 0
-            target = rb if sep else zb
-            for k in range(nk):
-                dst = target + (k * nr + r) * u
-                rd = NULL
+        # the recurrent product of the whole block: (h * rdp_k) . U_k, one
+        # tile product per gate block (one for all when the mask is shared)
+        target = rb if sep else zb
+        for k in range(nk if (rdp != NULL and nrd > 1) else 1):
+            for r in range(nr):
+                i = r0 + r
+                hp = Hp + (i * T + t) * u
                 if rdp != NULL:
                     rd = rdp + ((k if nrd > 1 else 0) * B + i) * u
-                for j in range(u):
-                    v = hp[j] * rd[j] if rd != NULL else hp[j]
-                    Uj = U + j * Gu + k * u
-                    for c in range(u):
-                        dst[c] = dst[c] + v * Uj[c]
+                    for j in range(u):
+                        hd[r * u + j] = hp[j] * rd[j]
+                else:
+                    for j in range(u):
+                        hd[r * u + j] = hp[j]
+            if rdp != NULL and nrd > 1:
+                tile(hd, u, 1, U + k * u, Gu, nr, u, u, target + k * nru, u)
+            else:
+                for k2 in range(nk):
+                    tile(hd, u, 1, U + k2 * u, Gu, nr, u, u, target + k2 * nru, u)
         # gates and the new state, per cell
         if cell == CELL_SIMPLE:
             act_inplace(act, zb, nru)
@@ -188,12 +325,7 @@ cdef void fwd_block(int cell, int act, int ract, bint reset_after, long r0, long
                 for j in range(u):
                     v = hp[j] * rd[j] if rd != NULL else hp[j]
                     ex[r * u + j] = zb[nru + r * u + j] * v      # r * h
-                dst = zb + 2 * nru + r * u
-                for j in range(u):
-                    v = ex[r * u + j]
-                    Uj = U + j * Gu + 2 * u
-                    for c in range(u):
-                        dst[c] = dst[c] + v * Uj[c]
+            tile(ex, u, 1, U + 2 * u, Gu, nr, u, u, zb + 2 * nru, u)
             act_inplace(act, zb + 2 * nru, nru)         # n
         # caches, masks and the carried state
         for r in range(nr):
@@ -233,77 +365,102 @@ cdef void fwd_block(int cell, int act, int ract, bint reset_after, long r0, long
     nn_ftz_exit(fpu)
 
 
-cdef inline void rec_back(const floating *hp, const floating *rd, const floating *dzk,
-                          const floating *U, long Gu, long off, long u, floating *dU,
-                          floating *dhp) noexcept nogil:
-    """For one row and gate block k (columns off..off+u): dU_k += (h*rd)^T dz_k
-    and dh += (dz_k U_k^T) * rd."""
-    cdef long j, c
-    cdef floating v, acc
-    cdef const floating *Uj
-    cdef floating *dUj
-    for j in range(u):
-        v = hp[j] * rd[j] if rd != NULL else hp[j]
-        Uj = U + j * Gu + off
-        dUj = dU + j * Gu + off
-        acc = 0
-        for c in range(u):
-            dUj[c] = dUj[c] + v * dzk[c]
-            acc = acc + dzk[c] * Uj[c]
-        dhp[j] = dhp[j] + (acc * rd[j] if rd != NULL else acc)
+cdef inline void rec_back_block(const floating *H, long hj, const floating *rdp, long nrd,
+                                long B, long r0, long nr, const floating *DZ, long ngates,
+                                long k0, const floating *UT, long Gu, long u, floating *dU,
+                                floating *dHp, floating *hd, floating *tmp) noexcept nogil:
+    """The recurrent part of BPTT for a block of nr rows and gate blocks
+    k0..k0+ngates-1: dU[:, cols] += (h*rd_k)^T dZ_k and dH += (dZ_k U_k^T) * rd_k.
+    H: the rows' h_{t-1} (row r at H + r*hj); DZ: (nr, Gu) row-major; UT: U^T."""
+    cdef long k, r, j, nk, width, off
+    cdef const floating *rd
+    cdef bint per_gate = rdp != NULL and nrd > 1
+    nk = ngates if per_gate else 1
+    width = u if per_gate else ngates * u
+    for k in range(nk):
+        off = (k0 + k) * u if per_gate else k0 * u
+        if rdp == NULL:
+            tile(H, 1, hj, DZ + off, Gu, u, nr, width, dU + off, Gu)
+            tile(DZ + off, Gu, 1, UT + off * u, u, nr, width, u, dHp, u)
+            continue
+        for r in range(nr):
+            rd = rdp + (((k0 + k) if per_gate else 0) * B + r0 + r) * u
+            for j in range(u):
+                hd[r * u + j] = H[r * hj + j] * rd[j]
+        tile(hd, 1, u, DZ + off, Gu, u, nr, width, dU + off, Gu)
+        memset(tmp, 0, nr * u * sizeof(floating))
+        tile(DZ + off, Gu, 1, UT + off * u, u, nr, width, u, tmp, u)
+        for r in range(nr):
+            rd = rdp + (((k0 + k) if per_gate else 0) * B + r0 + r) * u
+            for j in range(u):
+                dHp[r * u + j] = dHp[r * u + j] + tmp[r * u + j] * rd[j]
 
 
 cdef void bwd_block(int cell, int act, int ract, bint reset_after, long r0, long r1,
-                    long B, long T, long u, const floating *U, const unsigned char *mask,
+                    long B, long T, long u, const floating *UT, const unsigned char *mask,
                     const floating *rdp, long nrd, const floating *Hp, const floating *Cp,
                     const floating *Gt, const floating *Ex, const floating *dO, bint seq,
                     floating *dXW, floating *dU, floating *dbr, double *nrm,
                     floating *ws) noexcept nogil:
     """BPTT for rows r0 <= i < r1.  dU (u, G*u), dbr (G*u) and nrm (T) are this
-    block's partials (zeroed by the caller).  ``ws``: 3*nr*u + 4*u + 2*G*u."""
+    block's partials (zeroed by the caller).  ``UT``: U transposed (G*u, u).
+    Per step: the element-wise gate gradients row by row into DZ (nr, G*u),
+    then the recurrent products for the whole block (``rec_back_block``).
+    ``ws``: 8*nr*u + 2*nr*G*u + nr."""
     cdef long G = 1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3)
     cdef long Gu = G * u, nr = r1 - r0, nru = nr * u
     cdef floating *ds_h = ws
     cdef floating *ds_c = ws + nru
     cdef floating *dout = ws + 2 * nru
-    cdef floating *dh = ws + 3 * nru
-    cdef floating *dc = dh + u
-    cdef floating *dhp = dc + u
-    cdef floating *drh = dhp + u
-    cdef floating *dz = drh + u
-    cdef floating *dinner = dz + Gu
+    cdef floating *dHp = ws + 3 * nru
+    cdef floating *hd = ws + 4 * nru
+    cdef floating *tmp = ws + 5 * nru
+    cdef floating *drh = ws + 6 * nru
+    cdef floating *dhb = ws + 7 * nru          # dh of each row
+    cdef floating *DZ = ws + 8 * nru           # (nr, Gu): dL/d(gate pre-activations)
+    cdef floating *DI = DZ + nr * Gu           # GRU reset_after: dL/d(h.U + b_h)
+    cdef floating *live = DI + nr * Gu         # 1: the row's step is not masked
     cdef const floating *hp
     cdef const floating *cp
     cdef const floating *gt
     cdef const floating *ex
     cdef const floating *rd
     cdef const floating *go
-    cdef floating *dxw
-    cdef floating g, a, dn, acc, hh
+    cdef const floating *D
+    cdef floating *dz
+    cdef floating *dh
+    cdef floating g, a, dn, dc, hh
     cdef double nsum
-    cdef long t, r, i, k, j, c, row
+    cdef long t, r, i, j, c, row, base
     cdef bint m
     cdef unsigned int fpu = nn_ftz_enter()
     memset(ws, 0, 3 * nru * sizeof(floating))
     for t in range(T - 1, -1, -1):
         nsum = 0
+        base = (r0 * T + t) * u                # row r's caches at base + r*T*u
+        memset(dHp, 0, nru * sizeof(floating))
+        # 1. element-wise, row by row: dh, the gate gradients, the mask
         for r in range(nr):
             i = r0 + r
             row = i * T + t
-            dxw = dXW + row * Gu
+            dz = DZ + r * Gu
             go = NULL
             if seq:
                 go = dO + row * u
             elif t == T - 1:
                 go = dO + i * u
             m = mask == NULL or mask[row] != 0
+            live[r] = 1 if m else 0
             if not m:
                 # a masked step passes dL/d(output) and dL/d(state) through
                 if go != NULL:
                     for c in range(u):
                         dout[r * u + c] = dout[r * u + c] + go[c]
-                memset(dxw, 0, Gu * sizeof(floating))
+                memset(dz, 0, Gu * sizeof(floating))
+                if cell == CELL_GRU and reset_after:
+                    memset(DI + r * Gu, 0, Gu * sizeof(floating))
                 continue
+            dh = dhb + r * u
             for c in range(u):
                 g = dout[r * u + c]
                 if go != NULL:
@@ -314,80 +471,68 @@ cdef void bwd_block(int cell, int act, int ract, bint reset_after, long r0, long
             hp = Hp + row * u
             gt = Gt + row * Gu
             ex = Ex + row * u
-            memset(dhp, 0, u * sizeof(floating))
             if cell == CELL_SIMPLE:
-                rd = rdp + i * u if rdp != NULL else NULL
                 for c in range(u):
-                    dxw[c] = dh[c] * dact(act, gt[c])
-                rec_back(hp, rd, dxw, U, Gu, 0, u, dU, dhp)
-                memcpy(ds_h + r * u, dhp, u * sizeof(floating))
+                    dz[c] = dh[c] * dact(act, gt[c])
             elif cell == CELL_LSTM:
                 cp = Cp + row * u
                 for c in range(u):
-                    dc[c] = ds_c[r * u + c] + dh[c] * gt[3 * u + c] * dact(act, ex[c])
-                    dxw[c] = dc[c] * gt[2 * u + c] * dact(ract, gt[c])
-                    dxw[u + c] = dc[c] * cp[c] * dact(ract, gt[u + c])
-                    dxw[2 * u + c] = dc[c] * gt[c] * dact(act, gt[2 * u + c])
-                    dxw[3 * u + c] = dh[c] * ex[c] * dact(ract, gt[3 * u + c])
-                for k in range(4):
-                    rd = NULL
-                    if rdp != NULL:
-                        rd = rdp + ((k if nrd > 1 else 0) * B + i) * u
-                    rec_back(hp, rd, dxw + k * u, U, Gu, k * u, u, dU, dhp)
-                memcpy(ds_h + r * u, dhp, u * sizeof(floating))
-                for c in range(u):
-                    ds_c[r * u + c] = dc[c] * gt[u + c]
-            elif reset_after:
-                for c in range(u):
-                    a = gt[c]
-                    dxw[c] = dh[c] * (hp[c] - gt[2 * u + c]) * dact(ract, a)
-                    dn = dh[c] * (1 - a) * dact(act, gt[2 * u + c])
-                    dxw[2 * u + c] = dn
-                    dxw[u + c] = dn * ex[c] * dact(ract, gt[u + c])
-                    dinner[c] = dxw[c]
-                    dinner[u + c] = dxw[u + c]
-                    dinner[2 * u + c] = dn * gt[u + c]
-                    dhp[c] = dh[c] * a
-                if dbr != NULL:
-                    for c in range(Gu):
-                        dbr[c] = dbr[c] + dinner[c]
-                for k in range(3):
-                    rd = NULL
-                    if rdp != NULL:
-                        rd = rdp + ((k if nrd > 1 else 0) * B + i) * u
-                    rec_back(hp, rd, dinner + k * u, U, Gu, k * u, u, dU, dhp)
-                memcpy(ds_h + r * u, dhp, u * sizeof(floating))
+                    dc = ds_c[r * u + c] + dh[c] * gt[3 * u + c] * dact(act, ex[c])
+                    dz[c] = dc * gt[2 * u + c] * dact(ract, gt[c])
+                    dz[u + c] = dc * cp[c] * dact(ract, gt[u + c])
+                    dz[2 * u + c] = dc * gt[c] * dact(act, gt[2 * u + c])
+                    dz[3 * u + c] = dh[c] * ex[c] * dact(ract, gt[3 * u + c])
+                    ds_c[r * u + c] = dc * gt[u + c]
             else:
                 for c in range(u):
                     a = gt[c]
-                    dxw[c] = dh[c] * (hp[c] - gt[2 * u + c]) * dact(ract, a)
-                    dxw[2 * u + c] = dh[c] * (1 - a) * dact(act, gt[2 * u + c])
-                    dhp[c] = dh[c] * a
-                # n = act(xh + (r*h_h) U_h): drh = dn U_h^T, dU_h += (r*h_h)^T dn
-                for j in range(u):
-                    acc = 0
-                    for c in range(u):
-                        acc = acc + dxw[2 * u + c] * U[j * Gu + 2 * u + c]
-                        dU[j * Gu + 2 * u + c] = dU[j * Gu + 2 * u + c] + ex[j] * dxw[2 * u + c]
-                    drh[j] = acc
+                    dz[c] = dh[c] * (hp[c] - gt[2 * u + c]) * dact(ract, a)
+                    dn = dh[c] * (1 - a) * dact(act, gt[2 * u + c])
+                    dz[2 * u + c] = dn
+                    dHp[r * u + c] = dh[c] * a
+                    if reset_after:
+                        dz[u + c] = dn * ex[c] * dact(ract, gt[u + c])
+                        DI[r * Gu + c] = dz[c]
+                        DI[r * Gu + u + c] = dz[u + c]
+                        DI[r * Gu + 2 * u + c] = dn * gt[u + c]
+                if reset_after and dbr != NULL:
+                    for c in range(Gu):
+                        dbr[c] = dbr[c] + DI[r * Gu + c]
+        # 2. the recurrent products of the block
+        if cell == CELL_SIMPLE or cell == CELL_LSTM:
+            rec_back_block(Hp + base, T * u, rdp, nrd, B, r0, nr, DZ, G, 0, UT, Gu, u, dU,
+                           dHp, hd, tmp)
+        elif reset_after:
+            rec_back_block(Hp + base, T * u, rdp, nrd, B, r0, nr, DI, 3, 0, UT, Gu, u, dU,
+                           dHp, hd, tmp)
+        else:
+            # n = act(xh + (r*h_h) U_h): drh = dn U_h^T, dU_h += (r*h_h)^T dn
+            memset(drh, 0, nru * sizeof(floating))
+            tile(DZ + 2 * u, Gu, 1, UT + 2 * u * u, u, nr, u, u, drh, u)
+            tile(Ex + base, 1, T * u, DZ + 2 * u, Gu, u, nr, u, dU + 2 * u, Gu)
+            for r in range(nr):
+                if live[r] == 0:
+                    continue
+                i = r0 + r
+                row = i * T + t
+                hp = Hp + row * u
+                gt = Gt + row * Gu
                 rd = NULL
                 if rdp != NULL:
                     rd = rdp + ((2 if nrd > 1 else 0) * B + i) * u
                 for j in range(u):
                     hh = hp[j] * rd[j] if rd != NULL else hp[j]
-                    dxw[u + j] = drh[j] * hh * dact(ract, gt[u + j])
-                for k in range(2):
-                    rd = NULL
-                    if rdp != NULL:
-                        rd = rdp + ((k if nrd > 1 else 0) * B + i) * u
-                    rec_back(hp, rd, dxw + k * u, U, Gu, k * u, u, dU, dhp)
-                rd = NULL
-                if rdp != NULL:
-                    rd = rdp + ((2 if nrd > 1 else 0) * B + i) * u
-                for j in range(u):
-                    acc = drh[j] * gt[u + j]
-                    dhp[j] = dhp[j] + (acc * rd[j] if rd != NULL else acc)
-                memcpy(ds_h + r * u, dhp, u * sizeof(floating))
+                    DZ[r * Gu + u + j] = drh[r * u + j] * hh * dact(ract, gt[u + j])
+                    g = drh[r * u + j] * gt[u + j]
+                    dHp[r * u + j] = dHp[r * u + j] + (g * rd[j] if rd != NULL else g)
+            rec_back_block(Hp + base, T * u, rdp, nrd, B, r0, nr, DZ, 2, 0, UT, Gu, u, dU,
+                           dHp, hd, tmp)
+        # 3. the carried gradient and dXW rows
+        for r in range(nr):
+            row = (r0 + r) * T + t
+            memcpy(dXW + row * Gu, DZ + r * Gu, Gu * sizeof(floating))
+            if live[r] != 0:
+                memcpy(ds_h + r * u, dHp + r * u, u * sizeof(floating))
         nrm[t] = nsum
     nn_ftz_exit(fpu)
 
@@ -503,7 +648,7 @@ def recurrent_forward(int cell, int act, int ract, bint reset_after,
     if rc != 0:
         raise MemoryError("recurrent_forward: the GEMM could not allocate its workspace")
     nblk = (B + BLOCK_ROWS - 1) // BLOCK_ROWS
-    wsz = 2 * G * BLOCK_ROWS * u + 2 * BLOCK_ROWS * u
+    wsz = 2 * G * BLOCK_ROWS * u + 3 * BLOCK_ROWS * u
     ws = <floating *>malloc(nblk * wsz * sizeof(floating))
     if ws == NULL:
         raise MemoryError("recurrent_forward: out of memory")
@@ -556,6 +701,7 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
     cdef floating *dbp = NULL
     cdef double *nrm = NULL
     cdef double *colsum = NULL
+    cdef floating *UT = NULL
     cdef double s
     cdef long wsz
     cdef const floating *mk
@@ -590,27 +736,32 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
         return
     nt = nn_omp_max_threads()
     nblk = (B + BLOCK_ROWS - 1) // BLOCK_ROWS
-    wsz = 3 * BLOCK_ROWS * u + 4 * u + 2 * Gu
+    wsz = 8 * BLOCK_ROWS * u + 2 * BLOCK_ROWS * Gu + BLOCK_ROWS
     ws = <floating *>malloc(nblk * wsz * sizeof(floating))
     dUp = <floating *>calloc(nblk * u * Gu, sizeof(floating))
     dbp = <floating *>calloc(nblk * Gu, sizeof(floating))
     nrm = <double *>calloc(nblk * T, sizeof(double))
     colsum = <double *>calloc(Gu, sizeof(double))
+    UT = <floating *>malloc(Gu * u * sizeof(floating))
     cdef const unsigned char *p_mask = &mask[0, 0] if mask is not None else NULL
     cdef const floating *p_rdp = &rdp[0, 0, 0] if nrd else NULL
     cdef const floating *p_Cp = &Cp[0, 0, 0] if cell == CELL_LSTM else NULL
     cdef bint has_dx = dx is not None, has_dbin = db_in is not None
     cdef bint has_dbrec = db_rec is not None
     try:
-        if ws == NULL or dUp == NULL or dbp == NULL or nrm == NULL or colsum == NULL:
+        if (ws == NULL or dUp == NULL or dbp == NULL or nrm == NULL or colsum == NULL
+                or UT == NULL):
             raise MemoryError("recurrent_backward: out of memory")
         with nogil:
+            for j in range(u):
+                for q in range(Gu):
+                    UT[q * u + j] = U[j, q]
             for blk in prange(nblk, schedule="static", num_threads=(nt if nt < nblk else nblk)):
                 r0 = blk * BLOCK_ROWS
                 r1 = r0 + BLOCK_ROWS
                 if r1 > B:
                     r1 = B
-                bwd_block(cell, act, ract, reset_after, r0, r1, B, T, u, &U[0, 0],
+                bwd_block(cell, act, ract, reset_after, r0, r1, B, T, u, UT,
                           p_mask, p_rdp, nrd, &Hp[0, 0, 0], p_Cp, &Gt[0, 0, 0],
                           &Ex[0, 0, 0], &d_outputs[0, 0, 0], seq, &dXW[0, 0, 0],
                           dUp + blk * u * Gu, dbp + blk * Gu, nrm + blk * T, ws + blk * wsz)
@@ -682,3 +833,4 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
         free(dbp)
         free(nrm)
         free(colsum)
+        free(UT)
