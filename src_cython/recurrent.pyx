@@ -156,6 +156,25 @@ cdef extern from *:
                          long nr, long m, long n, double *Z, long ldz) nogil
 
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define nn_rnn_prefetch(p, w) __builtin_prefetch((const void *)(p), (w), 3)
+    #else
+    #define nn_rnn_prefetch(p, w) ((void)0)
+    #endif
+    """
+    void nn_rnn_prefetch(const void *p, int w) nogil
+
+
+cdef inline void copyn(floating *dst, const floating *src, long n) noexcept nogil:
+    """dst[0:n] = src[0:n]: a loop the compiler inlines (n is a handful of
+    units; a libc memcpy call per row cost more than the copy)."""
+    cdef long j
+    for j in range(n):
+        dst[j] = src[j]
+
+
 cdef inline void tile(const floating *H, long hr, long hj, const floating *M, long ldm,
                       long nr, long m, long n, floating *Z, long ldz) noexcept nogil:
     """Z[r, 0:n] += sum_j H[r*hr + j*hj] * M[j, 0:n] for r < nr (Z row stride
@@ -248,9 +267,9 @@ cdef void fwd_block(int cell, int act, int ract, bint reset_after, long r0, long
     cdef unsigned int fpu = nn_ftz_enter()
     for r in range(nr):
         i = r0 + r
-        memcpy(Hp + i * T * u, h0 + i * u, u * sizeof(floating))
+        copyn(Hp + i * T * u, h0 + i * u, u)
         if cell == CELL_LSTM:
-            memcpy(Cp + i * T * u, c0 + i * u, u * sizeof(floating))
+            copyn(Cp + i * T * u, c0 + i * u, u)
     nk = 2 if (cell == CELL_GRU and not reset_after) else G
     for t in range(T):
         # z = x_t W (+ b_in) + (h_{t-1} * rdp_k) U_k, gate-major
@@ -259,6 +278,16 @@ cdef void fwd_block(int cell, int act, int ract, bint reset_after, long r0, long
             row = i * T + t
             hp = Hp + row * u
             xw = XW + row * Gu
+            if t + 1 < T:
+                # each row is its own stream through XW and the caches, too
+                # many streams for the hardware prefetcher: ask for the next
+                # step's lines now (the GEMM's XW has left the L2 by then)
+                for c in range(0, Gu, 16):
+                    nn_rnn_prefetch(xw + Gu + c, 0)
+                    nn_rnn_prefetch(Gt + (row + 1) * Gu + c, 1)
+                nn_rnn_prefetch(Ex + (row + 1) * u, 1)
+                nn_rnn_prefetch(outputs + (row + 1) * u, 1)
+                nn_rnn_prefetch(Hp + (row + 1) * u, 1)
             for k in range(G):
                 dst = zb + (k * nr + r) * u
                 for c in range(u):
@@ -304,7 +333,7 @@ cdef void fwd_block(int cell, int act, int ract, bint reset_after, long r0, long
                 cp = Cp + ((r0 + r) * T + t) * u
                 for c in range(u):
                     cn[r * u + c] = zb[nru + r * u + c] * cp[c] + zb[r * u + c] * zb[2 * nru + r * u + c]
-            memcpy(ex, cn, nru * sizeof(floating))
+            copyn(ex, cn, nru)
             act_inplace(act, ex, nru)                   # act(c_t)
         elif reset_after:
             for j in range(2 * nru):
@@ -313,7 +342,7 @@ cdef void fwd_block(int cell, int act, int ract, bint reset_after, long r0, long
             for j in range(nru):
                 zb[2 * nru + j] = zb[2 * nru + j] + zb[nru + j] * rb[2 * nru + j]
             act_inplace(act, zb + 2 * nru, nru)         # n
-            memcpy(ex, rb + 2 * nru, nru * sizeof(floating))
+            copyn(ex, rb + 2 * nru, nru)
         else:
             act_inplace(ract, zb, 2 * nru)              # z, r
             for r in range(nr):
@@ -333,21 +362,21 @@ cdef void fwd_block(int cell, int act, int ract, bint reset_after, long r0, long
             row = i * T + t
             hp = Hp + row * u
             for k in range(G):
-                memcpy(Gt + row * Gu + k * u, zb + (k * nr + r) * u, u * sizeof(floating))
+                copyn(Gt + row * Gu + k * u, zb + (k * nr + r) * u, u)
             if cell != CELL_SIMPLE:
-                memcpy(Ex + row * u, ex + r * u, u * sizeof(floating))
+                copyn(Ex + row * u, ex + r * u, u)
             hn = Hp + (row + 1) * u if t + 1 < T else hT + i * u
             out = outputs + row * u
             m = mask == NULL or mask[row] != 0
             if not m:
-                memcpy(hn, hp, u * sizeof(floating))
+                copyn(hn, hp, u)
                 if t > 0:
-                    memcpy(out, out - u, u * sizeof(floating))
+                    copyn(out, out - u, u)
                 else:
-                    memset(out, 0, u * sizeof(floating))
+                    memset(out, 0, u)
                 if cell == CELL_LSTM:
                     cnx = Cp + (row + 1) * u if t + 1 < T else cT + i * u
-                    memcpy(cnx, Cp + row * u, u * sizeof(floating))
+                    copyn(cnx, Cp + row * u, u)
                 continue
             if cell == CELL_SIMPLE:
                 for c in range(u):
@@ -356,12 +385,12 @@ cdef void fwd_block(int cell, int act, int ract, bint reset_after, long r0, long
                 for c in range(u):
                     hn[c] = zb[3 * nru + r * u + c] * ex[r * u + c]
                 cnx = Cp + (row + 1) * u if t + 1 < T else cT + i * u
-                memcpy(cnx, cn + r * u, u * sizeof(floating))
+                copyn(cnx, cn + r * u, u)
             else:
                 for c in range(u):
                     zg = zb[r * u + c]
                     hn[c] = zg * hp[c] + (1 - zg) * zb[2 * nru + r * u + c]
-            memcpy(out, hn, u * sizeof(floating))
+            copyn(out, hn, u)
     nn_ftz_exit(fpu)
 
 
@@ -449,6 +478,15 @@ cdef void bwd_block(int cell, int act, int ract, bint reset_after, long r0, long
                 go = dO + row * u
             elif t == T - 1:
                 go = dO + i * u
+            if t > 0:
+                # the step before, next: one stream per row (see fwd_block)
+                for c in range(0, Gu, 16):
+                    nn_rnn_prefetch(Gt + (row - 1) * Gu + c, 0)
+                    nn_rnn_prefetch(dXW + (row - 1) * Gu + c, 1)
+                nn_rnn_prefetch(Hp + (row - 1) * u, 0)
+                nn_rnn_prefetch(Ex + (row - 1) * u, 0)
+                if Cp != NULL:
+                    nn_rnn_prefetch(Cp + (row - 1) * u, 0)
             m = mask == NULL or mask[row] != 0
             live[r] = 1 if m else 0
             if not m:
@@ -530,9 +568,9 @@ cdef void bwd_block(int cell, int act, int ract, bint reset_after, long r0, long
         # 3. the carried gradient and dXW rows
         for r in range(nr):
             row = (r0 + r) * T + t
-            memcpy(dXW + row * Gu, DZ + r * Gu, Gu * sizeof(floating))
+            copyn(dXW + row * Gu, DZ + r * Gu, Gu)
             if live[r] != 0:
-                memcpy(ds_h + r * u, dHp + r * u, u * sizeof(floating))
+                copyn(ds_h + r * u, dHp + r * u, u)
         nrm[t] = nsum
     nn_ftz_exit(fpu)
 
