@@ -373,7 +373,7 @@ cdef void fwd_block(int cell, int act, int ract, bint reset_after, long r0, long
                 if t > 0:
                     copyn(out, out - u, u)
                 else:
-                    memset(out, 0, u)
+                    memset(out, 0, u * sizeof(floating))
                 if cell == CELL_LSTM:
                     cnx = Cp + (row + 1) * u if t + 1 < T else cT + i * u
                     copyn(cnx, Cp + row * u, u)
