@@ -200,8 +200,15 @@ def test_layer_contract(cls):
     cfg = layer.to_keras()
     again = getattr(keras.layers, cls)(**layer.from_keras(cfg, cls))
     assert again.to_keras() == cfg
-    with pytest.raises(keras.layers.layer.Unsupported):
-        layer.plan_entry(None)
+    # the compiled training loop runs it (its own forward/backward, kind "layer")
+    from nncore.models.plan import explain, make_plan
+    model = keras.Sequential([keras.Input((9, 4)), getattr(keras.layers, cls)(6),
+                              keras.layers.Dense(1)])
+    model.compile("rmsprop", "mse")
+    assert explain(model) is None
+    entry = make_plan(model).entries[0]
+    assert entry.kind == "layer" and [p.name for p in entry.params] == \
+        [w.name for w in model.layers[0].weights]
 
 
 def test_lstm_starts_with_forget_bias_one_and_orthogonal_recurrent_kernel():

@@ -14,14 +14,41 @@ import numpy as np
 from nncore import activations, initializers, regularizers
 from nncore import random as nn_random
 from nncore.backend import kernels
-from nncore.layers.layer import Layer, Unsupported
+from nncore.layers.layer import Layer
+from nncore.layers.plan_entry import PlanEntry
 from nncore.ops import recurrent as R
+
+
+def _compact(m):
+    """A dropout mask shared by every gate block arrives broadcast to
+    (G, batch, n) (stride 0); the time loop takes it once, as (1, batch, n)."""
+    if m is None:
+        return None
+    if m.shape[0] > 1 and m.strides[0] == 0:
+        m = m[:1]
+    return np.ascontiguousarray(m)
 
 
 def _rate(value, what):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
         raise ValueError(f"{what} must be a number in [0, 1), got {value!r}")
     return float(value)
+
+
+class _RecurrentEntry(PlanEntry):
+    """A ``layer`` plan entry that also hands the recurrent layer the step
+    mask of the layer below (its ``_state.out_mask`` of this very batch: the
+    loop runs the layers in order, the one below just before)."""
+    mask_source = None
+
+    def layer_forward(self, rows, out_rows, training=True):
+        layer = self.layer
+        x = rows.reshape((rows.shape[0],) + tuple(layer.input_shape[1:]))
+        mask = None
+        if self.mask_source is not None:
+            mask = getattr(self.mask_source._state, "out_mask", None)
+        out = layer.forward(x, training=training, logits=bool(self.logits), mask=mask)
+        out_rows[...] = np.asarray(out).reshape(out_rows.shape)
 
 
 class RecurrentLayer(Layer):
@@ -229,15 +256,70 @@ class RecurrentLayer(Layer):
         dp = rdp = None
         if training and (self.dropout > 0 or self.recurrent_dropout > 0):
             dp, rdp = self._dropout_masks(x.shape[0], x.shape[2])
-        outputs, states, cache = R.rnn_forward(
-            self.cell, np.ascontiguousarray(x), self.kernel.value, self.recurrent_kernel.value,
-            self.bias.value if self.use_bias else None, h0, mask=mask, dp=dp, rdp=rdp,
-            **self._cell_options())
+        x = np.ascontiguousarray(x)
+        h0 = [np.ascontiguousarray(s) for s in h0]
+        B, T, F = x.shape
+        u, dtype = self.units, x.dtype
+        buf = self._buffers(B, T, F, dtype, dp is not None)
+        b_in, b_rec = self._bias_rows()
+        outputs = np.empty((B, T, u), dtype=dtype)
+        hT = np.empty((B, u), dtype=dtype)
+        cT = np.empty((B, u), dtype=dtype) if self.n_states == 2 else None
+        mask8 = None if mask is None else np.ascontiguousarray(mask).view(np.uint8)
+        dp, rdp = _compact(dp), _compact(rdp)
+        # the whole time loop in one call: the compiled kernel, or its NumPy
+        # twin under set_backend('numpy') (nncore/ops/recurrent.py)
+        kernels().recurrent_forward(
+            R.CELL_CODES[self.cell], R.ACT_CODES[self.activation],
+            R.ACT_CODES[self.recurrent_activation], self._reset_after(), x,
+            self.kernel.value, self.recurrent_kernel.value, b_in, b_rec, h0[0],
+            h0[1] if self.n_states == 2 else None, mask8, dp, rdp, buf["XW"], outputs,
+            buf["Hp"], buf["Cp"], hT, cT, buf["Gt"], buf["Ex"], buf["xd"])
         st = self._state
-        st.cache, st.T = cache, x.shape[1]
-        self.states = states
+        st.x, st.mask8, st.dp, st.rdp, st.buf, st.T = x, mask8, dp, rdp, buf, T
+        self.states = [hT] if cT is None else [hT, cT]
+        # the step mask for the layer above (the compiled loop asks for it)
+        st.out_mask = self.compute_mask(None, mask if not self.go_backwards or mask is None
+                                        else mask[:, ::-1])
         out = outputs if self.return_sequences else outputs[:, -1].copy()
         return out
+
+    def _reset_after(self):
+        return bool(getattr(self, "reset_after", True))
+
+    def _bias_rows(self):
+        """(input-side bias, recurrent-side bias) as 1-D views (None without)."""
+        if not self.use_bias:
+            return None, None
+        b = self.bias.value
+        if b.ndim == 2:             # GRU reset_after: rows b_x, b_h
+            return b[0], b[1]
+        return b, None
+
+    def _buffers(self, B, T, F, dtype, dropout):
+        """The time loop's caches for a batch of this size, made once and
+        reused from batch to batch (a fit has at most a few batch sizes: the
+        full one, the last one, validation).  Kept per thread, like the rest
+        of what forward leaves for backward: a predict in another thread
+        must not overwrite a training step's caches."""
+        key = (B, T, F, np.dtype(dtype).str, bool(dropout))
+        st = self._state
+        cache = getattr(st, "rnn_buffers", None)
+        if cache is None:
+            cache = st.rnn_buffers = {}
+        buf = cache.get(key)
+        if buf is None:
+            u, Gu = self.units, self.gates * self.units
+            lstm = self.n_states == 2
+            buf = {"XW": np.empty((B, T, Gu), dtype), "dXW": np.empty((B, T, Gu), dtype),
+                   "Hp": np.empty((B, T, u), dtype), "Gt": np.empty((B, T, Gu), dtype),
+                   "Ex": np.zeros((B, T, u), dtype),
+                   "Cp": np.empty((B, T, u), dtype) if lstm else None,
+                   "xd": np.empty((B * T, F), dtype) if dropout else None}
+            if len(cache) >= 4:
+                cache.pop(next(iter(cache)))
+            cache[key] = buf
+        return buf
 
     def backward(self, grad, from_logits=False, need_input_grad=True):
         """Backpropagation through time: fill grads = [dkernel, drecurrent_kernel, dbias]
@@ -246,19 +328,26 @@ class RecurrentLayer(Layer):
         shrink towards the first steps to see vanishing gradients."""
         st = self._state
         grad = self._in_dtype(np.asarray(grad))
-        cache = st.cache
+        x, buf = st.x, st.buf
+        B, T, F = x.shape
         if self.return_sequences:
-            d_outputs = grad
+            d_outputs = np.ascontiguousarray(grad)
         else:
-            d_outputs = np.zeros(grad.shape[:1] + (st.T,) + grad.shape[1:], dtype=grad.dtype)
-            d_outputs[:, -1] = grad
-        dx, dW, dU, db, _ = R.rnn_backward(cache, d_outputs)
-        # the per-step observer: ||dL/dh_t|| for t = 0..T-1 (processing order)
-        self.state_gradient_norms = cache["dh_norms"]
-        self.grads[0][...] = dW
-        self.grads[1][...] = dU
+            d_outputs = np.ascontiguousarray(grad).reshape(B, 1, self.units)
+        dx = np.empty((B, T, F), dtype=x.dtype) if need_input_grad else None
+        db_in = db_rec = None
         if self.use_bias:
-            self.grads[2][...] = db
+            db = self.grads[2]
+            db_in, db_rec = (db[0], db[1]) if db.ndim == 2 else (db, None)
+        norms = np.empty(T)
+        kernels().recurrent_backward(
+            R.CELL_CODES[self.cell], R.ACT_CODES[self.activation],
+            R.ACT_CODES[self.recurrent_activation], self._reset_after(), x,
+            self.kernel.value, self.recurrent_kernel.value, st.mask8, st.dp, st.rdp,
+            buf["Hp"], buf["Cp"], buf["Gt"], buf["Ex"], d_outputs, buf["dXW"], dx,
+            self.grads[0], self.grads[1], db_in, db_rec, norms, buf["xd"])
+        # the per-step observer: ||dL/dh_t|| for t = 0..T-1 (processing order)
+        self.state_gradient_norms = norms
         if not need_input_grad:
             return None
         return np.ascontiguousarray(dx[:, ::-1] if self.go_backwards else dx)
@@ -293,10 +382,23 @@ class RecurrentLayer(Layer):
         return pen
 
     def plan_entry(self, ctx):
-        """Not in the compiled loop yet: the per-batch path trains it."""
-        raise Unsupported(f"layer '{self.name}' ({type(self).__name__}): recurrent layers "
-                          "run on the per-batch path until the compiled loop has a "
-                          "time-loop entry")
+        """The compiled loop runs this layer's own forward/backward (whose
+        time loops are the compiled kernels of src_cython/recurrent.pyx) and
+        updates its weights with everyone's; the step mask comes from the
+        layer below, as on the per-batch path (see ``_RecurrentEntry``).
+
+        (A fused kind inside training.pyx would save the GIL round trip per
+        batch, ~10-20 us beside a step of ~1 ms: not worth it yet.)"""
+        layers = list(ctx.model.layers)
+        i = next(k for k, layer in enumerate(layers) if layer is self)
+        entry = _RecurrentEntry.run_layer(
+            self, ctx, regularizers=[self.kernel_regularizer, self.recurrent_regularizer,
+                                     self.bias_regularizer])
+        below = layers[i - 1] if i > 0 else None
+        # only Embedding(mask_zero=True) and RNNs returning sequences hand a
+        # mask up (Sequential._forward asks the layer just below, and so do we)
+        entry.mask_source = below if hasattr(below, "compute_mask") else None
+        return entry
 
     # ------------------------------------------------------------ config
     def get_config(self):

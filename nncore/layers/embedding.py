@@ -14,7 +14,7 @@ import numpy as np
 
 from nncore import initializers, regularizers
 from nncore.backend import kernels
-from nncore.layers.layer import Layer, Unsupported
+from nncore.layers.layer import Layer
 
 
 def _positive_int(value, what):
@@ -143,10 +143,12 @@ class Embedding(Layer):
                     mask_zero=self.mask_zero, quantization_config=None)
 
     def plan_entry(self, ctx):
-        """Not in the compiled step plan yet: trains on the per-batch path."""
-        raise Unsupported(f"Embedding '{self.name}': no compiled-loop entry yet (the "
-                          "step plan takes its parameter lists once the layer contract "
-                          "has landed); it trains on the per-batch path")
+        """The compiled loop runs this layer's own forward/backward (its row
+        gather and scatter-add kernels) and updates ``embeddings`` with the
+        other parameters.  The loop hands the indices as float rows of the
+        model's dtype: exact for any index below 2**24 (float32)."""
+        from nncore.layers.plan_entry import PlanEntry
+        return PlanEntry.run_layer(self, ctx, regularizers=[self.embeddings_regularizer])
 
     # ----------------------------------------------------------- building
     def build(self, input_shape):
@@ -206,6 +208,9 @@ class Embedding(Layer):
         kernels().embedding_forward(self.embeddings.value, flat, out)
         st = self._state
         st.idx, st.shape, st.in_dtype = flat, idx.shape, np.asarray(x).dtype
+        # the step mask for the layer above, when the compiled loop runs the
+        # stack (the per-batch path asks compute_mask itself)
+        st.out_mask = idx != 0 if self.mask_zero else None
         return out.reshape(idx.shape + (self.output_dim,))
 
     def backward(self, grad, from_logits=False, need_input_grad=True):

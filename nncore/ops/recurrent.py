@@ -47,9 +47,16 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["recurrent_forward", "recurrent_backward"]
+
 GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 #: activations a recurrent cell may use (their derivative follows from their output)
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+#: the codes the compiled time loop (src_cython/recurrent.pyx) knows them by
+CELL_CODES = {"simple_rnn": 0, "lstm": 1, "gru": 2}
+ACT_CODES = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
+_CELL_NAMES = {v: k for k, v in CELL_CODES.items()}
+_ACT_NAMES = {v: k for k, v in ACT_CODES.items()}
 
 
 def activate(name, z):
@@ -330,4 +337,115 @@ def rnn_backward(cache, d_outputs, d_states=None):
         db_in = dXW.reshape(-1, G * u).sum(axis=0)
         db = db_in if b_rec is None else np.stack([db_in, db_rec])
     cache["dh_norms"] = dh_norms
+    cache["dXW"] = dXW
     return dx, dW, dU, db, ds
+
+
+# ------------------------------------------------------------ buffer faces
+# ``recurrent_forward`` / ``recurrent_backward`` are the backend's functions:
+# the same arguments as the compiled time loop (src_cython/recurrent.pyx),
+# which fills caller-owned buffers instead of building a list of per-step
+# tuples.  Here they run ``rnn_forward`` / ``rnn_backward`` above and copy
+# into / out of those buffers, so the kernel has a twin with its exact face:
+#
+#   Hp, Cp (B, T, u)   the state before each step (Cp: LSTM only)
+#   Gt (B, T, G*u)     gate activations: SimpleRNN a; LSTM i, f, g, o; GRU z, r, n
+#   Ex (B, T, u)       LSTM act(c_t); GRU reset_after hh; GRU reset_after=False r*h
+#   XW (B, T, G*u)     the input projection x_t W (dropout applied, no bias)
+#
+# Dropout masks come as (1 or G, B, F) / (1 or G, B, u): one mask shared by
+# every gate block, or one per block.
+
+def _full_masks(m, G):
+    if m is None:
+        return None
+    return np.broadcast_to(m, (G,) + m.shape[1:]) if m.shape[0] == 1 else m
+
+
+def _join_bias(cell, b_in, b_rec, reset_after):
+    if b_in is None:
+        return None
+    if cell == "gru" and reset_after:
+        return np.stack([b_in, b_rec])
+    return b_in
+
+
+def recurrent_forward(cell, act, ract, reset_after, x, W, U, b_in, b_rec, h0, c0, mask,
+                      dp, rdp, XW, outputs, Hp, Cp, hT, cT, Gt, Ex, xd):
+    """The whole forward time loop, results written into the buffers above
+    (``cell``, ``act``, ``ract``: codes of CELL_CODES / ACT_CODES; ``mask``
+    uint8 (B, T) or None; ``xd``: the kernel's scratch, unused here)."""
+    name = _CELL_NAMES[cell]
+    G = GATES[name]
+    u = U.shape[0]
+    dpf, rdpf = _full_masks(dp, G), _full_masks(rdp, G)
+    states0 = [h0] if name != "lstm" else [h0, c0]
+    outs, states, cache = rnn_forward(
+        name, x, W, U, _join_bias(name, b_in, b_rec, reset_after), states0,
+        activation=_ACT_NAMES[act], recurrent_activation=_ACT_NAMES[ract],
+        reset_after=bool(reset_after), mask=None if mask is None else mask.astype(bool),
+        dp=dpf, rdp=rdpf)
+    XW[...] = _gate_product(x, W, None if dpf is None else dpf[:, :, None, :], G)
+    outputs[...] = outs
+    hT[...] = states[0]
+    if name == "lstm":
+        cT[...] = states[1]
+    for t, c in enumerate(cache["caches"]):
+        Hp[:, t] = c[0]
+        if name == "simple_rnn":
+            Gt[:, t] = c[1]
+        elif name == "lstm":
+            Cp[:, t] = c[1]
+            Gt[:, t] = np.concatenate(c[2:6], axis=-1)
+            Ex[:, t] = c[6]
+        else:
+            Gt[:, t] = np.concatenate(c[1:4], axis=-1)
+            Ex[:, t] = c[4][..., :u]
+
+
+def recurrent_backward(cell, act, ract, reset_after, x, W, U, mask, dp, rdp, Hp, Cp, Gt,
+                       Ex, d_outputs, dXW, dx, dW, dU, db_in, db_rec, dh_norms, xd):
+    """Backpropagation through time from the buffers of ``recurrent_forward``.
+    ``d_outputs`` (B, T, u), or (B, 1, u) for dL/d(last output) only; fills
+    dXW, dx (unless None), dW, dU, db_in / db_rec (unless None) and dh_norms."""
+    name = _CELL_NAMES[cell]
+    G = GATES[name]
+    u = U.shape[0]
+    B, T, _ = x.shape
+    caches = []
+    for t in range(T):
+        g = [Gt[:, t, k * u:(k + 1) * u] for k in range(G)]
+        if name == "simple_rnn":
+            caches.append((Hp[:, t], g[0]))
+        elif name == "lstm":
+            caches.append((Hp[:, t], Cp[:, t], *g, Ex[:, t]))
+        else:
+            caches.append((Hp[:, t], *g, Ex[:, t]))
+    if d_outputs.shape[1] != T:
+        full = np.zeros((B, T, u), dtype=x.dtype)
+        full[:, -1] = d_outputs[:, 0]
+        d_outputs = full
+    has_bias = db_in is not None
+    b = None
+    if has_bias:
+        b = _join_bias(name, np.zeros(G * u, x.dtype), np.zeros(G * u, x.dtype), reset_after)
+    cache = dict(cell=name, opt=dict(activation=_ACT_NAMES[act],
+                                     recurrent_activation=_ACT_NAMES[ract],
+                                     reset_after=bool(reset_after)),
+                 x=x, W=W, U=U, b=b, mask=None if mask is None else mask.astype(bool),
+                 dp=_full_masks(dp, G), rdp=_full_masks(rdp, G), caches=caches,
+                 n_states=2 if name == "lstm" else 1)
+    ddx, ddW, ddU, ddb, _ = rnn_backward(cache, d_outputs)
+    dXW[...] = cache["dXW"]
+    if dx is not None:
+        dx[...] = ddx
+    dW[...] = ddW
+    dU[...] = ddU
+    if has_bias:
+        if name == "gru" and reset_after:
+            db_in[...] = ddb[0]
+            if db_rec is not None:
+                db_rec[...] = ddb[1]
+        else:
+            db_in[...] = ddb
+    dh_norms[...] = cache["dh_norms"]

@@ -1,0 +1,277 @@
+"""The compiled time loops of SimpleRNN, LSTM and GRU (src_cython/recurrent.pyx)
+against their NumPy twin (nncore/ops/recurrent.py), and the recurrent layers
+in the compiled training loop.
+
+* twin == kernel for every cell and option (mask, shared / per-gate dropout,
+  no bias, initial state, every activation, last output or sequences):
+  float64 to 1e-12, float32 to round-off;
+* float64 finite differences through the layers on the compiled backend;
+* one thread or two: bitwise the same numbers;
+* a whole fit on backend 'cython' equals one on 'numpy'; the compiled loop
+  (plan entries of Embedding and the RNNs) equals the per-batch path, masks
+  from Embedding(mask_zero=True) and dropout included;
+* bad buffers are refused by the kernel's Python face before any C runs.
+"""
+import numpy as np
+import pytest
+
+import nncore as keras
+from nncore import backend
+from nncore.ops import recurrent as R
+
+C = pytest.importorskip("nncore._ext.recurrent")
+
+CELLS = [("simple_rnn", True), ("lstm", True), ("gru", True), ("gru", False)]
+CELL_IDS = ["simple", "lstm", "gru_after", "gru_before"]
+# (mask, input-dropout masks, recurrent-dropout masks, bias, sequences, activation)
+OPTIONS = [
+    dict(),
+    dict(mask=True, seq=True),
+    dict(dp="shared"),
+    dict(bias=False, seq=True, act="relu"),
+    dict(mask=True, dp="gate", rdp="gate", seq=True),
+    dict(dp="shared", rdp="shared", act="linear", ract="tanh"),
+    dict(mask=True, dp="gate", act="sigmoid"),
+]
+
+
+def _case(cell, reset_after, dtype, mask=False, dp=None, rdp=None, bias=True, seq=False,
+          act="tanh", ract="sigmoid", B=37, T=9, F=5, u=4, seed=0):
+    rng = np.random.default_rng(seed)
+    G = R.GATES[cell]
+
+    def arr(*shape, scale=1.0):
+        return (rng.normal(size=shape) * scale).astype(dtype)
+
+    def drop(kind, n):
+        if kind is None:
+            return None
+        k = 1 if kind == "shared" else G
+        return ((rng.random((k, B, n)) > 0.3) / 0.7).astype(dtype)
+    return dict(
+        cell=R.CELL_CODES[cell], ra=reset_after, act=R.ACT_CODES[act], ract=R.ACT_CODES[ract],
+        x=arr(B, T, F), W=arr(F, G * u, scale=0.5), U=arr(u, G * u, scale=0.5),
+        b_in=arr(G * u) if bias else None,
+        b_rec=arr(G * u) if bias and cell == "gru" and reset_after else None,
+        h0=arr(B, u), c0=arr(B, u) if cell == "lstm" else None,
+        mask=(rng.random((B, T)) > 0.3).astype(np.uint8) if mask else None,
+        dp=drop(dp, F), rdp=drop(rdp, u), dO=arr(B, T if seq else 1, u), u=u, G=G)
+
+
+def _run(K, a):
+    """Forward then backward through backend module K; every buffer filled."""
+    x, u, G, cell = a["x"], a["u"], a["G"], a["cell"]
+    B, T, F = x.shape
+    dt = x.dtype
+    lstm = cell == R.CELL_CODES["lstm"]
+    # buffers start at a sentinel (not zeros): an output the kernel leaves
+    # unwritten shows as a difference from the twin
+    def buf(*shape):
+        return np.full(shape, 7.0, dt)
+    f = dict(XW=buf(B, T, G * u), outputs=buf(B, T, u), Hp=buf(B, T, u),
+             Cp=buf(B, T, u) if lstm else None, hT=buf(B, u),
+             cT=buf(B, u) if lstm else None, Gt=buf(B, T, G * u), Ex=buf(B, T, u))
+    xd = np.zeros((B * T, F), dt) if a["dp"] is not None else None
+    K.recurrent_forward(cell, a["act"], a["ract"], a["ra"], x, a["W"], a["U"], a["b_in"],
+                        a["b_rec"], a["h0"], a["c0"], a["mask"], a["dp"], a["rdp"], xd=xd, **f)
+    g = dict(dXW=np.zeros((B, T, G * u), dt), dx=np.zeros((B, T, F), dt),
+             dW=np.zeros_like(a["W"]), dU=np.zeros_like(a["U"]),
+             db_in=np.zeros(G * u, dt) if a["b_in"] is not None else None,
+             db_rec=np.zeros(G * u, dt) if a["b_rec"] is not None else None,
+             dh_norms=np.zeros(T))
+    K.recurrent_backward(cell, a["act"], a["ract"], a["ra"], x, a["W"], a["U"], a["mask"],
+                         a["dp"], a["rdp"], f["Hp"], f["Cp"], f["Gt"], f["Ex"], a["dO"],
+                         xd=xd, **g)
+    return {k: v for k, v in {**f, **g}.items() if v is not None}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("cell,reset_after", CELLS, ids=CELL_IDS)
+def test_kernel_equals_twin_for_every_option(cell, reset_after, dtype):
+    for i, opt in enumerate(OPTIONS):
+        a = _case(cell, reset_after, dtype, seed=i, **opt)
+        twin, kern = _run(R, a), _run(C, a)
+        assert twin.keys() == kern.keys()
+        if dtype == np.float32:
+            # round-off: the kernel is as close to the exact (float64) result
+            # as the float32 twin is, give or take a small factor
+            exact = _run(R, {k: v.astype(np.float64) if isinstance(v, np.ndarray)
+                             and v.dtype == np.float32 else v for k, v in a.items()})
+        for name in twin:
+            scale = 1 + np.max(np.abs(twin[name]))
+            err = np.max(np.abs(twin[name] - kern[name])) / scale
+            if dtype == np.float64:
+                # the same sums in another order (a linear-activation case
+                # amplifies round-off over the steps to a few 1e-12)
+                assert err <= 2e-11, f"{cell} {opt} {name}: {err:.3g}"
+            else:
+                own = np.max(np.abs(twin[name] - exact[name])) / scale
+                got = np.max(np.abs(kern[name] - exact[name])) / scale
+                assert got <= 4 * own + 2e-6, f"{cell} {opt} {name}: {got:.3g} vs {own:.3g}"
+        # the options did something: the masks and dropout change the result
+        if opt.get("mask") or opt.get("dp"):
+            plain = _run(C, dict(a, mask=None, dp=None, rdp=None))
+            assert not np.allclose(plain["outputs"], kern["outputs"])
+
+
+@pytest.mark.parametrize("cell,reset_after", CELLS, ids=CELL_IDS)
+def test_one_thread_or_two_give_the_same_bits(cell, reset_after):
+    a = _case(cell, reset_after, np.float32, mask=True, dp="gate", rdp="gate", seq=True,
+              B=53, T=12, F=40)           # 4 blocks of rows, the last one ragged
+    before = keras.get_num_threads() if hasattr(keras, "get_num_threads") else None
+    try:
+        keras.set_num_threads(1)
+        one = _run(C, a)
+        keras.set_num_threads(2)
+        two = _run(C, a)
+    finally:
+        if before is not None:
+            keras.set_num_threads(before)
+    for name in one:
+        assert np.array_equal(one[name], two[name]), name
+
+
+def _layer(kind, **kw):
+    return getattr(keras.layers, kind)(3, dtype="float64", **kw)
+
+
+@pytest.mark.parametrize("kind,kw", [
+    ("SimpleRNN", dict(return_sequences=True)),
+    ("LSTM", dict(go_backwards=True)),
+    ("GRU", dict(return_sequences=True)),
+    ("GRU", dict(reset_after=False, go_backwards=True)),
+    ("LSTM", dict(dropout=0.3, recurrent_dropout=0.2, seed=3)),
+], ids=["simple_seq", "lstm_back", "gru_seq", "gru_before_back", "lstm_dropout"])
+def test_float64_finite_differences_through_the_kernel(kind, kw):
+    backend.set_backend("cython")
+    rng = np.random.default_rng(5)
+    layer = _layer(kind, **kw)
+    x = rng.normal(size=(4, 6, 3))
+    mask = np.ones((4, 6), bool)
+    mask[1, :2] = False
+    mask[3, 4] = False
+    layer(x[:1])                                  # build
+    R_out = rng.normal(size=layer.compute_output_shape((4, 6, 3))[1:])
+
+    def loss(training_step):
+        # dropout: the same masks at every evaluation (rewind the counter)
+        layer.step = training_step
+        return float(np.sum(layer.forward(x, training=True, mask=mask) * R_out))
+
+    loss(0)
+    layer.step = 0
+    out = layer.forward(x, training=True, mask=mask)
+    dx = layer.backward(np.broadcast_to(R_out, out.shape).copy())
+    eps = 1e-6
+    for w, g in zip(layer.weights, layer.grads):
+        flat, gflat = w.value.reshape(-1), g.reshape(-1).copy()
+        for j in rng.choice(flat.size, size=min(6, flat.size), replace=False):
+            keep = flat[j]
+            flat[j] = keep + eps
+            up = loss(0)
+            flat[j] = keep - eps
+            down = loss(0)
+            flat[j] = keep
+            assert abs((up - down) / (2 * eps) - gflat[j]) < 1e-6 * (1 + abs(gflat[j])), \
+                (w.name, j)
+    dx = dx.copy()
+    for idx in [(0, 0, 0), (1, 3, 2), (2, 5, 1), (3, 4, 0)]:
+        keep = x[idx]
+        x[idx] = keep + eps
+        up = loss(0)
+        x[idx] = keep - eps
+        down = loss(0)
+        x[idx] = keep
+        assert abs((up - down) / (2 * eps) - dx[idx]) < 1e-6 * (1 + abs(dx[idx])), idx
+    assert layer.state_gradient_norms.shape == (6,)
+
+
+def _book_model(kind, mask_zero=False, dropout=0.0, second=False):
+    keras.utils.set_random_seed(7)
+    layers = [keras.Input(shape=(20,)), keras.layers.Embedding(40, 6, mask_zero=mask_zero)]
+    if second:
+        layers.append(getattr(keras.layers, kind)(4, dropout=dropout, return_sequences=True))
+    layers += [getattr(keras.layers, kind)(5, dropout=dropout),
+               keras.layers.Dense(1, activation="sigmoid")]
+    m = keras.Sequential(layers)
+    m.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-2),
+              loss="binary_crossentropy", metrics=["accuracy"])
+    return m
+
+
+def _tokens(n=96):
+    rng = np.random.default_rng(11)
+    x = rng.integers(1, 40, size=(n, 20))
+    for i in range(n):                        # pre-padding, as pad_sequences makes
+        x[i, :rng.integers(0, 15)] = 0
+    y = (x[:, -1] > 20).astype("float32")
+    return x.astype("int32"), y
+
+
+def _fit(model, fused):
+    x, y = _tokens()
+    model.use_fused = fused
+    h = model.fit(x, y, epochs=2, batch_size=32, verbose=0, shuffle=True)
+    return h.history["loss"], model.get_weights(), model._last_route
+
+
+@pytest.mark.parametrize("kind,mask_zero,dropout,second", [
+    ("SimpleRNN", False, 0.0, False),
+    ("LSTM", True, 0.3, False),
+    ("GRU", True, 0.0, True),
+], ids=["simple", "lstm_mask_dropout", "two_grus_mask"])
+def test_compiled_loop_equals_the_per_batch_path(kind, mask_zero, dropout, second):
+    backend.set_backend("cython")
+    loss_loop, w_loop, route = _fit(_book_model(kind, mask_zero, dropout, second), True)
+    assert route.route == "run_steps", route.reason
+    loss_pb, w_pb, route_pb = _fit(_book_model(kind, mask_zero, dropout, second), False)
+    assert route_pb.route == "per-batch"
+    for a, b in zip(w_loop, w_pb):
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(loss_loop, loss_pb, rtol=1e-6)
+    if mask_zero:
+        # the mask reached the RNN inside the loop: without it the fit differs
+        _, w_nomask, _ = _fit(_book_model(kind, False, dropout, second), True)
+        assert not np.allclose(w_nomask[-2], w_loop[-2])
+
+
+def test_a_fit_on_either_backend_gives_the_same_weights():
+    losses, weights = {}, {}
+    for name in ("cython", "numpy"):
+        backend.set_backend(name)
+        losses[name], weights[name], _ = _fit(_book_model("LSTM", True, 0.2), True)
+    backend.set_backend("cython")
+    for a, b in zip(weights["cython"], weights["numpy"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(losses["cython"], losses["numpy"], rtol=1e-5)
+
+
+def test_bad_buffers_are_refused_before_the_kernel():
+    a = _case("lstm", True, np.float32)
+    _run(C, a)
+    with pytest.raises(ValueError, match="U has shape"):
+        _run(C, dict(a, U=a["U"][:, :-1].copy()))
+    with pytest.raises(ValueError, match="mask has shape"):
+        _run(C, dict(a, mask=np.ones((3, 3), np.uint8)))
+    with pytest.raises(ValueError, match="dp has shape"):
+        _run(C, dict(a, dp=np.ones((2, 37, 5), np.float32)))
+    with pytest.raises(ValueError, match="c0 is required"):
+        _run(C, dict(a, c0=None))
+    with pytest.raises(ValueError, match="d_outputs has shape"):
+        _run(C, dict(a, dO=np.ones((37, 4, 4), np.float32)))
+    with pytest.raises((TypeError, ValueError)):      # float64 weights, float32 data
+        _run(C, dict(a, W=a["W"].astype(np.float64)))
+    with pytest.raises(ValueError, match="unknown cell"):
+        _run(C, dict(a, cell=7))
+
+
+def test_bad_inputs_are_refused_by_the_model_before_the_kernel():
+    m = keras.Sequential([keras.Input(shape=(10, 4)), keras.layers.LSTM(3),
+                          keras.layers.Dense(1)])
+    m.compile("rmsprop", "mse")
+    x = np.ones((8, 10, 4), "float32")
+    x[2, 3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        m.fit(x, np.ones(8), verbose=0)
+    with pytest.raises(ValueError, match="incompatible"):
+        m.layers[0].forward(np.ones((8, 10, 5), "float32"))
