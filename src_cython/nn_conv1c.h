@@ -21,7 +21,11 @@
  *
  * Included twice by nn_conv1c.h itself, once per element type.
  */
-#ifndef NN_CONV1C_H
+#ifndef NN_KERNEL_LEVEL
+/* Callers get the copy for this CPU through nn_dispatch.h; the code below is
+ * compiled once per CPU level, by nn_level.c only. */
+#include "nn_dispatch.h"
+#elif !defined(NN_CONV1C_H)
 #define NN_CONV1C_H
 
 #include <stddef.h>

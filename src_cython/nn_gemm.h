@@ -49,6 +49,21 @@
 #ifndef NN_GEMM_H
 #define NN_GEMM_H
 
+/* Below this many multiply-adds a GEMM stays on the calling thread.  Waking
+ * the OpenMP team and splitting a ~60 us product costs more than it saves:
+ * measured on 2 cores, the book's 784-100-10 model trains at 0.26 s/epoch
+ * single-threaded and 0.28 s with these GEMMs split (0.42 s with
+ * OMP_WAIT_POLICY=passive); a spinning worker also slows the serial kernels
+ * between GEMMs.  Big products (batch-256 1024-wide layers, evaluate/predict
+ * chunks of 2048 rows) are far above it and scale ~1.9x on 2 cores. */
+#define NN_GEMM_PARALLEL_MIN_FMA (1L << 23)
+
+#ifndef NN_KERNEL_LEVEL
+/* Callers get the copy for this CPU through nn_dispatch.h; the code below is
+ * compiled once per CPU level, by nn_level.c only. */
+#include "nn_dispatch.h"
+#else
+
 #include <stdlib.h>
 #include <string.h>
 #include "nn_fpu.h"
@@ -82,15 +97,6 @@
 /* Likewise A's full MR-row strips are read in place (through strides, for A
  * or its transpose) when few B strips reuse each of them: N <= 4 * NR. */
 #define NN_DIRECT_A_MAX_N (8 * NN_VBYTES / 4)
-
-/* Below this many multiply-adds a GEMM stays on the calling thread.  Waking
- * the OpenMP team and splitting a ~60 us product costs more than it saves:
- * measured on 2 cores, the book's 784-100-10 model trains at 0.26 s/epoch
- * single-threaded and 0.28 s with these GEMMs split (0.42 s with
- * OMP_WAIT_POLICY=passive); a spinning worker also slows the serial kernels
- * between GEMMs.  Big products (batch-256 1024-wide layers, evaluate/predict
- * chunks of 2048 rows) are far above it and scale ~1.9x on 2 cores. */
-#define NN_GEMM_PARALLEL_MIN_FMA (1L << 23)
 
 /* Read B in place?  Only row-major B (not B^T), and either small enough to
  * stay in L1 or with few rows of A to reuse each strip (M <= NN_DIRECT_B_MAX_M). */
@@ -205,4 +211,5 @@ static inline void *nn_gemm_workspace(size_t bytes)
 #undef NN_T
 #undef NN_SFX
 
+#endif /* NN_KERNEL_LEVEL */
 #endif /* NN_GEMM_H */
