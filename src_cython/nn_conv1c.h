@@ -30,7 +30,7 @@
 
 #include <stddef.h>
 
-/* Vector width in bytes, from the -march the extension is built for; the
+/* Vector width in bytes, from the CPU level nn_level.c is compiled for; the
  * filters are taken two vectors at a time (32 floats with AVX-512).  GCC /
  * Clang vector extensions, like nn_gemm.h; without them (or with
  * -DNN_HAVE_VEC=0) the same loops run on scalars. */

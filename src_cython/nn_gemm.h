@@ -11,10 +11,11 @@
  * Why a C header and not Cython: the inner "microkernel" must keep an
  * MR x NR tile of C in vector registers for the whole K loop.  GCC/Clang's
  * vector extensions say exactly that, portably across SSE2 / AVX2 / AVX-512
- * (the vector width follows the -march the extension was built for).  The
- * Cython modules include this header; every kernel that needs a matrix
- * product (the per-batch wrappers and the fused training loop) calls these
- * same two functions, so there is one GEMM in nncore.
+ * (the vector width follows the instruction set it is compiled for: once
+ * per CPU level, by nn_level.c -- see nn_kernels.h).  The Cython modules
+ * include this header and get nn_dispatch.h's wrappers; every kernel that
+ * needs a matrix product (the per-batch wrappers and the fused training
+ * loop) calls these same two functions, so there is one GEMM in nncore.
  *
  * The structure is the classic Goto/BLIS one:
  *   - the output is cut into fixed MC x NC tasks (fixed sizes, never derived

@@ -153,7 +153,9 @@ def test_every_level_trains_alike_and_reproducibly(tmp_path):
                                    err_msg=f"{level} vs {levels[-1]}")
 
 
-# The kernel suite's twin-equality and thread-count tests, by file and name.
+# The kernel suite's twin-equality and thread-count tests, by file and name
+# (not the finite-difference gradient checks: a minute, and they test the
+# formulas, which the twin-equality tests already pin to the twins).
 KERNEL_TESTS = [
     "tests/test_kernels.py::test_gemm_matches_twin",
     "tests/test_kernels.py::test_gemm_large_matches_matmul",
@@ -182,7 +184,8 @@ def test_kernel_suite_at_level(level):
         pytest.skip(f"{level} is this run's own level: the rest of the suite covers it")
     env = child_env(NNCORE_CPU_LEVEL=level)
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                        "-W", "error::RuntimeWarning", *KERNEL_TESTS],
+                        "-W", "error::RuntimeWarning", "-k", "not finite_differences",
+                        *KERNEL_TESTS],
                        cwd=str(REPO), env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert " passed" in r.stdout and " failed" not in r.stdout
