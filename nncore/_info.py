@@ -88,7 +88,13 @@ def config_dict() -> dict:
         "max_threads": config.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
+        # the hot kernels exist per CPU level; this one was chosen at import
+        "cpu_level": config.cpu_level(),
         "simd": config.simd_level(),
+        "cpu_level_env": os.environ.get("NNCORE_CPU_LEVEL"),
+        "cpu_best_level": config.cpu_best_level(),
+        "cpu_levels_built": config.cpu_levels_built(),
+        "cpu_features": [name for name, ok in config.cpu_features().items() if ok],
         "ftz_daz": config.has_ftz(),
         "compiler": info.get("compiler"),
         "compile_args": info.get("compile_args"),
@@ -102,7 +108,10 @@ def show_config() -> dict:
 
     nncore runs on the CPU only (there is no GPU code): the report says so,
     then gives the version, the OpenMP thread count, the compile flags, the
-    SIMD level and the NumPy version.
+    CPU level the kernels run at (``cpu_level``: baseline, avx2 or avx512,
+    chosen at import from what the CPU supports, ``cpu_features``; the
+    environment variable ``NNCORE_CPU_LEVEL`` forces a lower one) and the
+    NumPy version.
 
     Example::
 

@@ -10,22 +10,22 @@ cdef extern from *:
     #else
     static void nn_set_threads(int n) { (void)n; }
     #endif
-    #if defined(__AVX512F__)
-    #define NN_SIMD "AVX-512"
-    #elif defined(__AVX2__)
-    #define NN_SIMD "AVX2"
-    #elif defined(__AVX__)
-    #define NN_SIMD "AVX"
-    #elif defined(__SSE2__) || defined(_M_X64)
-    #define NN_SIMD "SSE2"
-    #elif defined(__ARM_NEON)
-    #define NN_SIMD "NEON"
-    #else
-    #define NN_SIMD "scalar"
-    #endif
     """
     void nn_set_threads(int n) nogil
-    const char *NN_SIMD
+
+cdef extern from "nn_dispatch.h" nogil:
+    struct nn_cpu_features:
+        int sse2, avx, fma, avx2, avx512f, avx512bw, avx512dq, avx512vl
+        int os_avx, os_avx512
+    struct nn_kernels:
+        const char *level
+        const char *isa
+    nn_cpu_features nn_cpu_detect()
+    int nn_cpu_best_level()
+    int nn_cpu_requested_level()
+    const char *nn_cpu_level_name(int level)
+    int nn_kernels_max_built()
+    const nn_kernels *nn_kernels_table()
 
 
 def openmp_enabled():
@@ -49,8 +49,45 @@ def num_procs():
 
 
 def simd_level():
-    """The widest SIMD instruction set the compiler was allowed to use."""
-    return NN_SIMD.decode()
+    """The vector instructions of the kernels in use, e.g. 'AVX2+FMA'."""
+    return nn_kernels_table().isa.decode()
+
+
+def cpu_level():
+    """The CPU level the hot kernels run at: 'baseline', 'avx2', 'avx512'
+    (or 'native' in an NNCORE_NATIVE=1 build)."""
+    return nn_kernels_table().level.decode()
+
+
+def cpu_best_level():
+    """The best level this CPU and its OS can run, built or not."""
+    return nn_cpu_level_name(nn_cpu_best_level()).decode()
+
+
+def cpu_levels_built():
+    """The levels compiled into this build, lowest first."""
+    return [nn_cpu_level_name(i).decode() for i in range(nn_kernels_max_built() + 1)]
+
+
+def cpu_requested_level():
+    """What NNCORE_CPU_LEVEL asks for, as the kernels read it: a level's
+    name, None when unset, or '?' when it names no level."""
+    cdef int asked = nn_cpu_requested_level()
+    if asked == -1:
+        return None
+    if asked < 0:
+        return "?"
+    return nn_cpu_level_name(asked).decode()
+
+
+def cpu_features():
+    """What the CPU (cpuid) and the OS (xgetbv) offer, as {name: bool}."""
+    cdef nn_cpu_features f = nn_cpu_detect()
+    return {"sse2": bool(f.sse2), "avx": bool(f.avx), "fma": bool(f.fma),
+            "avx2": bool(f.avx2), "avx512f": bool(f.avx512f),
+            "avx512bw": bool(f.avx512bw), "avx512dq": bool(f.avx512dq),
+            "avx512vl": bool(f.avx512vl), "os_saves_ymm": bool(f.os_avx),
+            "os_saves_zmm": bool(f.os_avx512)}
 
 
 def has_ftz():

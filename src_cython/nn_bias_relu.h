@@ -12,7 +12,11 @@
  * convolution itself.  The results are bitwise those of the generic loops:
  * the same additions, and relu keeps NaN (v < 0 is false) like they do.
  */
-#ifndef NN_BIAS_RELU_H
+#ifndef NN_KERNEL_LEVEL
+/* Callers get the copy for this CPU through nn_dispatch.h; the code below is
+ * compiled once per CPU level, by nn_level.c only. */
+#include "nn_dispatch.h"
+#elif !defined(NN_BIAS_RELU_H)
 #define NN_BIAS_RELU_H
 
 #include <stddef.h>

@@ -21,12 +21,16 @@
  *
  * Included twice by nn_conv1c.h itself, once per element type.
  */
-#ifndef NN_CONV1C_H
+#ifndef NN_KERNEL_LEVEL
+/* Callers get the copy for this CPU through nn_dispatch.h; the code below is
+ * compiled once per CPU level, by nn_level.c only. */
+#include "nn_dispatch.h"
+#elif !defined(NN_CONV1C_H)
 #define NN_CONV1C_H
 
 #include <stddef.h>
 
-/* Vector width in bytes, from the -march the extension is built for; the
+/* Vector width in bytes, from the CPU level nn_level.c is compiled for; the
  * filters are taken two vectors at a time (32 floats with AVX-512).  GCC /
  * Clang vector extensions, like nn_gemm.h; without them (or with
  * -DNN_HAVE_VEC=0) the same loops run on scalars. */

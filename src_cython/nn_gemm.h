@@ -11,10 +11,11 @@
  * Why a C header and not Cython: the inner "microkernel" must keep an
  * MR x NR tile of C in vector registers for the whole K loop.  GCC/Clang's
  * vector extensions say exactly that, portably across SSE2 / AVX2 / AVX-512
- * (the vector width follows the -march the extension was built for).  The
- * Cython modules include this header; every kernel that needs a matrix
- * product (the per-batch wrappers and the fused training loop) calls these
- * same two functions, so there is one GEMM in nncore.
+ * (the vector width follows the instruction set it is compiled for: once
+ * per CPU level, by nn_level.c -- see nn_kernels.h).  The Cython modules
+ * include this header and get nn_dispatch.h's wrappers; every kernel that
+ * needs a matrix product (the per-batch wrappers and the fused training
+ * loop) calls these same two functions, so there is one GEMM in nncore.
  *
  * The structure is the classic Goto/BLIS one:
  *   - the output is cut into fixed MC x NC tasks (fixed sizes, never derived
@@ -49,6 +50,21 @@
 #ifndef NN_GEMM_H
 #define NN_GEMM_H
 
+/* Below this many multiply-adds a GEMM stays on the calling thread.  Waking
+ * the OpenMP team and splitting a ~60 us product costs more than it saves:
+ * measured on 2 cores, the book's 784-100-10 model trains at 0.26 s/epoch
+ * single-threaded and 0.28 s with these GEMMs split (0.42 s with
+ * OMP_WAIT_POLICY=passive); a spinning worker also slows the serial kernels
+ * between GEMMs.  Big products (batch-256 1024-wide layers, evaluate/predict
+ * chunks of 2048 rows) are far above it and scale ~1.9x on 2 cores. */
+#define NN_GEMM_PARALLEL_MIN_FMA (1L << 23)
+
+#ifndef NN_KERNEL_LEVEL
+/* Callers get the copy for this CPU through nn_dispatch.h; the code below is
+ * compiled once per CPU level, by nn_level.c only. */
+#include "nn_dispatch.h"
+#else
+
 #include <stdlib.h>
 #include <string.h>
 #include "nn_fpu.h"
@@ -82,15 +98,6 @@
 /* Likewise A's full MR-row strips are read in place (through strides, for A
  * or its transpose) when few B strips reuse each of them: N <= 4 * NR. */
 #define NN_DIRECT_A_MAX_N (8 * NN_VBYTES / 4)
-
-/* Below this many multiply-adds a GEMM stays on the calling thread.  Waking
- * the OpenMP team and splitting a ~60 us product costs more than it saves:
- * measured on 2 cores, the book's 784-100-10 model trains at 0.26 s/epoch
- * single-threaded and 0.28 s with these GEMMs split (0.42 s with
- * OMP_WAIT_POLICY=passive); a spinning worker also slows the serial kernels
- * between GEMMs.  Big products (batch-256 1024-wide layers, evaluate/predict
- * chunks of 2048 rows) are far above it and scale ~1.9x on 2 cores. */
-#define NN_GEMM_PARALLEL_MIN_FMA (1L << 23)
 
 /* Read B in place?  Only row-major B (not B^T), and either small enough to
  * stay in L1 or with few rows of A to reuse each strip (M <= NN_DIRECT_B_MAX_M). */
@@ -205,4 +212,5 @@ static inline void *nn_gemm_workspace(size_t bytes)
 #undef NN_T
 #undef NN_SFX
 
+#endif /* NN_KERNEL_LEVEL */
 #endif /* NN_GEMM_H */

@@ -12,7 +12,11 @@
  * to the pool size, no remainder), writes every input once -- its window's
  * gradient or 0 -- instead of clearing dx and then scattering into it.
  */
-#ifndef NN_MAXPOOL_H
+#ifndef NN_KERNEL_LEVEL
+/* Callers get the copy for this CPU through nn_dispatch.h; the code below is
+ * compiled once per CPU level, by nn_level.c only. */
+#include "nn_dispatch.h"
+#elif !defined(NN_MAXPOOL_H)
 #define NN_MAXPOOL_H
 
 #include <stdint.h>

@@ -25,6 +25,12 @@
 #ifndef NN_VMATH_H
 #define NN_VMATH_H
 
+#ifndef NN_KERNEL_LEVEL
+/* Callers get the copy for this CPU through nn_dispatch.h; the code below is
+ * compiled once per CPU level, by nn_level.c only. */
+#include "nn_dispatch.h"
+#else
+
 #include <string.h>
 #include <math.h>
 
@@ -112,4 +118,5 @@ static inline void nn_sigmoid_f32(float *z, long n)
 #define NN_HAVE_VSIGMOID 0
 #endif
 
+#endif /* NN_KERNEL_LEVEL */
 #endif /* NN_VMATH_H */

@@ -57,7 +57,6 @@
 #define NN_WINOGRAD_H
 
 #include <string.h>
-#include "nn_gemm.h"
 
 /* tiles per block: 16 * 64 * (32 + 64) floats = 384 KB for the book's conv2 */
 #define NN_WG_TB 64L
@@ -89,6 +88,14 @@ static inline long nn_wg_dw_part_size(long cin, long cout)
 {
     return 16 * NN_WG_USTRIDE(cin, cout) + cout;
 }
+
+#ifndef NN_KERNEL_LEVEL
+/* Callers get the copy for this CPU through nn_dispatch.h; the code below is
+ * compiled once per CPU level, by nn_level.c only.  (The sizes above are the
+ * same at every level.) */
+#include "nn_dispatch.h"
+#else
+#include "nn_gemm.h"
 
 /*
  * The transforms are written once as bodies over a type TY with loads LD(p)
@@ -202,7 +209,9 @@ typedef double nn_wg_vdu __attribute__((vector_size(NN_VBYTES), aligned(8), may_
 #undef NN_WG_V
 #undef NN_WG_VU
 
-#elif defined(NN_T)   /* ------------ the per-type part ------------ */
+#endif /* NN_KERNEL_LEVEL */
+
+#elif defined(NN_T) && defined(NN_KERNEL_LEVEL)   /* --- the per-type part --- */
 
 #undef NN_WG_L
 #undef NN_WG_VLD
