@@ -4,9 +4,9 @@
  * Why: a wheel is built once and must be fast on every x86-64.  The kernels
  * whose speed comes from wide vectors (GEMM micro-kernels and packing, the
  * one-channel convolution, Winograd transforms, bias+relu, the vector
- * sigmoid, max pooling) are compiled from nn_level.c three times -- baseline,
- * AVX2+FMA, AVX-512 -- into tables of this struct: nn_kernels_baseline,
- * nn_kernels_avx2, nn_kernels_avx512.  The Cython modules call them through
+ * sigmoid and tanh, max pooling, the recurrent block product) are compiled
+ * from nn_level.c three times -- baseline, AVX2+FMA, AVX-512 -- into tables
+ * of this struct: nn_kernels_baseline, nn_kernels_avx2, nn_kernels_avx512.  The Cython modules call them through
  * nn_dispatch.h, which picks one table at first use (nn_cpu.h).
  *
  * NN_KERNEL_LIST(X) names every entry once: X(return type, "return" or
@@ -62,12 +62,17 @@
     X(void, , nn_maxpool_backward_tiled_##S, \
       (const T *dout, const int32_t *arg, long W, long C, long ph, long pw, long OH, \
        long OW, T *dx), \
-      (dout, arg, W, C, ph, pw, OH, OW, dx))
+      (dout, arg, W, C, ph, pw, OH, OW, dx)) \
+    X(void, , nn_rnn_tile_##S, \
+      (const T *H, long hr, long hj, const T *M, long ldm, long nr, long m, long n, \
+       T *Z, long ldz), \
+      (H, hr, hj, M, ldm, nr, m, n, Z, ldz))
 
 #define NN_KERNEL_LIST(X) \
     NN_KERNEL_LIST_T(X, float, f32) \
     NN_KERNEL_LIST_T(X, double, f64) \
-    X(void, , nn_sigmoid_f32, (float *z, long n), (z, n))
+    X(void, , nn_sigmoid_f32, (float *z, long n), (z, n)) \
+    X(void, , nn_tanh_f32, (float *z, long n), (z, n))
 
 struct nn_kernels {
     const char *level;      /* "baseline", "avx2", "avx512" or "native" */

@@ -25,6 +25,7 @@
 #include "nn_winograd.h"
 #include "nn_maxpool.h"
 #include "nn_vmath.h"
+#include "nn_rnn.h"
 #include "nn_kernels.h"
 
 #if NN_KERNEL_LEVEL == 0

@@ -170,6 +170,8 @@ KERNEL_TESTS = [
     "tests/test_winograd.py",
     "tests/test_fused.py::test_fused_same_for_one_and_two_threads",
     "tests/test_fused.py::test_fused_equals_per_batch_variants",
+    "tests/test_recurrent_kernels.py::test_kernel_equals_twin_for_every_option",
+    "tests/test_recurrent_kernels.py::test_one_thread_or_two_give_the_same_bits",
 ]
 
 
