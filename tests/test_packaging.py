@@ -27,8 +27,12 @@ def test_distribution_name_is_not_the_unrelated_pypi_nncore():
     name = _project_name()
     assert name != "nncore"          # pip install nncore gives someone else's package
     assert name == "nncore-keras"
-    # the import name is still nncore
-    assert (REPO / "nncore" / "__init__.py").exists()
+    # the import name is still nncore (the package folder, in a checkout; a
+    # wheel's test run copies tests/ without it, so that the wheel is imported)
+    if (REPO / "setup.py").exists():
+        assert (REPO / "nncore" / "__init__.py").exists()
+    else:
+        assert pathlib.Path(nncore.__file__).parent.name == "nncore"
 
 
 def test_readme_says_which_name_to_install_and_which_not():
@@ -55,6 +59,9 @@ def test_build_recipe_installs_the_build_tools_first():
         assert "pip install cython" in text[:i], page.name
 
 
+@pytest.mark.skipif(not (REPO / "nncore" / "__init__.py").exists(),
+                    reason="needs the source checkout's nncore/ folder (a wheel's test "
+                           "run copies tests/ alone)")
 def test_importing_an_unbuilt_source_tree_explains_itself(tmp_path):
     # what `python -c "import nncore"` in the repository root meets after
     # `pip install .`: the source folder first on sys.path, no compiled kernels
