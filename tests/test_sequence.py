@@ -140,3 +140,19 @@ def test_nan_in_big_float64_input_is_found_in_chunks(monkeypatch):
     x[250, 3, 7] = np.nan
     with pytest.raises(ValueError, match=r"NaN or inf \(first at index \(250, 3, 7\)\)"):
         _model(False).fit(x, y, verbose=0)
+
+
+def test_cast_on_read_batches_equal_a_converted_copy():
+    # the shuffled-batch path converts row by row into the batch array
+    from nncore.models.data import CastOnRead
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((50, 4, 3))
+    x = CastOnRead(base, np.float32)
+    for idx in (rng.permutation(50)[:17], np.array([-1, 0, -50, 49]),
+                np.array([], dtype=np.int64), np.arange(50, dtype=np.uint16)):
+        got = x[idx]
+        assert got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, base[idx].astype(np.float32))
+    np.testing.assert_array_equal(x[3:9], base[3:9].astype(np.float32))
+    with pytest.raises(IndexError):
+        x[np.array([0, 50])]

@@ -38,6 +38,15 @@ class CastOnRead:
         return self.shape[0]
 
     def __getitem__(self, idx):
+        if isinstance(idx, np.ndarray) and idx.ndim == 1 and idx.dtype.kind in "iu":
+            # a shuffled batch: convert row by row into the batch array.
+            # base[idx] would first copy the rows in the source dtype (a 64-row
+            # batch of the book's float64 one-hot input is 10 MB) and then
+            # convert that copy: two passes and a big temporary, twice as slow.
+            out = np.empty((len(idx),) + self.shape[1:], dtype=self.dtype)
+            for k, i in enumerate(idx):
+                out[k] = self.base[i]
+            return out
         return np.ascontiguousarray(self.base[idx], dtype=self.dtype)
 
     def rows(self, start, stop):
