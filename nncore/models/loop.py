@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from nncore import backend
+from nncore.models import data as D
 from nncore.models import plan as P
 from nncore.models.interrupt import DeferredInterrupt
 
@@ -226,6 +227,12 @@ def make_stepper(model, x, t, sw, batch_size):
         return BatchStepper(model, x, t, sw, batch_size, "use_fused is False")
     if model._observers:
         return BatchStepper(model, x, t, sw, batch_size, "a step observer is attached")
+    if isinstance(x, D.CastOnRead):
+        # the plan's loop reads one array of the model's dtype: it would need a
+        # full converted copy (1.6 GB more for the book's float64 one-hot input)
+        return BatchStepper(model, x, t, sw, batch_size,
+                            f"the {x.base.dtype} input ({x.base.nbytes / 2**20:,.0f} MB) "
+                            "is converted batch by batch, not copied whole")
     try:
         plan = P.make_plan(model)
     except P.Unsupported as e:
