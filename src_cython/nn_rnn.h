@@ -51,25 +51,7 @@ static inline nn_vmf nn_vm_tanh(nn_vmf x)
 }
 
 /* z[0:n] <- tanh(z[0:n]), in place. */
-static inline void nn_tanh_f32(float *z, long n)
-{
-    long i = 0;
-    for (; i + NN_VM_W <= n; i += NN_VM_W) {
-        nn_vmf v;
-        memcpy(&v, z + i, sizeof(v));
-        v = nn_vm_tanh(v);
-        memcpy(z + i, &v, sizeof(v));
-    }
-    if (i < n) {
-        float tail[NN_VM_W] = {0};
-        nn_vmf v;
-        memcpy(tail, z + i, sizeof(float) * (size_t)(n - i));
-        memcpy(&v, tail, sizeof(v));
-        v = nn_vm_tanh(v);
-        memcpy(tail, &v, sizeof(v));
-        memcpy(z + i, tail, sizeof(float) * (size_t)(n - i));
-    }
-}
+NN_VM_ARRAY_FN(nn_tanh_f32, nn_vm_tanh)
 #else
 static inline void nn_tanh_f32(float *z, long n)
 {

@@ -84,26 +84,32 @@ static inline nn_vmf nn_vm_sigmoid(nn_vmf x)
     return nn_vm_select(x >= 0, q, e * q);
 }
 
-/* z[0:n] <- sigmoid(z[0:n]), in place. */
-static inline void nn_sigmoid_f32(float *z, long n)
-{
-    long i = 0;
-    for (; i + NN_VM_W <= n; i += NN_VM_W) {
-        nn_vmf v;
-        memcpy(&v, z + i, sizeof(v));
-        v = nn_vm_sigmoid(v);
-        memcpy(z + i, &v, sizeof(v));
-    }
-    if (i < n) {
-        float tail[NN_VM_W] = {0};
-        nn_vmf v;
-        memcpy(tail, z + i, sizeof(float) * (size_t)(n - i));
-        memcpy(&v, tail, sizeof(v));
-        v = nn_vm_sigmoid(v);
-        memcpy(tail, &v, sizeof(v));
-        memcpy(z + i, tail, sizeof(float) * (size_t)(n - i));
-    }
+/* NAME(z, n): z[0:n] <- VFN(z[0:n]) in place, a vector at a time; a ragged
+ * tail is padded into one more vector, so every element goes through the
+ * same code (shared by the sigmoid here and nn_rnn.h's tanh). */
+#define NN_VM_ARRAY_FN(NAME, VFN)                                         \
+static inline void NAME(float *z, long n)                                 \
+{                                                                         \
+    long i = 0;                                                           \
+    for (; i + NN_VM_W <= n; i += NN_VM_W) {                              \
+        nn_vmf v;                                                         \
+        memcpy(&v, z + i, sizeof(v));                                     \
+        v = VFN(v);                                                       \
+        memcpy(z + i, &v, sizeof(v));                                     \
+    }                                                                     \
+    if (i < n) {                                                          \
+        float tail[NN_VM_W] = {0};                                        \
+        nn_vmf v;                                                         \
+        memcpy(tail, z + i, sizeof(float) * (size_t)(n - i));             \
+        memcpy(&v, tail, sizeof(v));                                      \
+        v = VFN(v);                                                       \
+        memcpy(tail, &v, sizeof(v));                                      \
+        memcpy(z + i, tail, sizeof(float) * (size_t)(n - i));             \
+    }                                                                     \
 }
+
+/* z[0:n] <- sigmoid(z[0:n]), in place. */
+NN_VM_ARRAY_FN(nn_sigmoid_f32, nn_vm_sigmoid)
 #define NN_HAVE_VSIGMOID 1
 
 #else   /* no vector extensions: the scalar formula, in float */
