@@ -112,6 +112,7 @@ def test_fit_predict_evaluate_float64_input_make_no_full_copy(monkeypatch, kind)
 
     from nncore.models import data
     monkeypatch.setattr(data, "LAZY_CAST_BYTES", 1 << 20)
+    monkeypatch.setattr(data, "PLAN_COPY_BYTES", 1 << 20)
     # 48 MB of float64; 96 MB for the RNN, whose 4096-row predict chunk keeps
     # more per row (its time loop's caches): ~23 MB, a third of a full copy
     x, y = _onehot_data(n=12000 if kind == "dense" else 24000)
@@ -170,3 +171,20 @@ def test_cast_on_read_batches_equal_a_converted_copy():
     np.testing.assert_array_equal(x[3:9], base[3:9].astype(np.float32))
     with pytest.raises(IndexError):
         x[np.array([0, 50])]
+
+
+def test_fit_takes_the_step_plan_when_the_converted_copy_is_small(monkeypatch):
+    # the book's chapter 7 divides its images by 255.0 (float64): a copy of a
+    # few hundred MB buys the compiled loop; only a copy above PLAN_COPY_BYTES
+    # (the 1.6 GB of chapter 9's one-hot array) sends fit to the per-batch path
+    from nncore.models import data, loop
+    monkeypatch.setattr(data, "LAZY_CAST_BYTES", 1 << 20)
+    x, y = _onehot_data(n=3000)           # 12 MB of float64, 6 MB as float32
+    chosen = []
+    real = loop.make_stepper
+    monkeypatch.setattr(loop, "make_stepper",
+                        lambda *a, **k: chosen.append(real(*a, **k)) or chosen[-1])
+    for limit, expected in ((1 << 30, loop.PlanStepper), (1 << 20, loop.BatchStepper)):
+        monkeypatch.setattr(data, "PLAN_COPY_BYTES", limit)
+        _rnn_model().fit(x, y, epochs=1, batch_size=64, verbose=0)
+        assert type(chosen[-1]) is expected, (limit, chosen[-1])

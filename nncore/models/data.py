@@ -13,6 +13,11 @@ import numpy as np
 # batch by batch (see CastOnRead) instead of all at once: the book's chapter 9
 # feeds a 3.2 GB float64 one-hot array, whose float32 copy would be 1.6 GB more.
 LAZY_CAST_BYTES = 1 << 26
+# fit trains such an input on the compiled step plan (whose loop reads one
+# array of the model's dtype: a full converted copy) when that copy is at most
+# this big -- the book's chapter-7 images / 255.0 (150 MB as float32) -- and on
+# the per-batch path above it -- the chapter-9 one-hot array (1.6 GB).
+PLAN_COPY_BYTES = 1 << 30
 # Finite/range checks of a big input run over this many elements at a time,
 # so their temporaries stay small.
 _CHECK_CHUNK = 1 << 18

@@ -227,7 +227,7 @@ def make_stepper(model, x, t, sw, batch_size):
         return BatchStepper(model, x, t, sw, batch_size, "use_fused is False")
     if model._observers:
         return BatchStepper(model, x, t, sw, batch_size, "a step observer is attached")
-    if isinstance(x, D.CastOnRead):
+    if isinstance(x, D.CastOnRead) and x.size * x.dtype.itemsize > D.PLAN_COPY_BYTES:
         # the plan's loop reads one array of the model's dtype: it would need a
         # full converted copy (1.6 GB more for the book's float64 one-hot input)
         return BatchStepper(model, x, t, sw, batch_size,
