@@ -137,8 +137,10 @@ class BuildExt(build_ext):
         if ctype == "msvc":
             cflags, ldflags, omp_c, omp_l = ["/O2", "/fp:precise"], [], ["/openmp"], []
         else:
+            # -Wno-psabi: nn_rnn8.h passes 8-float vectors between inlined
+            # functions; at the baseline level GCC notes an ABI change of 2011
             cflags = ["-O3", "-fno-math-errno", "-Wno-unused-function",
-                      "-Wno-unreachable-code", "-Wno-maybe-uninitialized"]
+                      "-Wno-unreachable-code", "-Wno-maybe-uninitialized", "-Wno-psabi"]
             ldflags = []
             omp_c, omp_l = ["-fopenmp"], ["-fopenmp"]
             if _env_flag("NNCORE_NATIVE"):

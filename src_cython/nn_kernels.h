@@ -4,7 +4,8 @@
  * Why: a wheel is built once and must be fast on every x86-64.  The kernels
  * whose speed comes from wide vectors (GEMM micro-kernels and packing, the
  * one-channel convolution, Winograd transforms, bias+relu, the vector
- * sigmoid and tanh, max pooling, the recurrent block product) are compiled
+ * sigmoid and tanh, max pooling, the recurrent block product and the 8-unit
+ * recurrent cells) are compiled
  * from nn_level.c three times -- baseline, AVX2+FMA, AVX-512 -- into tables
  * of this struct: nn_kernels_baseline, nn_kernels_avx2, nn_kernels_avx512.  The Cython modules call them through
  * nn_dispatch.h, which picks one table at first use (nn_cpu.h).
@@ -72,7 +73,23 @@
     NN_KERNEL_LIST_T(X, float, f32) \
     NN_KERNEL_LIST_T(X, double, f64) \
     X(void, , nn_sigmoid_f32, (float *z, long n), (z, n)) \
-    X(void, , nn_tanh_f32, (float *z, long n), (z, n))
+    X(void, , nn_tanh_f32, (float *z, long n), (z, n)) \
+    X(int, return, nn_rnn8_available, (void), ()) \
+    X(int, return, nn_rnn8_forward, \
+      (int cell, int act, int ract, int reset_after, long r0, long r1, long T, \
+       const float *x, long F, const float *W, const float *dpm, float *XW, const float *U, \
+       const float *b_in, const float *b_rec, const float *h0, const float *c0, \
+       const unsigned char *mask, float *out, float *Hp, float *Cp, float *hT, float *cT, \
+       float *Gt, float *Ex), \
+      (cell, act, ract, reset_after, r0, r1, T, x, F, W, dpm, XW, U, b_in, b_rec, h0, c0, \
+       mask, out, Hp, Cp, hT, cT, Gt, Ex)) \
+    X(int, return, nn_rnn8_backward, \
+      (int cell, int act, int ract, int reset_after, long r0, long r1, long T, \
+       const float *UT, const unsigned char *mask, const float *Hp, const float *Cp, \
+       const float *Gt, const float *Ex, const float *dO, int seq, float *dXW, \
+       float *DIn, double *nrm), \
+      (cell, act, ract, reset_after, r0, r1, T, UT, mask, Hp, Cp, Gt, Ex, dO, seq, dXW, \
+       DIn, nrm))
 
 struct nn_kernels {
     const char *level;      /* "baseline", "avx2", "avx512" or "native" */

@@ -26,6 +26,7 @@
 #include "nn_maxpool.h"
 #include "nn_vmath.h"
 #include "nn_rnn.h"
+#include "nn_rnn8.h"
 #include "nn_kernels.h"
 
 #if NN_KERNEL_LEVEL == 0

@@ -4,17 +4,8 @@
  * product of a block of rows.
  *
  * tanh.  An LSTM step applies five transcendental functions per unit; with
- * libm's scalar tanhf they cost more than the step's products.  The logistic
- * function of nn_vmath.h is already vectorised, and
- *
- *     tanh(x) = 2 * sigmoid(2x) - 1
- *
- * holds exactly.  Near 0 that difference of two numbers close to 1 loses
- * relative precision (the absolute error stays ~1e-7), so for |x| < 0.125 the
- * odd Taylor polynomial x - x^3/3 + 2x^5/15 - 17x^7/315 is used instead
- * (its truncation error there is below 3e-11 relative).  As in nn_vmath.h
- * every element goes through the same vector code, so a result never depends
- * on where the element sits or which thread computes it.
+ * libm's scalar tanhf they cost more than the step's products.  nn_vm_tanh
+ * (nn_vmath.h) is vectorised like the sigmoid it is built from.
  *
  * The block product.  Written as plain loops, ``z[c] += h[j] * M[j, c]``
  * loads and stores z once per j, and each store must reach the next load
@@ -37,19 +28,6 @@
 #include "nn_vmath.h"
 
 #if NN_HAVE_VSIGMOID
-static inline nn_vmf nn_vm_tanh(nn_vmf x)
-{
-    const nn_vmf zero = {0}, one = zero + 1.0f, two = zero + 2.0f;
-    nn_vmf big = two * nn_vm_sigmoid(two * x) - one;
-    nn_vmf x2 = x * x;
-    nn_vmf p = zero - 17.0f / 315.0f;
-    p = p * x2 + 2.0f / 15.0f;
-    p = p * x2 - 1.0f / 3.0f;
-    p = x + x * x2 * p;
-    nn_vmf ax = nn_vm_select(x < 0, -x, x);
-    return nn_vm_select(ax < 0.125f, p, big);
-}
-
 /* z[0:n] <- tanh(z[0:n]), in place. */
 NN_VM_ARRAY_FN(nn_tanh_f32, nn_vm_tanh)
 #else

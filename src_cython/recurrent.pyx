@@ -26,6 +26,15 @@ reset_after=False: r * h_{t-1}).
 
 Activations: linear, relu, sigmoid, tanh (codes ``ACT_CODES`` of the twin).
 Any other is refused by the layer before it gets here.
+
+Cells of 8 units in float32 without recurrent dropout -- every model of the
+book's chapter 9 -- take a faster way (``nn_rnn8.h``): a row's state and each
+of its gates is one 8-float vector, four rows run their time loops
+interleaved, a narrow input (up to 64 features) is projected inside the same
+parallel loop, and backward forms dx there as well; dU comes from one tiled
+product ``H^T . dZ`` afterwards instead of per-block partials.  Rows never
+meet, so the split between threads changes no bit there either.  The loops
+below serve every other case (and float64, for gradient checks).
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -42,6 +51,20 @@ cdef extern from "nn_rnn.h" nogil:
                          long nr, long m, long n, float *Z, long ldz)
     void nn_rnn_tile_f64(const double *H, long hr, long hj, const double *M, long ldm,
                          long nr, long m, long n, double *Z, long ldz)
+
+
+cdef extern from "nn_rnn8.h" nogil:
+    int nn_rnn8_available()
+    int nn_rnn8_forward(int cell, int act, int ract, int reset_after, long r0, long r1, long T,
+                        const float *x, long F, const float *W, const float *dpm, float *XW,
+                        const float *U, const float *b_in, const float *b_rec,
+                        const float *h0, const float *c0, const unsigned char *mask,
+                        float *out, float *Hp, float *Cp, float *hT, float *cT, float *Gt,
+                        float *Ex)
+    int nn_rnn8_backward(int cell, int act, int ract, int reset_after, long r0, long r1,
+                         long T, const float *UT, const unsigned char *mask, const float *Hp,
+                         const float *Cp, const float *Gt, const float *Ex, const float *dO,
+                         int seq, float *dXW, float *DIn, double *nrm)
 
 
 cdef extern from *:
@@ -88,6 +111,31 @@ cdef enum:
     BLOCK_ROWS = 16
 
 BLOCK = BLOCK_ROWS
+
+# float32 cells of 8 units without recurrent dropout (the book's chapter 9)
+# run nn_rnn8.h's register kernels; tests turn this off to compare them with
+# the general loops below on the same inputs
+cdef bint _use_rnn8 = True
+cdef enum:
+    # inputs up to this many features are projected inside the 8-unit kernels
+    RNN8_INPROJ_MAX_F = 64
+
+
+def use_rnn8(bint flag):
+    """Run float32 8-unit cells on the register kernels of nn_rnn8.h (True, the
+    default) or on the general loops (False, for tests).  Returns the old value."""
+    global _use_rnn8
+    old = _use_rnn8
+    _use_rnn8 = flag
+    return old
+
+
+def rnn8_applies(int units, dtype, bint recurrent_dropout):
+    """Whether a call with these units, dtype and recurrent dropout runs the
+    8-unit register kernels."""
+    import numpy as np
+    return bool(_use_rnn8 and nn_rnn8_available() and units == 8
+                and np.dtype(dtype) == np.float32 and not recurrent_dropout)
 
 
 cdef inline void act_inplace(int code, floating *z, long n) noexcept nogil:
@@ -519,6 +567,74 @@ cdef int _project(const floating *x, const floating *W, const floating *dp, long
     return rc
 
 
+cdef void _colsums(const floating *D, long rows, long ld, long ncol, double *out,
+                   int nt) noexcept nogil:
+    """out[j] = sum over rows r of D[r*ld + j] for j < ncol, in double and in row
+    order (so bitwise the same for any thread count); columns in chunks of 8
+    whose sums stay in registers, the chunks shared out between threads."""
+    cdef long nch = (ncol + 7) // 8, ch, r, j, j0, nj
+    cdef double a0, a1, a2, a3, a4, a5, a6, a7
+    cdef const floating *p
+    for ch in prange(nch, schedule="static", num_threads=nt):
+        j0 = ch * 8
+        nj = ncol - j0
+        if nj < 8:
+            # a ragged last chunk: plain sums
+            for j in range(j0, ncol):
+                a0 = 0
+                for r in range(rows):
+                    a0 = a0 + D[r * ld + j]
+                out[j] = a0
+        else:
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0
+            for r in range(rows):
+                p = D + r * ld + j0
+                a0 = a0 + p[0]
+                a1 = a1 + p[1]
+                a2 = a2 + p[2]
+                a3 = a3 + p[3]
+                a4 = a4 + p[4]
+                a5 = a5 + p[5]
+                a6 = a6 + p[6]
+                a7 = a7 + p[7]
+            out[j0] = a0
+            out[j0 + 1] = a1
+            out[j0 + 2] = a2
+            out[j0 + 3] = a3
+            out[j0 + 4] = a4
+            out[j0 + 5] = a5
+            out[j0 + 6] = a6
+            out[j0 + 7] = a7
+
+
+cdef int _gemm_tiles(bint ta, bint tb, long M, long N, long K, const floating *A, long lda,
+                     const floating *Bm, long ldb, floating *C, long ldc,
+                     int nt) noexcept nogil:
+    """C = op(A) . op(B) in fixed tiles, shared out between nt threads: 32 x 16
+    for a reduction over many rows (dW, dU: 16 x 32 over 6,400 rows), 512 rows
+    x all columns for a tall product (dx: 6,400 x 16).  A tile is the same
+    product whatever the thread count, so the result is bitwise the same for
+    any; and these products, each below NN_GEMM_PARALLEL_MIN_FMA, use both
+    cores, which a single GEMM call of that size would not."""
+    cdef long mt = 32 if ta else 512, ntl = 16 if ta else N
+    cdef long nmt = (M + mt - 1) // mt, nnt = (N + ntl - 1) // ntl, task, m0, n0, mm, nn
+    cdef int rc = 0
+    if M <= 0 or N <= 0:
+        return 0
+    for task in prange(nmt * nnt, schedule="static", num_threads=nt):
+        m0 = (task // nnt) * mt
+        n0 = (task % nnt) * ntl
+        mm = M - m0
+        if mm > mt:
+            mm = mt
+        nn = N - n0
+        if nn > ntl:
+            nn = ntl
+        rc |= gemm(ta, tb, mm, nn, K, A + (m0 if ta else m0 * lda), lda,
+                   Bm + (n0 * ldb if tb else n0), ldb, C + m0 * ldc + n0, ldc, False, 1)
+    return rc
+
+
 def recurrent_forward(int cell, int act, int ract, bint reset_after,
                       const floating[:, :, ::1] x not None, const floating[:, ::1] W not None,
                       const floating[:, ::1] U not None, const floating[::1] b_in,
@@ -568,17 +684,19 @@ def recurrent_forward(int cell, int act, int ract, bint reset_after,
     if B == 0 or T == 0:
         return
     nt = nn_omp_max_threads()
-    with nogil:
-        rc = _project(&x[0, 0, 0], &W[0, 0] if F else NULL, &dp[0, 0, 0] if nd else NULL, nd,
-                      B, T, F, u, G, &XW[0, 0, 0], &xd[0, 0] if nd else NULL, nt)
-    if rc != 0:
-        raise MemoryError("recurrent_forward: the GEMM could not allocate its workspace")
+    cdef bint fast = False, inproj = False
+    if floating is float:
+        fast = _use_rnn8 and u == 8 and nrd == 0 and nn_rnn8_available()
+        # a narrow input is projected inside the time-loop kernel, group by
+        # group, on every thread (a wide one, e.g. one-hot words, by the GEMM)
+        inproj = fast and 0 < F <= RNN8_INPROJ_MAX_F and nd <= 1
+    if not inproj:
+        with nogil:
+            rc = _project(&x[0, 0, 0], &W[0, 0] if F else NULL, &dp[0, 0, 0] if nd else NULL,
+                          nd, B, T, F, u, G, &XW[0, 0, 0], &xd[0, 0] if nd else NULL, nt)
+        if rc != 0:
+            raise MemoryError("recurrent_forward: the GEMM could not allocate its workspace")
     nblk = (B + BLOCK_ROWS - 1) // BLOCK_ROWS
-    wsz = 2 * G * BLOCK_ROWS * u + 3 * BLOCK_ROWS * u
-    ws = <floating *>malloc(nblk * wsz * sizeof(floating))
-    if ws == NULL:
-        raise MemoryError("recurrent_forward: out of memory")
-    nt = nt if nt < nblk else nblk
     cdef const floating *p_bin = &b_in[0] if b_in is not None else NULL
     cdef const floating *p_brec = &b_rec[0] if b_rec is not None else NULL
     cdef const floating *p_c0 = &c0[0, 0] if cell == CELL_LSTM else NULL
@@ -586,6 +704,33 @@ def recurrent_forward(int cell, int act, int ract, bint reset_after,
     cdef const floating *p_rdp = &rdp[0, 0, 0] if nrd else NULL
     cdef floating *p_Cp = &Cp[0, 0, 0] if cell == CELL_LSTM else NULL
     cdef floating *p_cT = &cT[0, 0] if cell == CELL_LSTM else NULL
+    cdef const float *p_x = NULL
+    cdef const float *p_W = NULL
+    cdef const float *p_dpm = NULL
+    if floating is float:
+        if fast:
+            if inproj:
+                p_x = &x[0, 0, 0]
+                p_W = &W[0, 0]
+                p_dpm = &dp[0, 0, 0] if nd else NULL
+            # rows are independent here: blocks split between threads as below
+            with nogil:
+                for blk in prange(nblk, schedule="static",
+                                  num_threads=(nt if nt < nblk else nblk)):
+                    r0 = blk * BLOCK_ROWS
+                    r1 = r0 + BLOCK_ROWS
+                    if r1 > B:
+                        r1 = B
+                    nn_rnn8_forward(cell, act, ract, reset_after, r0, r1, T, p_x, F, p_W,
+                                    p_dpm, &XW[0, 0, 0], &U[0, 0], p_bin, p_brec, &h0[0, 0],
+                                    p_c0, p_mask, &outputs[0, 0, 0], &Hp[0, 0, 0], p_Cp, &hT[0, 0], p_cT,
+                                    &Gt[0, 0, 0], &Ex[0, 0, 0])
+            return
+    wsz = 2 * G * BLOCK_ROWS * u + 3 * BLOCK_ROWS * u
+    ws = <floating *>malloc(nblk * wsz * sizeof(floating))
+    if ws == NULL:
+        raise MemoryError("recurrent_forward: out of memory")
+    nt = nt if nt < nblk else nblk
     try:
         with nogil:
             for blk in prange(nblk, schedule="static", num_threads=nt):
@@ -674,54 +819,106 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
     cdef const floating *p_Cp = &Cp[0, 0, 0] if cell == CELL_LSTM else NULL
     cdef bint has_dx = dx is not None, has_dbin = db_in is not None
     cdef bint has_dbrec = db_rec is not None
+    cdef bint fast = False
+    cdef floating *DIn = NULL
+    cdef double *nrow = NULL
+    if floating is float:
+        fast = _use_rnn8 and u == 8 and nrd == 0 and nn_rnn8_available()
+    if fast:
+        # the register kernels (nn_rnn8.h): per row and step ||dh||^2 in nrow,
+        # GRU reset_after's dL/d(h U_n + b_rec_n) in DIn
+        nrow = <double *>malloc(BT * sizeof(double))
+        if cell == CELL_GRU and reset_after:
+            DIn = <floating *>malloc(BT * u * sizeof(floating))
     try:
         if (ws == NULL or dUp == NULL or dbp == NULL or nrm == NULL or colsum == NULL
-                or UT == NULL):
+                or UT == NULL or (fast and (nrow == NULL or
+                                            (cell == CELL_GRU and reset_after and DIn == NULL)))):
             raise MemoryError("recurrent_backward: out of memory")
         with nogil:
             for j in range(u):
                 for q in range(Gu):
                     UT[q * u + j] = U[j, q]
-            for blk in prange(nblk, schedule="static", num_threads=(nt if nt < nblk else nblk)):
-                r0 = blk * BLOCK_ROWS
-                r1 = r0 + BLOCK_ROWS
-                if r1 > B:
-                    r1 = B
-                bwd_block(cell, act, ract, reset_after, r0, r1, B, T, u, UT,
-                          p_mask, p_rdp, nrd, &Hp[0, 0, 0], p_Cp, &Gt[0, 0, 0],
-                          &Ex[0, 0, 0], &d_outputs[0, 0, 0], seq, &dXW[0, 0, 0],
-                          dUp + blk * u * Gu, dbp + blk * Gu, nrm + blk * T, ws + blk * wsz)
-            # the per-block partials, summed in block order (thread-count independent)
-            for j in range(u * Gu):
-                dU[j // Gu, j % Gu] = dUp[j]
-            for blk in range(1, nblk):
+        if fast:
+            if floating is float:
+                with nogil:
+                    for blk in prange(nblk, schedule="static",
+                                      num_threads=(nt if nt < nblk else nblk)):
+                        r0 = blk * BLOCK_ROWS
+                        r1 = r0 + BLOCK_ROWS
+                        if r1 > B:
+                            r1 = B
+                        nn_rnn8_backward(cell, act, ract, reset_after, r0, r1, T, UT, p_mask,
+                                         &Hp[0, 0, 0], p_Cp, &Gt[0, 0, 0], &Ex[0, 0, 0],
+                                         &d_outputs[0, 0, 0], seq, &dXW[0, 0, 0], DIn, nrow)
+                    # dU = H^T . dZ over all B*T rows, H the state before each
+                    # step (GRU's candidate block: r * h, or dZ = dn * r)
+                    if cell == CELL_GRU and not reset_after:
+                        rc |= _gemm_tiles(True, False, u, 2 * u, BT, &Hp[0, 0, 0], u,
+                                          &dXW[0, 0, 0], Gu, &dU[0, 0], Gu, nt)
+                        rc |= _gemm_tiles(True, False, u, u, BT, &Ex[0, 0, 0], u,
+                                          &dXW[0, 0, 0] + 2 * u, Gu, &dU[0, 0] + 2 * u, Gu, nt)
+                    elif cell == CELL_GRU:
+                        rc |= _gemm_tiles(True, False, u, 2 * u, BT, &Hp[0, 0, 0], u,
+                                          &dXW[0, 0, 0], Gu, &dU[0, 0], Gu, nt)
+                        rc |= _gemm_tiles(True, False, u, u, BT, &Hp[0, 0, 0], u, DIn, u,
+                                          &dU[0, 0] + 2 * u, Gu, nt)
+                    else:
+                        rc |= _gemm_tiles(True, False, u, Gu, BT, &Hp[0, 0, 0], u,
+                                          &dXW[0, 0, 0], Gu, &dU[0, 0], Gu, nt)
+                    if has_dbrec:
+                        # column sums in double, in row order
+                        _colsums(&dXW[0, 0, 0], BT, Gu, 2 * u, colsum, nt)
+                        _colsums(DIn, BT, u, u, colsum + 2 * u, nt)
+                        for j in range(Gu):
+                            db_rec[j] = <floating>colsum[j]
+                    for t in range(T):
+                        s = 0
+                        for i in range(B):
+                            s = s + nrow[i * T + t]
+                        dh_norms[t] = sqrt(s)
+        else:
+            with nogil:
+                for blk in prange(nblk, schedule="static",
+                                  num_threads=(nt if nt < nblk else nblk)):
+                    r0 = blk * BLOCK_ROWS
+                    r1 = r0 + BLOCK_ROWS
+                    if r1 > B:
+                        r1 = B
+                    bwd_block(cell, act, ract, reset_after, r0, r1, B, T, u, UT,
+                              p_mask, p_rdp, nrd, &Hp[0, 0, 0], p_Cp, &Gt[0, 0, 0],
+                              &Ex[0, 0, 0], &d_outputs[0, 0, 0], seq, &dXW[0, 0, 0],
+                              dUp + blk * u * Gu, dbp + blk * Gu, nrm + blk * T, ws + blk * wsz)
+                # the per-block partials, summed in block order (thread-count independent)
                 for j in range(u * Gu):
-                    dU[j // Gu, j % Gu] = dU[j // Gu, j % Gu] + dUp[blk * u * Gu + j]
-            if has_dbrec:
-                for j in range(Gu):
-                    db_rec[j] = dbp[j]
+                    dU[j // Gu, j % Gu] = dUp[j]
                 for blk in range(1, nblk):
+                    for j in range(u * Gu):
+                        dU[j // Gu, j % Gu] = dU[j // Gu, j % Gu] + dUp[blk * u * Gu + j]
+                if has_dbrec:
                     for j in range(Gu):
-                        db_rec[j] = db_rec[j] + dbp[blk * Gu + j]
-            for t in range(T):
-                s = 0
-                for blk in range(nblk):
-                    s = s + nrm[blk * T + t]
-                dh_norms[t] = sqrt(s)
+                        db_rec[j] = dbp[j]
+                    for blk in range(1, nblk):
+                        for j in range(Gu):
+                            db_rec[j] = db_rec[j] + dbp[blk * Gu + j]
+                for t in range(T):
+                    s = 0
+                    for blk in range(nblk):
+                        s = s + nrm[blk * T + t]
+                    dh_norms[t] = sqrt(s)
+        with nogil:
             # db_in: column sums of dXW over the B*T rows, in row order, in double
             if has_dbin:
-                for q in range(BT):
-                    for j in range(Gu):
-                        colsum[j] += (&dXW[0, 0, 0])[q * Gu + j]
+                _colsums(&dXW[0, 0, 0], BT, Gu, Gu, colsum, nt)
                 for j in range(Gu):
                     db_in[j] = <floating>colsum[j]
             # dW = (x * dp_k)^T . dXW_k and dx = sum_k (dXW_k . W_k^T) * dp_k
             if nd == 0:
-                rc |= gemm(True, False, F, Gu, BT, &x[0, 0, 0], F, &dXW[0, 0, 0], Gu,
-                           &dW[0, 0], Gu, False, nt)
+                rc |= _gemm_tiles(True, False, F, Gu, BT, &x[0, 0, 0], F, &dXW[0, 0, 0], Gu,
+                                  &dW[0, 0], Gu, nt)
                 if has_dx:
-                    rc |= gemm(False, True, BT, F, Gu, &dXW[0, 0, 0], Gu, &W[0, 0], Gu,
-                               &dx[0, 0, 0], F, False, nt)
+                    rc |= _gemm_tiles(False, True, BT, F, Gu, &dXW[0, 0, 0], Gu, &W[0, 0], Gu,
+                                      &dx[0, 0, 0], F, nt)
             else:
                 for kk in range(nd):
                     for i in range(B):
@@ -730,8 +927,8 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
                             for f in range(F):
                                 xd[i * T + t, f] = x[i, t, f] * mk[f]
                     if nd == 1:
-                        rc |= gemm(True, False, F, Gu, BT, &xd[0, 0], F, &dXW[0, 0, 0], Gu,
-                                   &dW[0, 0], Gu, False, nt)
+                        rc |= _gemm_tiles(True, False, F, Gu, BT, &xd[0, 0], F, &dXW[0, 0, 0], Gu,
+                                          &dW[0, 0], Gu, nt)
                     else:
                         rc |= gemm(True, False, F, u, BT, &xd[0, 0], F, &dXW[0, 0, 0] + kk * u,
                                    Gu, &dW[0, 0] + kk * u, Gu, False, nt)
@@ -760,3 +957,5 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
         free(nrm)
         free(colsum)
         free(UT)
+        free(nrow)
+        free(DIn)

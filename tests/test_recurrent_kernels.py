@@ -131,6 +131,69 @@ def test_one_thread_or_two_give_the_same_bits(cell, reset_after):
         assert np.array_equal(one[name], two[name]), name
 
 
+# The book's cells have 8 units: float32 calls without recurrent dropout run
+# the register kernels of nn_rnn8.h (one vector per row), which also project
+# inputs of up to 64 features and form dx for 8, 16, 24 or 32 features
+# themselves.  F = 5 / 16 / 80 takes each of those ways in and out.
+RNN8_OPTIONS = [opt for opt in OPTIONS if not opt.get("rdp")]
+
+
+def _close_as_twin(a, kern, what):
+    """kern (float32) is as close to the exact float64 result as the float32
+    twin is, give or take the factor of the general test above."""
+    twin = _run(R, a)
+    exact = _run(R, {k: v.astype(np.float64) if isinstance(v, np.ndarray)
+                     and v.dtype == np.float32 else v for k, v in a.items()})
+    assert twin.keys() == kern.keys()
+    for name in twin:
+        scale = 1 + np.max(np.abs(twin[name]))
+        own = np.max(np.abs(twin[name] - exact[name])) / scale
+        got = np.max(np.abs(kern[name] - exact[name])) / scale
+        assert got <= 4 * own + 2e-6, f"{what} {name}: {got:.3g} vs {own:.3g}"
+
+
+@pytest.mark.parametrize("F", [5, 16, 80])
+@pytest.mark.parametrize("cell,reset_after", CELLS, ids=CELL_IDS)
+def test_8_unit_kernels_equal_twin(cell, reset_after, F):
+    assert C.rnn8_applies(8, np.float32, False)
+    assert not C.rnn8_applies(8, np.float32, True) and not C.rnn8_applies(4, np.float32, False)
+    for i, opt in enumerate(RNN8_OPTIONS):
+        a = _case(cell, reset_after, np.float32, seed=10 + i, u=8, F=F, B=21, **opt)
+        _close_as_twin(a, _run(C, a), f"{cell} F={F} {opt}")
+
+
+@pytest.mark.parametrize("cell,reset_after", CELLS, ids=CELL_IDS)
+def test_8_unit_kernels_equal_general_loops(cell, reset_after):
+    a = _case(cell, reset_after, np.float32, mask=True, dp="shared", seq=True, u=8, F=16,
+              B=23, seed=3)
+    fast = _run(C, a)
+    old = C.use_rnn8(False)
+    try:
+        general = _run(C, a)
+    finally:
+        C.use_rnn8(old)
+    for name in fast:
+        scale = 1 + np.max(np.abs(general[name]))
+        assert np.max(np.abs(fast[name] - general[name])) / scale < 1e-5, name
+
+
+@pytest.mark.parametrize("F", [16, 40])
+@pytest.mark.parametrize("cell,reset_after", CELLS, ids=CELL_IDS)
+def test_8_unit_kernels_one_thread_or_two_give_the_same_bits(cell, reset_after, F):
+    a = _case(cell, reset_after, np.float32, mask=True, dp="shared", seq=True, u=8,
+              B=53, T=12, F=F)        # 4 blocks of rows, the last one ragged
+    before = keras.get_num_threads()
+    try:
+        keras.set_num_threads(1)
+        one = _run(C, a)
+        keras.set_num_threads(2)
+        two = _run(C, a)
+    finally:
+        keras.set_num_threads(before)
+    for name in one:
+        assert np.array_equal(one[name], two[name]), name
+
+
 def _layer(kind, **kw):
     return getattr(keras.layers, kind)(3, dtype="float64", **kw)
 
