@@ -70,6 +70,28 @@ def test_kernel_equals_twin_bitwise(dtype):
     assert not dts[0][unused].any()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+def test_index_check_kernel_equals_twin(dtype):
+    """embedding_indices: the same indices for good input, the same first bad
+    position for each kind of bad value (the layer raises from it)."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 40, 500).astype(dtype)
+    for mod in (ext_embedding, ops_embedding):
+        idx = np.full(500, -7, np.intp)
+        assert mod.embedding_indices(x, 40, idx) == -1
+        np.testing.assert_array_equal(idx, x.astype(np.intp))
+        assert mod.embedding_indices(x, 40, None) == -1       # check only
+    bad_values = [-1, 40, 1000]
+    if np.dtype(dtype).kind == "f":
+        bad_values += [2.5, -0.5, 39.5, np.nan, np.inf, -np.inf, 1e30]
+    for v in bad_values:
+        y = x.copy()
+        y[[123, 321]] = v
+        got = [mod.embedding_indices(y, 40, np.empty(500, np.intp))
+               for mod in (ext_embedding, ops_embedding)]
+        assert got == [123, 123], (v, got)
+
+
 def test_kernel_one_vs_two_threads_bitwise():
     table, idx, grad = _case(np.float32, n=70000, v=500, d=16)   # past the threading cutoff
     results = []
