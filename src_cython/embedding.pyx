@@ -13,6 +13,148 @@ from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy, memset
 from k_common cimport nn_omp_max_threads, par_threads
 
+# The loops in C, where their pointers can be declared ``restrict``: without
+# it the compiler must assume that an output row may overlap the row it
+# reads, and copies / adds one value at a time (the book's rows are 16
+# values: two 8-wide vector operations).  Each output element is still
+# written by the same one addition, in the same order, as in a plain loop.
+cdef extern from *:
+    """
+    #include <stddef.h>
+    #include <stdint.h>
+    #define NN_EMB_ROWS(T, S)                                                      \
+    static void nn_emb_gather_##S(const T *table, const ptrdiff_t *idx,           \
+                                  ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t D, T *out)  \
+    {                                                                              \
+        for (ptrdiff_t n = n0; n < n1; n++) {                                      \
+            const T *restrict t = table + idx[n] * D;                              \
+            T *restrict o = out + n * D;                                           \
+            for (ptrdiff_t j = 0; j < D; j++)                                      \
+                o[j] = t[j];                                                       \
+        }                                                                          \
+    }                                                                              \
+    static void nn_emb_scatter_add_##S(const T *grad, const ptrdiff_t *idx,       \
+                                       ptrdiff_t N, ptrdiff_t D, T *dtable)        \
+    {                                                                              \
+        for (ptrdiff_t n = 0; n < N; n++) {                                        \
+            T *restrict r = dtable + idx[n] * D;                                   \
+            const T *restrict g = grad + n * D;                                    \
+            for (ptrdiff_t j = 0; j < D; j++)                                      \
+                r[j] += g[j];                                                      \
+        }                                                                          \
+    }
+    NN_EMB_ROWS(float, f)
+    NN_EMB_ROWS(double, d)
+
+    /* The index checks: a block of values is tested without branches (the
+       test vectorizes), and only a block holding a bad value is searched
+       value by value for the first one.  float32: used when input_dim <= 2**24,
+       so the bound and every valid index are exact floats and a value that
+       passes the range test converts through int32 exactly (others are
+       replaced by 0 before the conversion, which would be undefined). */
+    #define NN_EMB_BLOCK 256
+    static ptrdiff_t nn_emb_first_bad_f(const float *x, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t V)
+    {
+        for (ptrdiff_t n = n0; n < n1; n++) {
+            double v = x[n];
+            if (!(v >= 0 && v < (double)V) || (double)(ptrdiff_t)v != v)
+                return n;
+        }
+        return -1;
+    }
+    /* Any bad value in x[b:e]?  A value out of [0, fV) (NaN too: comparisons
+       with NaN are false) becomes -1; one in range converts exactly.  GCC
+       vectorizes this only without trapping math (the FP exception flags,
+       which nothing reads); the results are the same either way. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    __attribute__((optimize("no-trapping-math")))
+    #endif
+    static int nn_emb_block_bad_f(const float *restrict x, ptrdiff_t b, ptrdiff_t e, float fV)
+    {
+        int32_t bad = 0;
+        for (ptrdiff_t n = b; n < e; n++) {
+            float v = x[n];
+            float lo = v >= 0.0f ? v : -1.0f;
+            float c = lo < fV ? lo : -1.0f;
+            int32_t i = (int32_t)(c >= 0.0f ? c : 0.0f);
+            bad |= (c < 0.0f) | ((float)i != c);
+        }
+        return bad != 0;
+    }
+    static ptrdiff_t nn_emb_index_f(const float *x, ptrdiff_t N, ptrdiff_t V, ptrdiff_t *idx)
+    {
+        if (V > (1L << 24)) {
+            ptrdiff_t bad = nn_emb_first_bad_f(x, 0, N, V);
+            if (bad < 0 && idx)
+                for (ptrdiff_t n = 0; n < N; n++)
+                    idx[n] = (ptrdiff_t)x[n];
+            return bad;
+        }
+        const float fV = (float)V;
+        for (ptrdiff_t b = 0; b < N; b += NN_EMB_BLOCK) {
+            ptrdiff_t e = b + NN_EMB_BLOCK < N ? b + NN_EMB_BLOCK : N;
+            if (nn_emb_block_bad_f(x, b, e, fV))
+                return nn_emb_first_bad_f(x, b, e, V);
+            if (idx)
+                for (ptrdiff_t n = b; n < e; n++)
+                    idx[n] = (int32_t)x[n];
+        }
+        return -1;
+    }
+    /* integers: one unsigned comparison also rejects the negative ones */
+    static ptrdiff_t nn_emb_index_i32(const int32_t *x, ptrdiff_t N, ptrdiff_t V, ptrdiff_t *idx)
+    {
+        const uint32_t U = V > INT32_MAX ? 0x80000000u : (uint32_t)V;
+        for (ptrdiff_t b = 0; b < N; b += NN_EMB_BLOCK) {
+            ptrdiff_t e = b + NN_EMB_BLOCK < N ? b + NN_EMB_BLOCK : N;
+            int bad = 0;
+            for (ptrdiff_t n = b; n < e; n++)
+                bad |= (uint32_t)x[n] >= U;
+            if (bad)
+                for (ptrdiff_t n = b; n < e; n++)
+                    if ((uint32_t)x[n] >= U)
+                        return n;
+            if (idx)
+                for (ptrdiff_t n = b; n < e; n++)
+                    idx[n] = x[n];
+        }
+        return -1;
+    }
+    static ptrdiff_t nn_emb_index_i64(const int64_t *x, ptrdiff_t N, ptrdiff_t V, ptrdiff_t *idx)
+    {
+        const uint64_t U = (uint64_t)V;
+        for (ptrdiff_t b = 0; b < N; b += NN_EMB_BLOCK) {
+            ptrdiff_t e = b + NN_EMB_BLOCK < N ? b + NN_EMB_BLOCK : N;
+            int bad = 0;
+            for (ptrdiff_t n = b; n < e; n++)
+                bad |= (uint64_t)x[n] >= U;
+            if (bad)
+                for (ptrdiff_t n = b; n < e; n++)
+                    if ((uint64_t)x[n] >= U)
+                        return n;
+            if (idx)
+                for (ptrdiff_t n = b; n < e; n++)
+                    idx[n] = (ptrdiff_t)x[n];
+        }
+        return -1;
+    }
+    """
+    Py_ssize_t nn_emb_index_f(const float *x, Py_ssize_t N, Py_ssize_t V,
+                              Py_ssize_t *idx) nogil
+    Py_ssize_t nn_emb_index_i32(const int32_t *x, Py_ssize_t N, Py_ssize_t V,
+                                Py_ssize_t *idx) nogil
+    Py_ssize_t nn_emb_index_i64(const int64_t *x, Py_ssize_t N, Py_ssize_t V,
+                                Py_ssize_t *idx) nogil
+    void nn_emb_gather_f(const float *table, const Py_ssize_t *idx, Py_ssize_t n0,
+                         Py_ssize_t n1, Py_ssize_t D, float *out) nogil
+    void nn_emb_gather_d(const double *table, const Py_ssize_t *idx, Py_ssize_t n0,
+                         Py_ssize_t n1, Py_ssize_t D, double *out) nogil
+    void nn_emb_scatter_add_f(const float *grad, const Py_ssize_t *idx, Py_ssize_t N,
+                              Py_ssize_t D, float *dtable) nogil
+    void nn_emb_scatter_add_d(const double *grad, const Py_ssize_t *idx, Py_ssize_t N,
+                              Py_ssize_t D, double *dtable) nogil
+
+
 # The index dtypes checked in C: what a model hands the layer (its float
 # dtype, on the compiled loop) and what users' arrays hold (int32, int64).
 # Other dtypes take the layer's NumPy check.
@@ -36,63 +178,65 @@ def embedding_indices(const index_t[::1] x not None, Py_ssize_t input_dim,
     holding integers count); returns -1 then, else the position of the first
     bad value (idx is left partly written).  idx None: check only.
 
-    One pass over the indices, instead of the several whole-array NumPy
-    passes (isfinite, floor, min, max, the cast) a training step paid."""
+    One vectorized pass over the indices (C, above), instead of the several
+    whole-array NumPy passes (isfinite, floor, min, max, the cast) a training
+    step paid."""
     cdef Py_ssize_t N = x.shape[0], n, i, bad = -1
-    cdef index_t v
     cdef double dv
-    cdef bint store = idx is not None
-    if store and idx.shape[0] != N:
-        raise ValueError(f"embedding_indices: {N} values for {idx.shape[0]} indices")
-    with nogil:
+    cdef Py_ssize_t *out = NULL
+    if idx is not None:
+        if idx.shape[0] != N:
+            raise ValueError(f"embedding_indices: {N} values for {idx.shape[0]} indices")
+        if N:
+            out = &idx[0]
+    if N == 0:
+        return -1
+    if index_t is float:
+        return nn_emb_index_f(&x[0], N, input_dim, out)
+    elif index_t is int32_t:
+        return nn_emb_index_i32(&x[0], N, input_dim, out)
+    elif index_t is int64_t:
+        return nn_emb_index_i64(&x[0], N, input_dim, out)
+    else:
+        # float64 (a float64 model's rows): value by value, in doubles (exact
+        # for any input_dim below 2**53); written so that NaN fails
         for n in range(N):
-            v = x[n]
-            if index_t is float or index_t is double:
-                # compared as doubles (exact for any input_dim below 2**53),
-                # written so that NaN fails: a comparison with NaN is false
-                dv = v
-                if not (dv >= 0 and dv < input_dim):
-                    bad = n
-                    break
-                i = <Py_ssize_t>dv
-                if i != dv:             # 2.5: not a word index
-                    bad = n
-                    break
-            else:
-                if v < 0 or v >= input_dim:
-                    bad = n
-                    break
-                i = <Py_ssize_t>v
-            if store:
-                idx[n] = i
-    return bad
+            dv = x[n]
+            if not (dv >= 0 and dv < input_dim):
+                return n
+            i = <Py_ssize_t>dv
+            if i != dv:             # 2.5: not a word index
+                return n
+            if out != NULL:
+                out[n] = i
+        return -1
 
 
 def embedding_forward(const floating[:, ::1] table not None, const Py_ssize_t[::1] idx not None,
                       floating[:, ::1] out not None):
     """out[n] = table[idx[n]] for every n (rows copied; threads split the rows)."""
-    cdef Py_ssize_t N = out.shape[0], D = out.shape[1], n, j
-    cdef int nt
-    cdef floating *o
-    cdef const floating *t
+    cdef Py_ssize_t N = out.shape[0], D = out.shape[1], n0, n1
+    cdef int nt, c
     _check("embedding_forward", N, idx.shape[0], D, table.shape[1])
     if N == 0 or D == 0:
         return
     nt = par_threads(N * D, nn_omp_max_threads())
     with nogil:
-        if nt == 1 and D <= 32:
-            # short rows (the book's 16 values): an inlined copy loop, not a
-            # memcpy call per row
-            for n in range(N):
-                o = &out[n, 0]
-                t = &table[idx[n], 0]
-                for j in range(D):
-                    o[j] = t[j]
+        # each row is written by exactly one thread: any thread count gives
+        # bitwise the same output
+        if nt == 1:                     # no parallel region to open
+            if floating is float:
+                nn_emb_gather_f(&table[0, 0], &idx[0], 0, N, D, &out[0, 0])
+            else:
+                nn_emb_gather_d(&table[0, 0], &idx[0], 0, N, D, &out[0, 0])
         else:
-            # each row is written by exactly one thread: any thread count
-            # gives bitwise the same output
-            for n in prange(N, schedule="static", num_threads=nt):
-                memcpy(&out[n, 0], &table[idx[n], 0], D * sizeof(floating))
+            for c in prange(nt, schedule="static", num_threads=nt):
+                n0 = c * N // nt
+                n1 = (c + 1) * N // nt
+                if floating is float:
+                    nn_emb_gather_f(&table[0, 0], &idx[0], n0, n1, D, &out[0, 0])
+                else:
+                    nn_emb_gather_d(&table[0, 0], &idx[0], n0, n1, D, &out[0, 0])
 
 
 def embedding_backward(const floating[:, ::1] grad not None, const Py_ssize_t[::1] idx not None,
@@ -102,15 +246,13 @@ def embedding_backward(const floating[:, ::1] grad not None, const Py_ssize_t[::
     One thread: two samples may hit the same row, and adding in a fixed order
     keeps the result bitwise reproducible (and equal to the NumPy twin's
     np.add.at).  The work is N*D additions, tiny beside the layers above."""
-    cdef Py_ssize_t N = grad.shape[0], D = grad.shape[1], V = dtable.shape[0], n, j
-    cdef floating* row
-    cdef const floating* g
+    cdef Py_ssize_t N = grad.shape[0], D = grad.shape[1], V = dtable.shape[0]
     _check("embedding_backward", N, idx.shape[0], D, dtable.shape[1])
     with nogil:
         if V * D:
             memset(&dtable[0, 0], 0, V * D * sizeof(floating))
-        for n in range(N):
-            row = &dtable[idx[n], 0]
-            g = &grad[n, 0]
-            for j in range(D):
-                row[j] += g[j]
+        if N and D:
+            if floating is float:
+                nn_emb_scatter_add_f(&grad[0, 0], &idx[0], N, D, &dtable[0, 0])
+            else:
+                nn_emb_scatter_add_d(&grad[0, 0], &idx[0], N, D, &dtable[0, 0])
