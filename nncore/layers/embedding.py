@@ -246,7 +246,8 @@ class Embedding(Layer):
         flat = getattr(st, "idx_buf", None)
         if flat is None or flat.shape[0] != n:
             flat = st.idx_buf = np.empty(n, dtype=np.intp)
-        # a failed check leaves the state of the last good batch as it was
+        # a failed check may leave the reused buffer half rewritten: until a
+        # forward succeeds, backward refuses (st.idx None) rather than read it
         st.idx = None
         self._convert(x, flat)
         kernels().embedding_forward(self.embeddings.value, flat, out)
