@@ -23,5 +23,11 @@ def epsilon():
     return _EPSILON
 
 
+# made once: np.dtype('float32') costs ~0.7 us, and every layer asks for its
+# dtype several times a training step
+_FLOAT_DTYPES = {name: np.dtype(name) for name in ("float32", "float64")}
+
+
 def float_dtype():
-    return np.dtype(_FLOATX)
+    """np.dtype of ``floatx()``."""
+    return _FLOAT_DTYPES[_FLOATX]

@@ -249,6 +249,7 @@ cdef class FusedPlan:
     cdef dict _heads                 # team size -> its HeadC structs and arrays
     cdef public bint is_double
     cdef object _error               # what an LK_LAYER call raised
+    cdef dict _views                 # _layer_call's NumPy views, by (buffer, rows)
 
     def __cinit__(self):
         self.c.layers = NULL
@@ -280,6 +281,7 @@ cdef class FusedPlan:
         if max_batch < 1 or n_features < 1 or n_outputs < 1 or not layers:
             raise ValueError("fused loop: empty plan")
         self.keep = []
+        self._views = {}
         self.is_double = is_double
         self.c.max_batch, self.c.n_features, self.c.n_outputs = max_batch, n_features, n_outputs
         self.c.n_layers = len(layers)
@@ -599,17 +601,28 @@ cdef class FusedPlan:
         entry = <object>L.entry
         try:
             if forward:
-                entry.layer_forward(_view(inp, nb, L.n_in, self.is_double),
-                                    _view(L.out, nb, L.n_out, self.is_double))
+                entry.layer_forward(self._view(inp, nb, L.n_in),
+                                    self._view(L.out, nb, L.n_out))
             else:
-                entry.layer_backward(_view(L.gout, nb, L.n_out, self.is_double),
-                                     _view(L.dx, nb, L.n_in, self.is_double)
-                                     if L.need_dx else None)
+                entry.layer_backward(self._view(L.gout, nb, L.n_out),
+                                     self._view(L.dx, nb, L.n_in) if L.need_dx else None)
         except BaseException as e:
             self._error = e
             self.c.failed = 1
             return -1
         return 0
+
+
+    cdef object _view(self, void *p, long rows, long cols):
+        """The (rows, cols) NumPy view of a loop buffer, made once per fit and
+        batch size: making one costs a few microseconds, and a step of a
+        model with layer entries asks for six to eight (the buffers never
+        move while the plan lives; a layer may keep a view, as before)."""
+        key = (<size_t>p, rows, cols)
+        v = self._views.get(key)
+        if v is None:
+            v = self._views[key] = _view(p, rows, cols, self.is_double)
+        return v
 
 
 cdef object _view(void *p, long rows, long cols, bint is_double):

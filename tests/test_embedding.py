@@ -48,9 +48,10 @@ def _case(dtype, n=300, v=40, d=9, seed=0):
     return table, idx, grad
 
 
+@pytest.mark.parametrize("d", [9, 8, 16, 32, 64, 3])     # the kernel's constant widths and others
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_kernel_equals_twin_bitwise(dtype):
-    table, idx, grad = _case(dtype)
+def test_kernel_equals_twin_bitwise(dtype, d):
+    table, idx, grad = _case(dtype, d=d)
     outs, dts = [], []
     for mod in (ext_embedding, ops_embedding):
         out = np.empty((idx.shape[0], table.shape[1]), dtype)
@@ -68,6 +69,40 @@ def test_kernel_equals_twin_bitwise(dtype):
     assert dts[0].tobytes() == expect.tobytes()
     unused = np.setdiff1d(np.arange(table.shape[0]), idx)
     assert not dts[0][unused].any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+def test_index_check_kernel_equals_twin(dtype):
+    """embedding_indices: the same indices for good input, the same first bad
+    position for each kind of bad value (the layer raises from it)."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 40, 500).astype(dtype)
+    for mod in (ext_embedding, ops_embedding):
+        idx = np.full(500, -7, np.intp)
+        assert mod.embedding_indices(x, 40, idx) == -1
+        np.testing.assert_array_equal(idx, x.astype(np.intp))
+        assert mod.embedding_indices(x, 40, None) == -1       # check only
+    bad_values = [-1, 40, 1000]
+    if np.dtype(dtype).kind == "f":
+        bad_values += [2.5, -0.5, 39.5, np.nan, np.inf, -np.inf, 1e30]
+    for v in bad_values:
+        y = x.copy()
+        y[[123, 321]] = v
+        got = [mod.embedding_indices(y, 40, np.empty(500, np.intp))
+               for mod in (ext_embedding, ops_embedding)]
+        assert got == [123, 123], (v, got)
+
+
+def test_index_check_of_a_huge_vocabulary_in_float32():
+    """Past 2**24 rows a float32 index is checked in doubles (the vectorized
+    test assumes exact floats): the same verdicts as the twin."""
+    V = 2 ** 24 + 8
+    x = np.array([0, 5, 2 ** 24, 2 ** 24 + 2, 2 ** 24 + 8, 3], np.float32)
+    for mod in (ext_embedding, ops_embedding):
+        idx = np.empty(6, np.intp)
+        assert mod.embedding_indices(x[:4], V, idx[:4]) == -1
+        np.testing.assert_array_equal(idx[:4], [0, 5, 2 ** 24, 2 ** 24 + 2])
+        assert mod.embedding_indices(x, V, idx) == 4
 
 
 def test_kernel_one_vs_two_threads_bitwise():

@@ -298,6 +298,28 @@ def test_compiled_loop_equals_the_per_batch_path(kind, mask_zero, dropout, secon
         assert not np.allclose(w_nomask[-2], w_loop[-2])
 
 
+def test_compiled_loop_equals_the_per_batch_path_going_backwards():
+    """A go_backwards RNN under another: its dL/dx is a reversed copy, not
+    the loop's buffer written in place (Layer._input_grad_array), and must
+    still reach the Embedding below."""
+    def model():
+        keras.utils.set_random_seed(3)
+        m = keras.Sequential([keras.Input(shape=(20,)), keras.layers.Embedding(40, 6),
+                              keras.layers.LSTM(4, return_sequences=True, go_backwards=True),
+                              keras.layers.SimpleRNN(3),
+                              keras.layers.Dense(1, activation="sigmoid")])
+        m.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-2),
+                  loss="binary_crossentropy")
+        return m
+    backend.set_backend("cython")
+    loss_loop, w_loop, route = _fit(model(), True)
+    assert route.route == "run_steps", route.reason
+    loss_pb, w_pb, _ = _fit(model(), False)
+    for a, b in zip(w_loop, w_pb):
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(loss_loop, loss_pb, rtol=1e-6)
+
+
 def test_a_fit_on_either_backend_gives_the_same_weights():
     losses, weights = {}, {}
     for name in ("cython", "numpy"):

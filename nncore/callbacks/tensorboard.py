@@ -228,19 +228,12 @@ class TensorBoard(Callback):
         (as Keras does when ``to_json`` fails)."""
         import warnings
 
-        from nncore.saving import keras_files, keras_layers
-        model = self.model
+        from nncore.saving import keras_files
         try:
-            entries, _ = keras_files._keras_layer_entries(model)
+            config, _ = keras_files.sequential_config(self.model)
         except ValueError as e:
             warnings.warn(f"TensorBoard: the model graph is not written: {e}", stacklevel=3)
             return
-        shape = list(model.input_shape)
-        config = {"module": "keras", "class_name": "Sequential",
-                  "config": {"name": model.name, "trainable": model.trainable,
-                             "dtype": keras_layers.policy(model.dtype), "layers": entries,
-                             "build_input_shape": shape},
-                  "registered_name": None, "build_config": {"input_shape": shape}}
         pb2 = self._tb["summary_pb2"]
         meta = pb2.SummaryMetadata()
         meta.plugin_data.plugin_name = "graph_keras_model"

@@ -334,7 +334,7 @@ class RecurrentLayer(Layer):
             d_outputs = np.ascontiguousarray(grad)
         else:
             d_outputs = np.ascontiguousarray(grad).reshape(B, 1, self.units)
-        dx = np.empty((B, T, F), dtype=x.dtype) if need_input_grad else None
+        dx = self._input_grad_array((B, T, F), x.dtype) if need_input_grad else None
         db_in = db_rec = None
         if self.use_bias:
             db = self.grads[2]

@@ -396,6 +396,16 @@ class Layer:
         threads at once (see docs/threads_and_files.md)."""
         return np.empty(shape, dtype=np.dtype(dtype or self.dtype))
 
+    def _input_grad_array(self, shape, dtype):
+        """The array backward writes dL/dx into: the compiled loop's own
+        buffer when its plan entry handed one for this very call
+        (``_state.dx_target``, see ``PlanEntry.layer_backward``: the result
+        then needs no copy), else a new array."""
+        target = getattr(self._state, "dx_target", None)
+        if target is not None and target.shape == tuple(shape) and target.dtype == dtype:
+            return target
+        return np.empty(shape, dtype=dtype)
+
     # (older name, kept for layer code written against it: a fresh array too)
     def _buffer(self, key, shape, dtype=None):
         return self._new(shape, dtype)

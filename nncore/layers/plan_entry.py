@@ -159,11 +159,21 @@ class PlanEntry:
         params' ``grad`` arrays) and, when ``dx_rows`` is given, dL/dx."""
         layer = self.layer
         g = gout_rows.reshape((gout_rows.shape[0],) + tuple(layer.output_shape[1:]))
-        dx = layer.backward(g, from_logits=bool(self.logits),
-                            need_input_grad=dx_rows is not None)
+        # a layer that asks for its dL/dx array (Layer._input_grad_array) may
+        # write it straight into the loop's buffer: offered for this call only
+        st = layer._state
+        target = None
+        if dx_rows is not None:
+            target = dx_rows.reshape((dx_rows.shape[0],) + tuple(layer.input_shape[1:]))
+        st.dx_target = target
+        try:
+            dx = layer.backward(g, from_logits=bool(self.logits),
+                                need_input_grad=dx_rows is not None)
+        finally:
+            st.dx_target = None
         # a layer may hand back new gradient arrays instead of filling its own
         for p, grad in zip(self.params, layer.grads):
             if grad is not p.grad:
                 p.grad[...] = grad
-        if dx_rows is not None:
+        if dx_rows is not None and dx is not target:
             dx_rows[...] = np.asarray(dx).reshape(dx_rows.shape)

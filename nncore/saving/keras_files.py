@@ -855,11 +855,11 @@ def _write_weights_h5(h5py, model, classes, with_optimizer):
     return bio.getvalue()
 
 
-def save_keras_model(model, path, overwrite=True):
-    """Write ``model`` as a Keras 3 ``.keras`` archive (atomically)."""
-    import nncore
-    from nncore.saving import model_io
-    h5py = need_h5py(path)
+def sequential_config(model):
+    """``(config, kinds)``: the Keras 3 ``Sequential`` config dict of ``model``
+    (without ``compile_config``) and its layers' Keras kinds.  One definition for
+    the ``.keras`` archive and TensorBoard's graph tag, so the two cannot drift.
+    Raises ``ValueError`` as ``_keras_layer_entries`` does."""
     entries, kinds = _keras_layer_entries(model)
     shape = list(model.input_shape)
     config = {"module": "keras", "class_name": "Sequential",
@@ -867,6 +867,15 @@ def save_keras_model(model, path, overwrite=True):
                          "dtype": KL.policy(model.dtype), "layers": entries,
                          "build_input_shape": shape},
               "registered_name": None, "build_config": {"input_shape": shape}}
+    return config, kinds
+
+
+def save_keras_model(model, path, overwrite=True):
+    """Write ``model`` as a Keras 3 ``.keras`` archive (atomically)."""
+    import nncore
+    from nncore.saving import model_io
+    h5py = need_h5py(path)
+    config, kinds = sequential_config(model)
     compiled = model.compiled and model.optimizer is not None
     if compiled:
         config["compile_config"] = _keras_compile_config(model)
