@@ -420,44 +420,6 @@ NN_R8_INLINE void nn_r8_fwd_group(const int R, int cell, int act, int ract, int 
                       Hp, hT, Gt, Ex);
 }
 
-static inline int nn_rnn8_available(void)
-{
-    return 1;
-}
-
-/* Forward of rows r0 <= i < r1, all T steps (cell 0 SimpleRNN, 1 LSTM, 2 GRU;
- * the buffers of recurrent_forward, units = 8, no recurrent dropout).
- * With x (B, T, F) given, the input projection XW = (x * dpm) . W of each
- * group's rows is computed here first, just before its time loop reads it
- * (dpm: the (B, F) dropout mask or NULL); with x NULL, XW is already filled.
- * Returns 1 (0: not built here, run the general loop). */
-static inline int nn_rnn8_forward(int cell, int act, int ract, int reset_after, long r0,
-                                  long r1, long T, const float *x, long F, const float *W,
-                                  const float *dpm, float *XW, const float *U,
-                                  const float *b_in, const float *b_rec, const float *h0,
-                                  const float *c0, const unsigned char *mask, float *out,
-                                  float *Hp, float *Cp, float *hT, float *cT, float *Gt,
-                                  float *Ex)
-{
-    const int G = cell == 0 ? 1 : (cell == 1 ? 4 : 3);
-    long i = r0;
-    while (i < r1) {
-        long nr = r1 - i >= NN_R8_ROWS ? NN_R8_ROWS : 1;
-        if (x)
-            for (long q = i; q < i + nr; q++)
-                nn_r8_rows(G, T, x + q * T * F, F, F, dpm ? dpm + q * F : NULL, W, 8 * G,
-                           XW + q * T * 8 * G, 8 * G);
-        if (nr == NN_R8_ROWS)
-            nn_r8_fwd_group(NN_R8_ROWS, cell, act, ract, reset_after, i, T, XW, U, b_in,
-                            b_rec, h0, c0, mask, out, Hp, Cp, hT, cT, Gt, Ex);
-        else
-            nn_r8_fwd_group(1, cell, act, ract, reset_after, i, T, XW, U, b_in, b_rec, h0, c0,
-                            mask, out, Hp, Cp, hT, cT, Gt, Ex);
-        i += nr;
-    }
-    return 1;
-}
-
 /* ----------------------------------------------------------------- backward */
 
 /* The start of a backward step for one row: returns 1 with *dh = dL/dh_t for
@@ -674,6 +636,54 @@ NN_R8_INLINE void nn_r8_bwd_group(const int R, int cell, int act, int ract, int 
                       DIn, nrm);
 }
 
+#endif /* NN_HAVE_VSIGMOID */
+
+/* --------------------------------------------------------- entry points
+ * Without vector extensions (NN_HAVE_VSIGMOID 0) they do nothing and return
+ * 0: recurrent.pyx asks nn_rnn8_available() first and runs its general loops. */
+
+static inline int nn_rnn8_available(void)
+{
+    return NN_HAVE_VSIGMOID;
+}
+
+/* Forward of rows r0 <= i < r1, all T steps (cell 0 SimpleRNN, 1 LSTM, 2 GRU;
+ * the buffers of recurrent_forward, units = 8, no recurrent dropout).
+ * With x (B, T, F) given, the input projection XW = (x * dpm) . W of each
+ * group's rows is computed here first, just before its time loop reads it
+ * (dpm: the (B, F) dropout mask or NULL); with x NULL, XW is already filled.
+ * Returns 1 (0: not built here, run the general loop). */
+static inline int nn_rnn8_forward(int cell, int act, int ract, int reset_after, long r0,
+                                  long r1, long T, const float *x, long F, const float *W,
+                                  const float *dpm, float *XW, const float *U,
+                                  const float *b_in, const float *b_rec, const float *h0,
+                                  const float *c0, const unsigned char *mask, float *out,
+                                  float *Hp, float *Cp, float *hT, float *cT, float *Gt,
+                                  float *Ex)
+{
+#if NN_HAVE_VSIGMOID
+    const int G = cell == 0 ? 1 : (cell == 1 ? 4 : 3);
+    long i = r0;
+    while (i < r1) {
+        long nr = r1 - i >= NN_R8_ROWS ? NN_R8_ROWS : 1;
+        if (x)
+            for (long q = i; q < i + nr; q++)
+                nn_r8_rows(G, T, x + q * T * F, F, F, dpm ? dpm + q * F : NULL, W, 8 * G,
+                           XW + q * T * 8 * G, 8 * G);
+        if (nr == NN_R8_ROWS)
+            nn_r8_fwd_group(NN_R8_ROWS, cell, act, ract, reset_after, i, T, XW, U, b_in,
+                            b_rec, h0, c0, mask, out, Hp, Cp, hT, cT, Gt, Ex);
+        else
+            nn_r8_fwd_group(1, cell, act, ract, reset_after, i, T, XW, U, b_in, b_rec, h0, c0,
+                            mask, out, Hp, Cp, hT, cT, Gt, Ex);
+        i += nr;
+    }
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 /* The element-wise half of BPTT for rows r0 <= i < r1 (units = 8, no
  * recurrent dropout): fills dXW (B, T, G*8) with dL/d(gate pre-activations),
  * for GRU reset_after DIn (B, T, 8) with dL/d(h U_n + b_rec_n) = dn * r, and
@@ -686,6 +696,7 @@ static inline int nn_rnn8_backward(int cell, int act, int ract, int reset_after,
                                    const float *dO, int seq, float *dXW, float *DIn,
                                    double *nrm)
 {
+#if NN_HAVE_VSIGMOID
     long i = r0;
     while (i < r1) {
         long nr = r1 - i >= NN_R8_ROWS ? NN_R8_ROWS : 1;
@@ -698,36 +709,9 @@ static inline int nn_rnn8_backward(int cell, int act, int ract, int reset_after,
         i += nr;
     }
     return 1;
-}
-
-#else   /* no vector extensions: the general loops of recurrent.pyx run */
-
-static inline int nn_rnn8_available(void)
-{
+#else
     return 0;
-}
-
-static inline int nn_rnn8_forward(int cell, int act, int ract, int reset_after, long r0,
-                                  long r1, long T, const float *x, long F, const float *W,
-                                  const float *dpm, float *XW, const float *U,
-                                  const float *b_in, const float *b_rec, const float *h0,
-                                  const float *c0, const unsigned char *mask, float *out,
-                                  float *Hp, float *Cp, float *hT, float *cT, float *Gt,
-                                  float *Ex)
-{
-    return 0;
-}
-
-static inline int nn_rnn8_backward(int cell, int act, int ract, int reset_after, long r0,
-                                   long r1, long T, const float *UT,
-                                   const unsigned char *mask, const float *Hp,
-                                   const float *Cp, const float *Gt, const float *Ex,
-                                   const float *dO, int seq, float *dXW, float *DIn,
-                                   double *nrm)
-{
-    return 0;
-}
 #endif
-
+}
 #endif /* NN_KERNEL_LEVEL */
 #endif /* NN_RNN8_H */

@@ -112,6 +112,11 @@ cdef enum:
 
 BLOCK = BLOCK_ROWS
 
+
+cdef inline long _block_end(long r0, long B) noexcept nogil:
+    """The end of the block of rows starting at r0 (the last one may be short)."""
+    return r0 + BLOCK_ROWS if r0 + BLOCK_ROWS < B else B
+
 # float32 cells of 8 units without recurrent dropout (the book's chapter 9)
 # run nn_rnn8.h's register kernels; tests turn this off to compare them with
 # the general loops below on the same inputs
@@ -718,13 +723,11 @@ def recurrent_forward(int cell, int act, int ract, bint reset_after,
                 for blk in prange(nblk, schedule="static",
                                   num_threads=(nt if nt < nblk else nblk)):
                     r0 = blk * BLOCK_ROWS
-                    r1 = r0 + BLOCK_ROWS
-                    if r1 > B:
-                        r1 = B
+                    r1 = _block_end(r0, B)
                     nn_rnn8_forward(cell, act, ract, reset_after, r0, r1, T, p_x, F, p_W,
                                     p_dpm, &XW[0, 0, 0], &U[0, 0], p_bin, p_brec, &h0[0, 0],
-                                    p_c0, p_mask, &outputs[0, 0, 0], &Hp[0, 0, 0], p_Cp, &hT[0, 0], p_cT,
-                                    &Gt[0, 0, 0], &Ex[0, 0, 0])
+                                    p_c0, p_mask, &outputs[0, 0, 0], &Hp[0, 0, 0], p_Cp,
+                                    &hT[0, 0], p_cT, &Gt[0, 0, 0], &Ex[0, 0, 0])
             return
     wsz = 2 * G * BLOCK_ROWS * u + 3 * BLOCK_ROWS * u
     ws = <floating *>malloc(nblk * wsz * sizeof(floating))
@@ -735,9 +738,7 @@ def recurrent_forward(int cell, int act, int ract, bint reset_after,
         with nogil:
             for blk in prange(nblk, schedule="static", num_threads=nt):
                 r0 = blk * BLOCK_ROWS
-                r1 = r0 + BLOCK_ROWS
-                if r1 > B:
-                    r1 = B
+                r1 = _block_end(r0, B)
                 fwd_block(cell, act, ract, reset_after, r0, r1, B, T, u, &XW[0, 0, 0],
                           &U[0, 0], p_bin, p_brec, &h0[0, 0], p_c0, p_mask, p_rdp, nrd,
                           &outputs[0, 0, 0], &Hp[0, 0, 0], p_Cp, &hT[0, 0], p_cT,
@@ -845,9 +846,7 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
                     for blk in prange(nblk, schedule="static",
                                       num_threads=(nt if nt < nblk else nblk)):
                         r0 = blk * BLOCK_ROWS
-                        r1 = r0 + BLOCK_ROWS
-                        if r1 > B:
-                            r1 = B
+                        r1 = _block_end(r0, B)
                         nn_rnn8_backward(cell, act, ract, reset_after, r0, r1, T, UT, p_mask,
                                          &Hp[0, 0, 0], p_Cp, &Gt[0, 0, 0], &Ex[0, 0, 0],
                                          &d_outputs[0, 0, 0], seq, &dXW[0, 0, 0], DIn, nrow)
@@ -882,9 +881,7 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
                 for blk in prange(nblk, schedule="static",
                                   num_threads=(nt if nt < nblk else nblk)):
                     r0 = blk * BLOCK_ROWS
-                    r1 = r0 + BLOCK_ROWS
-                    if r1 > B:
-                        r1 = B
+                    r1 = _block_end(r0, B)
                     bwd_block(cell, act, ract, reset_after, r0, r1, B, T, u, UT,
                               p_mask, p_rdp, nrd, &Hp[0, 0, 0], p_Cp, &Gt[0, 0, 0],
                               &Ex[0, 0, 0], &d_outputs[0, 0, 0], seq, &dXW[0, 0, 0],

@@ -172,6 +172,8 @@ KERNEL_TESTS = [
     "tests/test_fused.py::test_fused_equals_per_batch_variants",
     "tests/test_recurrent_kernels.py::test_kernel_equals_twin_for_every_option",
     "tests/test_recurrent_kernels.py::test_one_thread_or_two_give_the_same_bits",
+    "tests/test_recurrent_kernels.py::test_8_unit_kernels_equal_twin",
+    "tests/test_recurrent_kernels.py::test_8_unit_kernels_one_thread_or_two_give_the_same_bits",
 ]
 
 

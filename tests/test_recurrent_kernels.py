@@ -118,15 +118,18 @@ def test_kernel_equals_twin_for_every_option(cell, reset_after, dtype):
 def test_one_thread_or_two_give_the_same_bits(cell, reset_after):
     a = _case(cell, reset_after, np.float32, mask=True, dp="gate", rdp="gate", seq=True,
               B=53, T=12, F=40)           # 4 blocks of rows, the last one ragged
-    before = keras.get_num_threads() if hasattr(keras, "get_num_threads") else None
+    _same_bits_on_one_thread_or_two(a)
+
+
+def _same_bits_on_one_thread_or_two(a):
+    before = keras.get_num_threads()
     try:
         keras.set_num_threads(1)
         one = _run(C, a)
         keras.set_num_threads(2)
         two = _run(C, a)
     finally:
-        if before is not None:
-            keras.set_num_threads(before)
+        keras.set_num_threads(before)
     for name in one:
         assert np.array_equal(one[name], two[name]), name
 
@@ -182,16 +185,7 @@ def test_8_unit_kernels_equal_general_loops(cell, reset_after):
 def test_8_unit_kernels_one_thread_or_two_give_the_same_bits(cell, reset_after, F):
     a = _case(cell, reset_after, np.float32, mask=True, dp="shared", seq=True, u=8,
               B=53, T=12, F=F)        # 4 blocks of rows, the last one ragged
-    before = keras.get_num_threads()
-    try:
-        keras.set_num_threads(1)
-        one = _run(C, a)
-        keras.set_num_threads(2)
-        two = _run(C, a)
-    finally:
-        keras.set_num_threads(before)
-    for name in one:
-        assert np.array_equal(one[name], two[name]), name
+    _same_bits_on_one_thread_or_two(a)
 
 
 def _layer(kind, **kw):
