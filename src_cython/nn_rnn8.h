@@ -134,6 +134,28 @@ static inline void nn_r8_masked_out(float *out_row, long t)
     nn_r8_st(out_row, t > 0 ? nn_r8_ld(out_row - 8) : zero);
 }
 
+/* ACC[q][g] += sum_{j<8} S[q*SQ + g*SG + j] * M[j*LDM + g*MG + 0:8] for q < R,
+ * g < NG: the recurrent product of a group of rows, forward (S: the rows' h or
+ * r*h, M: U) and backward (S: their dz, M: U^T).  Each loaded vector of M
+ * serves all R rows, and every accumulator adds its terms in j order.  A
+ * macro, not a function: the accumulators must stay the caller's registers. */
+#define NN_R8_PRODUCT(R, NG, ACC, S, SQ, SG, M, LDM, MG)                        \
+    do {                                                                       \
+        NN_R8_UNROLL                                                           \
+        for (int j_ = 0; j_ < 8; j_++) {                                       \
+            nn_r8 m_[4];                                                       \
+            NN_R8_UNROLL                                                       \
+            for (int g_ = 0; g_ < (NG); g_++)                                  \
+                m_[g_] = nn_r8_ld((M) + j_ * (LDM) + g_ * (MG));               \
+            NN_R8_UNROLL                                                       \
+            for (int q_ = 0; q_ < (R); q_++) {                                 \
+                NN_R8_UNROLL                                                   \
+                for (int g_ = 0; g_ < (NG); g_++)                              \
+                    (ACC)[q_][g_] += (S)[q_ * (SQ) + g_ * (SG) + j_] * m_[g_]; \
+            }                                                                  \
+        }                                                                      \
+    } while (0)
+
 /* --------------------------------------------------- small row products */
 
 /* Y[r, 0:8*NV] = sum_k X[r, k] * xm[k] * M[k, 0:8*NV] for r < n (xm: NULL for
@@ -196,7 +218,7 @@ NN_R8_INLINE void nn_r8_simple_fwd(const int R, int act, long i0, long T, const 
 {
     const nn_r8 zero = {0};
     const nn_r8 b = b_in ? nn_r8_ld(b_in) : zero;
-    nn_r8 h[NN_R8_ROWS], z[NN_R8_ROWS];
+    nn_r8 h[NN_R8_ROWS], z[NN_R8_ROWS][1];
     NN_R8_UNROLL
     for (int q = 0; q < R; q++)
         h[q] = nn_r8_ld(h0 + (i0 + q) * 8);
@@ -205,19 +227,13 @@ NN_R8_INLINE void nn_r8_simple_fwd(const int R, int act, long i0, long T, const 
         for (int q = 0; q < R; q++) {
             long row = (i0 + q) * T + t;
             nn_r8_st(Hp + row * 8, h[q]);
-            z[q] = nn_r8_ld(XW + row * 8) + b;
+            z[q][0] = nn_r8_ld(XW + row * 8) + b;
         }
-        NN_R8_UNROLL
-        for (int j = 0; j < 8; j++) {
-            nn_r8 u0 = nn_r8_ld(U + j * 8);
-            NN_R8_UNROLL
-            for (int q = 0; q < R; q++)
-                z[q] += Hp[((i0 + q) * T + t) * 8 + j] * u0;
-        }
+        NN_R8_PRODUCT(R, 1, z, Hp + (i0 * T + t) * 8, T * 8, 0, U, 8, 0);
         NN_R8_UNROLL
         for (int q = 0; q < R; q++) {
             long row = (i0 + q) * T + t;
-            nn_r8 a = nn_r8_act(act, z[q]);
+            nn_r8 a = nn_r8_act(act, z[q][0]);
             nn_r8_st(Gt + row * 8, a);
             if (mask && !mask[row]) {
                 nn_r8_masked_out(out + row * 8, t);
@@ -258,19 +274,7 @@ NN_R8_INLINE void nn_r8_lstm_fwd(const int R, int act, int ract, long i0, long T
             for (int g = 0; g < 4; g++)
                 z[q][g] = nn_r8_ld(XW + row * 32 + 8 * g) + b[g];
         }
-        NN_R8_UNROLL
-        for (int j = 0; j < 8; j++) {
-            nn_r8 u0 = nn_r8_ld(U + j * 32), u1 = nn_r8_ld(U + j * 32 + 8);
-            nn_r8 u2 = nn_r8_ld(U + j * 32 + 16), u3 = nn_r8_ld(U + j * 32 + 24);
-            NN_R8_UNROLL
-            for (int q = 0; q < R; q++) {
-                float s = Hp[((i0 + q) * T + t) * 8 + j];
-                z[q][0] += s * u0;
-                z[q][1] += s * u1;
-                z[q][2] += s * u2;
-                z[q][3] += s * u3;
-            }
-        }
+        NN_R8_PRODUCT(R, 4, z, Hp + (i0 * T + t) * 8, T * 8, 0, U, 32, 8);
         NN_R8_UNROLL
         for (int q = 0; q < R; q++) {
             long row = (i0 + q) * T + t;
@@ -333,18 +337,7 @@ NN_R8_INLINE void nn_r8_gru_fwd(const int R, int act, int ract, int reset_after,
                 NN_R8_UNROLL
                 for (int g = 0; g < 3; g++)
                     hu[q][g] = br[g];
-            NN_R8_UNROLL
-            for (int j = 0; j < 8; j++) {
-                nn_r8 u0 = nn_r8_ld(U + j * 24), u1 = nn_r8_ld(U + j * 24 + 8);
-                nn_r8 u2 = nn_r8_ld(U + j * 24 + 16);
-                NN_R8_UNROLL
-                for (int q = 0; q < R; q++) {
-                    float s = Hp[((i0 + q) * T + t) * 8 + j];
-                    hu[q][0] += s * u0;
-                    hu[q][1] += s * u1;
-                    hu[q][2] += s * u2;
-                }
-            }
+            NN_R8_PRODUCT(R, 3, hu, Hp + (i0 * T + t) * 8, T * 8, 0, U, 24, 8);
             NN_R8_UNROLL
             for (int q = 0; q < R; q++) {
                 long row = (i0 + q) * T + t;
@@ -355,33 +348,19 @@ NN_R8_INLINE void nn_r8_gru_fwd(const int R, int act, int ract, int reset_after,
             }
         } else {
             /* z, r = ract(x + h U),  n = act(x_n + (r * h) U_n) */
-            NN_R8_UNROLL
-            for (int j = 0; j < 8; j++) {
-                nn_r8 u0 = nn_r8_ld(U + j * 24), u1 = nn_r8_ld(U + j * 24 + 8);
-                NN_R8_UNROLL
-                for (int q = 0; q < R; q++) {
-                    float s = Hp[((i0 + q) * T + t) * 8 + j];
-                    x[q][0] += s * u0;
-                    x[q][1] += s * u1;
-                }
-            }
+            NN_R8_PRODUCT(R, 2, x, Hp + (i0 * T + t) * 8, T * 8, 0, U, 24, 8);
             NN_R8_UNROLL
             for (int q = 0; q < R; q++) {
                 long row = (i0 + q) * T + t;
                 zg[q] = nn_r8_act(ract, x[q][0]);
                 rg[q] = nn_r8_act(ract, x[q][1]);
                 nn_r8_st(Ex + row * 8, rg[q] * h[q]);
+                hu[q][0] = x[q][2];
             }
-            NN_R8_UNROLL
-            for (int j = 0; j < 8; j++) {
-                nn_r8 u2 = nn_r8_ld(U + j * 24 + 16);
-                NN_R8_UNROLL
-                for (int q = 0; q < R; q++)
-                    x[q][2] += Ex[((i0 + q) * T + t) * 8 + j] * u2;
-            }
+            NN_R8_PRODUCT(R, 1, hu, Ex + (i0 * T + t) * 8, T * 8, 0, U + 16, 24, 0);
             NN_R8_UNROLL
             for (int q = 0; q < R; q++)
-                ng[q] = nn_r8_act(act, x[q][2]);
+                ng[q] = nn_r8_act(act, hu[q][0]);
         }
         NN_R8_UNROLL
         for (int q = 0; q < R; q++) {
@@ -455,7 +434,7 @@ NN_R8_INLINE void nn_r8_simple_bwd(const int R, int act, long i0, long T, const 
                                    const float *dO, int seq, float *dXW, double *nrm)
 {
     const nn_r8 zero = {0};
-    nn_r8 dsh[NN_R8_ROWS], dout[NN_R8_ROWS], acc[NN_R8_ROWS], dh;
+    nn_r8 dsh[NN_R8_ROWS], dout[NN_R8_ROWS], acc[NN_R8_ROWS][1], dh;
     int live[NN_R8_ROWS];
     NN_R8_UNROLL
     for (int q = 0; q < R; q++)
@@ -468,19 +447,13 @@ NN_R8_INLINE void nn_r8_simple_bwd(const int R, int act, long i0, long T, const 
                                       dXW + row * 8, 1, nrm);
             if (live[q])
                 nn_r8_st(dXW + row * 8, dh * nn_r8_dact(act, nn_r8_ld(Gt + row * 8)));
-            acc[q] = zero;
+            acc[q][0] = zero;
         }
-        NN_R8_UNROLL
-        for (int k = 0; k < 8; k++) {
-            nn_r8 ut = nn_r8_ld(UT + k * 8);
-            NN_R8_UNROLL
-            for (int q = 0; q < R; q++)
-                acc[q] += dXW[((i0 + q) * T + t) * 8 + k] * ut;
-        }
+        NN_R8_PRODUCT(R, 1, acc, dXW + (i0 * T + t) * 8, T * 8, 0, UT, 8, 0);
         NN_R8_UNROLL
         for (int q = 0; q < R; q++)
             if (live[q])
-                dsh[q] = acc[q];
+                dsh[q] = acc[q][0];
     }
 }
 
@@ -519,16 +492,7 @@ NN_R8_INLINE void nn_r8_lstm_bwd(const int R, int act, int ract, long i0, long T
             dsc[q] = dc * fg;
         }
         /* dh_{t-1} = sum_g dz_g U_g^T, one accumulator per gate block */
-        NN_R8_UNROLL
-        for (int k = 0; k < 8; k++) {
-            NN_R8_UNROLL
-            for (int g = 0; g < 4; g++) {
-                nn_r8 ut = nn_r8_ld(UT + (g * 8 + k) * 8);
-                NN_R8_UNROLL
-                for (int q = 0; q < R; q++)
-                    acc[q][g] += dXW[((i0 + q) * T + t) * 32 + g * 8 + k] * ut;
-            }
-        }
+        NN_R8_PRODUCT(R, 4, acc, dXW + (i0 * T + t) * 32, T * 32, 8, UT, 8, 64);
         NN_R8_UNROLL
         for (int q = 0; q < R; q++)
             if (live[q])
@@ -543,7 +507,8 @@ NN_R8_INLINE void nn_r8_gru_bwd(const int R, int act, int ract, int reset_after,
                                 double *nrm)
 {
     const nn_r8 zero = {0}, one = zero + 1.0f;
-    nn_r8 dsh[NN_R8_ROWS], dout[NN_R8_ROWS], dhp[NN_R8_ROWS], acc[NN_R8_ROWS][3], dh;
+    nn_r8 dsh[NN_R8_ROWS], dout[NN_R8_ROWS], dhp[NN_R8_ROWS], dh;
+    nn_r8 acc[NN_R8_ROWS][2], accn[NN_R8_ROWS][1];     /* z, r blocks; n block */
     int live[NN_R8_ROWS];
     NN_R8_UNROLL
     for (int q = 0; q < R; q++)
@@ -553,9 +518,7 @@ NN_R8_INLINE void nn_r8_gru_bwd(const int R, int act, int ract, int reset_after,
         for (int q = 0; q < R; q++) {
             long row = (i0 + q) * T + t;
             float *dz = dXW + row * 24;
-            NN_R8_UNROLL
-            for (int g = 0; g < 3; g++)
-                acc[q][g] = zero;
+            acc[q][0] = acc[q][1] = accn[q][0] = zero;
             live[q] = nn_r8_bwd_begin(row, i0 + q, t, T, seq, dO, mask, &dout[q], dsh[q], &dh,
                                       dz, 3, nrm);
             if (!live[q]) {
@@ -577,47 +540,26 @@ NN_R8_INLINE void nn_r8_gru_bwd(const int R, int act, int ract, int reset_after,
             }
         }
         if (reset_after) {
-            NN_R8_UNROLL
-            for (int k = 0; k < 8; k++) {
-                nn_r8 ut = nn_r8_ld(UT + (16 + k) * 8);
-                NN_R8_UNROLL
-                for (int q = 0; q < R; q++)
-                    acc[q][2] += DIn[((i0 + q) * T + t) * 8 + k] * ut;
-            }
+            NN_R8_PRODUCT(R, 1, accn, DIn + (i0 * T + t) * 8, T * 8, 0, UT + 128, 8, 0);
         } else {
             /* n = act(x_n + (r * h) U_n): d(r * h) = dn U_n^T */
-            NN_R8_UNROLL
-            for (int k = 0; k < 8; k++) {
-                nn_r8 ut = nn_r8_ld(UT + (16 + k) * 8);
-                NN_R8_UNROLL
-                for (int q = 0; q < R; q++)
-                    acc[q][2] += dXW[((i0 + q) * T + t) * 24 + 16 + k] * ut;
-            }
+            NN_R8_PRODUCT(R, 1, accn, dXW + (i0 * T + t) * 24 + 16, T * 24, 0, UT + 128, 8, 0);
             NN_R8_UNROLL
             for (int q = 0; q < R; q++) {
                 if (!live[q])
                     continue;
                 long row = (i0 + q) * T + t;
                 nn_r8 rg = nn_r8_ld(Gt + row * 24 + 8), hp = nn_r8_ld(Hp + row * 8);
-                nn_r8_st(dXW + row * 24 + 8, acc[q][2] * hp * nn_r8_dact(ract, rg));
-                dhp[q] = dhp[q] + acc[q][2] * rg;
-                acc[q][2] = zero;
+                nn_r8_st(dXW + row * 24 + 8, accn[q][0] * hp * nn_r8_dact(ract, rg));
+                dhp[q] = dhp[q] + accn[q][0] * rg;
+                accn[q][0] = zero;
             }
         }
-        NN_R8_UNROLL
-        for (int k = 0; k < 8; k++) {
-            nn_r8 u0 = nn_r8_ld(UT + k * 8), u1 = nn_r8_ld(UT + (8 + k) * 8);
-            NN_R8_UNROLL
-            for (int q = 0; q < R; q++) {
-                const float *dz = dXW + ((i0 + q) * T + t) * 24;
-                acc[q][0] += dz[k] * u0;
-                acc[q][1] += dz[8 + k] * u1;
-            }
-        }
+        NN_R8_PRODUCT(R, 2, acc, dXW + (i0 * T + t) * 24, T * 24, 8, UT, 8, 64);
         NN_R8_UNROLL
         for (int q = 0; q < R; q++)
             if (live[q])
-                dsh[q] = dhp[q] + ((acc[q][0] + acc[q][1]) + acc[q][2]);
+                dsh[q] = dhp[q] + ((acc[q][0] + acc[q][1]) + accn[q][0]);
     }
 }
 

@@ -135,12 +135,17 @@ def use_rnn8(bint flag):
     return old
 
 
+cdef inline bint _rnn8(long units, long n_rdp) noexcept nogil:
+    """Whether a float32 call runs the 8-unit register kernels (n_rdp: the
+    number of recurrent-dropout masks, 0 without)."""
+    return _use_rnn8 and units == 8 and n_rdp == 0 and nn_rnn8_available()
+
+
 def rnn8_applies(int units, dtype, bint recurrent_dropout):
     """Whether a call with these units, dtype and recurrent dropout runs the
     8-unit register kernels."""
     import numpy as np
-    return bool(_use_rnn8 and nn_rnn8_available() and units == 8
-                and np.dtype(dtype) == np.float32 and not recurrent_dropout)
+    return np.dtype(dtype) == np.float32 and _rnn8(units, 1 if recurrent_dropout else 0)
 
 
 cdef inline void act_inplace(int code, floating *z, long n) noexcept nogil:
@@ -691,7 +696,7 @@ def recurrent_forward(int cell, int act, int ract, bint reset_after,
     nt = nn_omp_max_threads()
     cdef bint fast = False, inproj = False
     if floating is float:
-        fast = _use_rnn8 and u == 8 and nrd == 0 and nn_rnn8_available()
+        fast = _rnn8(u, nrd)
         # a narrow input is projected inside the time-loop kernel, group by
         # group, on every thread (a wide one, e.g. one-hot words, by the GEMM)
         inproj = fast and 0 < F <= RNN8_INPROJ_MAX_F and nd <= 1
@@ -824,7 +829,7 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
     cdef floating *DIn = NULL
     cdef double *nrow = NULL
     if floating is float:
-        fast = _use_rnn8 and u == 8 and nrd == 0 and nn_rnn8_available()
+        fast = _rnn8(u, nrd)
     if fast:
         # the register kernels (nn_rnn8.h): per row and step ||dh||^2 in nrow,
         # GRU reset_after's dL/d(h U_n + b_rec_n) in DIn
