@@ -21,7 +21,7 @@ import types
 
 # The op modules; each exists as nncore/ops/<name>.py and src_cython/<name>.pyx.
 OP_MODULES = ("gemm", "activations", "losses", "dropout", "optimizers", "metrics", "training",
-              "conv", "embedding", "recurrent")
+              "conv", "embedding", "recurrent", "data")
 BACKENDS = ("cython", "numpy")
 
 _current = "cython"

@@ -35,12 +35,24 @@ parallel loop, and backward forms dx there as well; dU comes from one tiled
 product ``H^T . dZ`` afterwards instead of per-block partials.  Rows never
 meet, so the split between threads changes no bit there either.  The loops
 below serve every other case (and float64, for gradient checks).
+
+One-hot inputs (the book's first chapter-9 model feeds ``to_categorical``
+words, 200 wide): the forward pass reads each row of x anyway, and when every
+row holds a single 1 among zeros (or only zeros) it keeps the position of the
+1 (``onehot``) instead of multiplying -- ``XW[r] = W[idx[r]]`` is exactly what
+the product gives for such a row -- and backward adds the rows of dXW into
+the rows of dW they came from (``dW[idx[r]] += dXW[r]``, in double, in row
+order) instead of the product ``x^T . dXW``.  The first row that is not
+one-hot sends the call back to the product.  Same numbers up to the order of
+dW's additions; 2 x 6,400 x 200 x 8 multiply-adds a step become 2 x 51,200
+copies and additions.
 """
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport tanh, tanhf, exp, fabs, sqrt
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
+from libc.stdint cimport int32_t
 from k_common cimport nn_ftz_enter, nn_ftz_exit, nn_omp_max_threads
 from k_gemm cimport gemm
 
@@ -124,6 +136,100 @@ cdef bint _use_rnn8 = True
 cdef enum:
     # inputs up to this many features are projected inside the 8-unit kernels
     RNN8_INPROJ_MAX_F = 64
+
+
+# inputs at least this wide are looked at for one-hot rows (narrower ones gain
+# little: their product is cheap, or inside the 8-unit kernels)
+cdef bint _use_onehot = True
+cdef enum:
+    ONEHOT_MIN_F = 32
+    # rows a thread scans at a time (the scan stops early for other inputs)
+    ONEHOT_CHUNK = 128
+
+
+def use_onehot(bint flag):
+    """Let the kernels take the one-hot shortcut (True, the default) or always
+    multiply (False, for tests).  Returns the old value."""
+    global _use_onehot
+    old = _use_onehot
+    _use_onehot = flag
+    return old
+
+
+cdef bint _onehot_scan(const floating *x, long rows, long F, int32_t *idx,
+                       int nt) noexcept nogil:
+    """Whether every row of x (rows, F) is one-hot -- one 1 among zeros -- or all
+    zeros; idx[r] becomes the position of the 1 (-1 for a zero row).  Gives up
+    at the first other row (NaN included), so a dense input costs a row or two
+    per thread."""
+    cdef long nch = (rows + ONEHOT_CHUNK - 1) // ONEHOT_CHUNK, ch, r, r1
+    cdef int f, nz, ps, v, nf = <int>F
+    cdef int bad = 0
+    cdef int *badp = &bad           # shared: written only to 1, read to stop early
+    cdef const floating *p
+    for ch in prange(nch, schedule="static", num_threads=nt):
+        if badp[0]:
+            continue
+        r1 = (ch + 1) * ONEHOT_CHUNK
+        if r1 > rows:
+            r1 = rows
+        for r in range(ch * ONEHOT_CHUNK, r1):
+            p = x + r * F
+            # count the nonzeros and add up their positions, without a branch
+            # (so the compiler vectorises it); with one nonzero the sum is
+            # its position
+            nz = 0
+            ps = 0
+            for f in range(nf):
+                v = p[f] != 0
+                nz = nz + v
+                ps = ps + (f & -v)
+            if nz == 0:
+                idx[r] = -1
+            elif nz == 1 and p[ps] == 1:
+                idx[r] = <int32_t>ps
+            else:
+                badp[0] = 1
+                break
+    return bad == 0
+
+
+cdef void _onehot_gather(const int32_t *idx, long rows, const floating *W, long Gu,
+                         floating *XW, int nt) noexcept nogil:
+    """XW[r] = W[idx[r]] (zeros where idx[r] = -1): x . W for one-hot rows."""
+    cdef long r, j
+    cdef const floating *w
+    for r in prange(rows, schedule="static", num_threads=nt):
+        if idx[r] < 0:
+            for j in range(Gu):
+                XW[r * Gu + j] = 0
+        else:
+            w = W + idx[r] * Gu
+            for j in range(Gu):
+                XW[r * Gu + j] = w[j]
+
+
+cdef int _onehot_scatter(const int32_t *idx, long rows, const floating *D, long Gu,
+                         long F, floating *dW) noexcept nogil:
+    """dW = x^T . D for one-hot rows: dW[idx[r]] += D[r], summed in double in row
+    order (the same bits for any thread count).  Returns -1 without memory."""
+    cdef double *acc = <double *>calloc(F * Gu, sizeof(double))
+    cdef long r, j, k
+    cdef double *a
+    cdef const floating *d
+    if acc == NULL:
+        return -1
+    for r in range(rows):
+        k = idx[r]
+        if k >= 0:
+            a = acc + k * Gu
+            d = D + r * Gu
+            for j in range(Gu):
+                a[j] = a[j] + d[j]
+    for j in range(F * Gu):
+        dW[j] = <floating>acc[j]
+    free(acc)
+    return 0
 
 
 def use_rnn8(bint flag):
@@ -655,14 +761,16 @@ def recurrent_forward(int cell, int act, int ract, bint reset_after,
                       floating[:, :, ::1] Hp not None, floating[:, :, ::1] Cp,
                       floating[:, ::1] hT not None, floating[:, ::1] cT,
                       floating[:, :, ::1] Gt not None, floating[:, :, ::1] Ex not None,
-                      floating[:, ::1] xd):
+                      floating[:, ::1] xd, int32_t[::1] onehot=None):
     """Forward of a whole sequence (see the module docstring for the buffers).
 
     x (B, T, F); W (F, G*u); U (u, G*u); b_in (G*u,) or None; b_rec (G*u,)
     (GRU reset_after) or None; h0 (B, u); c0 (B, u) for LSTM; mask (B, T) uint8
     or None; dp (1 or G, B, F) / rdp (1 or G, B, u) dropout masks or None;
-    xd (B*T, F) scratch when dp is given.  Fills XW (input projection, no
-    bias), outputs, Hp, Cp, hT, cT, Gt, Ex."""
+    xd (B*T, F) scratch when dp is given; onehot (B*T + 1,) int32 or None:
+    where the one-hot shortcut keeps the positions of the 1s for backward (its
+    last entry 1 when taken).  Fills XW (input projection, no bias), outputs,
+    Hp, Cp, hT, cT, Gt, Ex."""
     cdef long B = x.shape[0], T = x.shape[1], F = x.shape[2], u = U.shape[0]
     cdef long G = _gates(cell), nblk, blk, r0, r1, nd = 0, nrd = 0
     cdef int nt, rc
@@ -691,16 +799,25 @@ def recurrent_forward(int cell, int act, int ract, bint reset_after,
         _need("xd", xd, (B * T, F))
     if rdp is not None:
         nrd = rdp.shape[0]
+    _maybe("onehot", onehot, (B * T + 1,))
+    if onehot is not None:
+        onehot[B * T] = 0
     if B == 0 or T == 0:
         return
     nt = nn_omp_max_threads()
-    cdef bint fast = False, inproj = False
+    cdef bint fast = False, inproj = False, oh = False
     if floating is float:
         fast = _rnn8(u, nrd)
         # a narrow input is projected inside the time-loop kernel, group by
         # group, on every thread (a wide one, e.g. one-hot words, by the GEMM)
         inproj = fast and 0 < F <= RNN8_INPROJ_MAX_F and nd <= 1
-    if not inproj:
+    if not inproj and onehot is not None and _use_onehot and nd == 0 and F >= ONEHOT_MIN_F:
+        with nogil:
+            oh = _onehot_scan(&x[0, 0, 0], B * T, F, &onehot[0], nt)
+            if oh:
+                _onehot_gather(&onehot[0], B * T, &W[0, 0], G * u, &XW[0, 0, 0], nt)
+        onehot[B * T] = oh
+    if not inproj and not oh:
         with nogil:
             rc = _project(&x[0, 0, 0], &W[0, 0] if F else NULL, &dp[0, 0, 0] if nd else NULL,
                           nd, B, T, F, u, G, &XW[0, 0, 0], &xd[0, 0] if nd else NULL, nt)
@@ -762,13 +879,15 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
                        floating[:, :, ::1] dXW not None, floating[:, :, ::1] dx,
                        floating[:, ::1] dW not None, floating[:, ::1] dU not None,
                        floating[::1] db_in, floating[::1] db_rec,
-                       double[::1] dh_norms not None, floating[:, ::1] xd):
+                       double[::1] dh_norms not None, floating[:, ::1] xd,
+                       const int32_t[::1] onehot=None):
     """Backpropagation through time for ``recurrent_forward`` (same buffers).
 
     d_outputs: (B, T, u) dL/d(outputs), or (B, 1, u): dL/d(last output) only.
     Fills dXW (dL/d(gate pre-activations), every step), dx (B, T, F) unless
     None, dW, dU, db_in (G*u,) / db_rec (G*u,) unless None, dh_norms (T,):
-    ||dL/dh_t|| over the batch.  xd (B*T, F): scratch when dp is given."""
+    ||dL/dh_t|| over the batch.  xd (B*T, F): scratch when dp is given.
+    onehot: forward's (dW by the one-hot shortcut when forward took it)."""
     cdef long B = x.shape[0], T = x.shape[1], F = x.shape[2], u = U.shape[0]
     cdef long G = _gates(cell), Gu, BT, nblk, blk, r0, r1, nd = 0, nrd = 0, t, j, q, i, f, kk
     cdef int nt, rc = 0
@@ -809,6 +928,14 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
         _need("xd", xd, (BT, F))
     if rdp is not None:
         nrd = rdp.shape[0]
+    _maybe("onehot", onehot, (BT + 1,))
+    cdef bint oh = onehot is not None and nd == 0 and onehot[BT] == 1
+    if oh:
+        # the positions index dW's rows: never trust them blindly
+        for i in range(BT):
+            if not -1 <= onehot[i] < F:
+                raise ValueError(f"recurrent kernel: onehot[{i}] = {onehot[i]} is not a "
+                                 f"position in 0..{F - 1} (or -1)")
     if B == 0 or T == 0:
         return
     nt = nn_omp_max_threads()
@@ -915,7 +1042,12 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
                 for j in range(Gu):
                     db_in[j] = <floating>colsum[j]
             # dW = (x * dp_k)^T . dXW_k and dx = sum_k (dXW_k . W_k^T) * dp_k
-            if nd == 0:
+            if oh:
+                rc |= _onehot_scatter(&onehot[0], BT, &dXW[0, 0, 0], Gu, F, &dW[0, 0])
+                if has_dx:
+                    rc |= _gemm_tiles(False, True, BT, F, Gu, &dXW[0, 0, 0], Gu, &W[0, 0], Gu,
+                                      &dx[0, 0, 0], F, nt)
+            elif nd == 0:
                 rc |= _gemm_tiles(True, False, F, Gu, BT, &x[0, 0, 0], F, &dXW[0, 0, 0], Gu,
                                   &dW[0, 0], Gu, nt)
                 if has_dx:

@@ -58,8 +58,9 @@ def _case(cell, reset_after, dtype, mask=False, dp=None, rdp=None, bias=True, se
         dp=drop(dp, F), rdp=drop(rdp, u), dO=arr(B, T if seq else 1, u), u=u, G=G)
 
 
-def _run(K, a):
-    """Forward then backward through backend module K; every buffer filled."""
+def _run(K, a, onehot=None):
+    """Forward then backward through backend module K; every buffer filled
+    (``onehot``: the (B*T + 1,) int32 buffer of the one-hot shortcut, or None)."""
     x, u, G, cell = a["x"], a["u"], a["G"], a["cell"]
     B, T, F = x.shape
     dt = x.dtype
@@ -73,7 +74,8 @@ def _run(K, a):
              cT=buf(B, u) if lstm else None, Gt=buf(B, T, G * u), Ex=buf(B, T, u))
     xd = np.zeros((B * T, F), dt) if a["dp"] is not None else None
     K.recurrent_forward(cell, a["act"], a["ract"], a["ra"], x, a["W"], a["U"], a["b_in"],
-                        a["b_rec"], a["h0"], a["c0"], a["mask"], a["dp"], a["rdp"], xd=xd, **f)
+                        a["b_rec"], a["h0"], a["c0"], a["mask"], a["dp"], a["rdp"], xd=xd,
+                        onehot=onehot, **f)
     g = dict(dXW=np.zeros((B, T, G * u), dt), dx=np.zeros((B, T, F), dt),
              dW=np.zeros_like(a["W"]), dU=np.zeros_like(a["U"]),
              db_in=np.zeros(G * u, dt) if a["b_in"] is not None else None,
@@ -81,7 +83,7 @@ def _run(K, a):
              dh_norms=np.zeros(T))
     K.recurrent_backward(cell, a["act"], a["ract"], a["ra"], x, a["W"], a["U"], a["mask"],
                          a["dp"], a["rdp"], f["Hp"], f["Cp"], f["Gt"], f["Ex"], a["dO"],
-                         xd=xd, **g)
+                         xd=xd, onehot=onehot, **g)
     return {k: v for k, v in {**f, **g}.items() if v is not None}
 
 
@@ -186,6 +188,123 @@ def test_8_unit_kernels_one_thread_or_two_give_the_same_bits(cell, reset_after, 
     a = _case(cell, reset_after, np.float32, mask=True, dp="shared", seq=True, u=8,
               B=53, T=12, F=F)        # 4 blocks of rows, the last one ragged
     _same_bits_on_one_thread_or_two(a)
+
+
+# One-hot inputs (the book's to_categorical words): the kernels look rows of
+# W up instead of multiplying, and add dXW's rows into dW's.  F = 80 keeps
+# the 8-unit kernels off their in-kernel projection (F <= 64), which the
+# shortcut replaces only where the GEMM would run.
+ONEHOT_OPTIONS = [dict(), dict(mask=True, seq=True), dict(bias=False, seq=True, rdp="gate")]
+
+
+def _onehot_case(cell, reset_after, dtype, u, seed=0, **opt):
+    a = _case(cell, reset_after, dtype, u=u, F=80, seed=seed, **opt)
+    B, T, F = a["x"].shape
+    rng = np.random.default_rng(seed + 100)
+    x = np.eye(F, dtype=dtype)[rng.integers(0, F, size=(B, T))]
+    x[rng.random((B, T)) < 0.1] = 0          # all-zero rows: "no word" steps
+    return dict(a, x=x)
+
+
+def _without_shortcut(a):
+    old = C.use_onehot(False)
+    try:
+        return _run(C, a, np.zeros(a["x"].shape[0] * a["x"].shape[1] + 1, np.int32))
+    finally:
+        C.use_onehot(old)
+
+
+@pytest.mark.parametrize("u", [4, 8])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("cell,reset_after", CELLS, ids=CELL_IDS)
+def test_one_hot_inputs_take_the_shortcut_with_the_same_numbers(cell, reset_after, dtype, u):
+    for i, opt in enumerate(ONEHOT_OPTIONS):
+        a = _onehot_case(cell, reset_after, dtype, u, seed=i, **opt)
+        oh = np.zeros(a["x"].shape[0] * a["x"].shape[1] + 1, np.int32)
+        kern = _run(C, a, oh)
+        assert oh[-1] == 1, "the shortcut was not taken"
+        # the kept positions are those of the 1s (-1: a zero row)
+        flat = a["x"].reshape(-1, a["x"].shape[2])
+        want = np.where(flat.any(axis=1), flat.argmax(axis=1), -1)
+        assert np.array_equal(oh[:-1], want)
+        if dtype == np.float64:
+            twin = _run(R, a)
+            for name in twin:
+                scale = 1 + np.max(np.abs(twin[name]))
+                assert np.max(np.abs(twin[name] - kern[name])) / scale <= 2e-11, name
+        else:
+            _close_as_twin(a, kern, f"{cell} one-hot {opt}")
+        # a row of W for a 1 is exactly what the product gives: everything but
+        # dW (the same sum in another order) is bitwise the multiplying run's
+        full = _without_shortcut(a)
+        for name in kern:
+            if name == "dW":
+                assert np.allclose(kern[name], full[name], rtol=1e-5, atol=1e-6)
+            else:
+                assert np.array_equal(kern[name], full[name]), name
+
+
+@pytest.mark.parametrize("spoil", ["two ones", "a two", "dense"])
+def test_inputs_that_are_not_one_hot_are_multiplied(spoil):
+    a = _onehot_case("lstm", True, np.float32, 8)
+    x = a["x"].copy()
+    if spoil == "two ones":
+        x[30, 4, 7] = 1.0 if x[30, 4, 7] == 0 else 0.0
+        x[30, 4, 9] = 1.0 if x[30, 4, 9] == 0 else 0.0
+    elif spoil == "a two":
+        x[36, 8] *= 2.0
+        x[36, 8, 3] = 2.0
+    else:
+        x = np.random.default_rng(1).normal(size=x.shape).astype(np.float32)
+    a = dict(a, x=x)
+    oh = np.zeros(x.shape[0] * x.shape[1] + 1, np.int32)
+    got = _run(C, a, oh)
+    assert oh[-1] == 0
+    full = _without_shortcut(a)
+    for name in got:
+        assert np.array_equal(got[name], full[name]), name
+
+
+@pytest.mark.parametrize("cell,reset_after", CELLS, ids=CELL_IDS)
+def test_one_hot_shortcut_one_thread_or_two_give_the_same_bits(cell, reset_after):
+    a = _onehot_case(cell, reset_after, np.float32, 8, mask=True, seq=True)
+    a = dict(a, x=np.concatenate([a["x"]] * 2))     # 666 rows: several scan chunks
+    for k in ("h0", "c0", "dO", "mask"):
+        if a[k] is not None:
+            a[k] = np.concatenate([a[k]] * 2)
+    before = keras.get_num_threads()
+    oh = np.zeros(a["x"].shape[0] * a["x"].shape[1] + 1, np.int32)
+    try:
+        keras.set_num_threads(1)
+        one = _run(C, a, oh)
+        assert oh[-1] == 1
+        keras.set_num_threads(2)
+        two = _run(C, a, oh)
+    finally:
+        keras.set_num_threads(before)
+    for name in one:
+        assert np.array_equal(one[name], two[name]), name
+
+
+def test_backward_refuses_positions_that_are_not_rows_of_W():
+    a = _onehot_case("simple_rnn", True, np.float32, 8)
+    B, T, F = a["x"].shape
+    oh = np.zeros(B * T + 1, np.int32)
+    _run(C, a, oh)
+    oh[5] = F                     # as if the buffer had been overwritten
+    with pytest.raises(ValueError, match=r"onehot\[5\] = 80"):
+        _run_backward_only(a, oh)
+
+
+def _run_backward_only(a, oh):
+    x, u, G = a["x"], a["u"], a["G"]
+    B, T, F = x.shape
+    z = np.zeros((B, T, u), x.dtype)
+    C.recurrent_backward(a["cell"], a["act"], a["ract"], a["ra"], x, a["W"], a["U"], None,
+                         None, None, z, None, np.zeros((B, T, G * u), x.dtype), z,
+                         np.zeros((B, 1, u), x.dtype), np.zeros((B, T, G * u), x.dtype),
+                         None, np.zeros_like(a["W"]), np.zeros_like(a["U"]), None, None,
+                         np.zeros(T), None, onehot=oh)
 
 
 def _layer(kind, **kw):

@@ -274,7 +274,7 @@ class RecurrentLayer(Layer):
             R.ACT_CODES[self.recurrent_activation], self._reset_after(), x,
             self.kernel.value, self.recurrent_kernel.value, b_in, b_rec, h0[0],
             h0[1] if self.n_states == 2 else None, mask8, dp, rdp, buf["XW"], outputs,
-            buf["Hp"], buf["Cp"], hT, cT, buf["Gt"], buf["Ex"], buf["xd"])
+            buf["Hp"], buf["Cp"], hT, cT, buf["Gt"], buf["Ex"], buf["xd"], buf["onehot"])
         st = self._state
         st.x, st.mask8, st.dp, st.rdp, st.buf, st.T = x, mask8, dp, rdp, buf, T
         self.states = [hT] if cT is None else [hT, cT]
@@ -315,7 +315,9 @@ class RecurrentLayer(Layer):
                    "Hp": np.empty((B, T, u), dtype), "Gt": np.empty((B, T, Gu), dtype),
                    "Ex": np.zeros((B, T, u), dtype),
                    "Cp": np.empty((B, T, u), dtype) if lstm else None,
-                   "xd": np.empty((B * T, F), dtype) if dropout else None}
+                   "xd": np.empty((B * T, F), dtype) if dropout else None,
+                   # where the kernel keeps the positions of one-hot inputs' 1s
+                   "onehot": np.zeros(B * T + 1, np.int32)}
             if len(cache) >= 4:
                 cache.pop(next(iter(cache)))
             cache[key] = buf
@@ -345,7 +347,7 @@ class RecurrentLayer(Layer):
             R.ACT_CODES[self.recurrent_activation], self._reset_after(), x,
             self.kernel.value, self.recurrent_kernel.value, st.mask8, st.dp, st.rdp,
             buf["Hp"], buf["Cp"], buf["Gt"], buf["Ex"], d_outputs, buf["dXW"], dx,
-            self.grads[0], self.grads[1], db_in, db_rec, norms, buf["xd"])
+            self.grads[0], self.grads[1], db_in, db_rec, norms, buf["xd"], buf["onehot"])
         # the per-step observer: ||dL/dh_t|| for t = 0..T-1 (processing order)
         self.state_gradient_norms = norms
         if not need_input_grad:

@@ -8,6 +8,8 @@ import numbers
 
 import numpy as np
 
+from nncore.backend import kernels
+
 
 # Inputs at least this big whose dtype differs from the model's are converted
 # batch by batch (see CastOnRead) instead of all at once: the book's chapter 9
@@ -18,6 +20,8 @@ LAZY_CAST_BYTES = 1 << 26
 # this big -- the book's chapter-7 images / 255.0 (150 MB as float32) -- and on
 # the per-batch path above it -- the chapter-9 one-hot array (1.6 GB).
 PLAN_COPY_BYTES = 1 << 30
+# the dtypes the compiled gather_rows converts between (others: a NumPy loop)
+_GATHER_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # Finite/range checks of a big input run over this many elements at a time,
 # so their temporaries stay small.
 _CHECK_CHUNK = 1 << 18
@@ -43,14 +47,28 @@ class CastOnRead:
         return self.shape[0]
 
     def __getitem__(self, idx):
+        if isinstance(idx, slice) and idx.step in (None, 1):
+            # a batch of predict / evaluate: the same, rows in order
+            idx = np.arange(*idx.indices(self.shape[0]))
         if isinstance(idx, np.ndarray) and idx.ndim == 1 and idx.dtype.kind in "iu":
-            # a shuffled batch: convert row by row into the batch array.
-            # base[idx] would first copy the rows in the source dtype (a 64-row
-            # batch of the book's float64 one-hot input is 10 MB) and then
-            # convert that copy: two passes and a big temporary, twice as slow.
+            # a shuffled batch: gather and convert in one pass (the compiled
+            # gather_rows, rows shared between threads).  base[idx] would
+            # first copy the rows in the source dtype (a 64-row batch of the
+            # book's float64 one-hot input is 10 MB) and then convert that
+            # copy: two passes and a big temporary, twice as slow.
             out = np.empty((len(idx),) + self.shape[1:], dtype=self.dtype)
-            for k, i in enumerate(idx):
-                out[k] = self.base[i]
+            if len(idx) == 0:
+                return out
+            rows = np.ascontiguousarray(idx, dtype=np.intp)
+            if rows.size and rows.min() < 0:
+                rows = np.where(rows < 0, rows + self.shape[0], rows)   # NumPy's meaning
+            if (self.base.flags.c_contiguous and self.base.ndim >= 2
+                    and self.base.dtype in _GATHER_DTYPES and self.dtype in _GATHER_DTYPES):
+                kernels().gather_rows(self.base.reshape(self.shape[0], -1), rows,
+                                      out.reshape(len(idx), -1))
+            else:
+                for k, i in enumerate(rows):
+                    out[k] = self.base[i]
             return out
         return np.ascontiguousarray(self.base[idx], dtype=self.dtype)
 
@@ -130,7 +148,16 @@ def as_features(x, dtype, what="x", lazy=False):
         row = int(np.prod(arr.shape[1:]))
         step = max(1, _CHECK_CHUNK // max(1, row))
         narrower = arr.dtype.itemsize > dtype.itemsize
-        for start in range(0, arr.shape[0], step):
+        if arr.flags.c_contiguous and arr.dtype in _GATHER_DTYPES:
+            # one compiled pass (both cores) finds the first bad element; the
+            # loop below then only runs over the chunk that holds it, to say
+            # what is wrong there
+            limit = np.finfo(dtype if narrower else arr.dtype).max
+            first = kernels().first_bad_value(arr.reshape(-1), float(limit))
+            starts = [] if first < 0 else [first // row // step * step]
+        else:
+            starts = range(0, arr.shape[0], step)
+        for start in starts:
             part = arr[start:start + step].reshape(-1, row)
             if not np.isfinite(part).all():
                 r, c = (int(v) for v in np.argwhere(~np.isfinite(part))[0])

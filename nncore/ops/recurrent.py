@@ -371,10 +371,12 @@ def _join_bias(cell, b_in, b_rec, reset_after):
 
 
 def recurrent_forward(cell, act, ract, reset_after, x, W, U, b_in, b_rec, h0, c0, mask,
-                      dp, rdp, XW, outputs, Hp, Cp, hT, cT, Gt, Ex, xd):
+                      dp, rdp, XW, outputs, Hp, Cp, hT, cT, Gt, Ex, xd, onehot=None):
     """The whole forward time loop, results written into the buffers above
     (``cell``, ``act``, ``ract``: codes of CELL_CODES / ACT_CODES; ``mask``
-    uint8 (B, T) or None; ``xd``: the kernel's scratch, unused here)."""
+    uint8 (B, T) or None; ``xd``, ``onehot``: the kernel's scratch, unused
+    here: for one-hot rows of x the kernel looks rows of W up instead of
+    multiplying, which gives the same XW = x . W)."""
     name = _CELL_NAMES[cell]
     G = GATES[name]
     u = U.shape[0]
@@ -404,7 +406,8 @@ def recurrent_forward(cell, act, ract, reset_after, x, W, U, b_in, b_rec, h0, c0
 
 
 def recurrent_backward(cell, act, ract, reset_after, x, W, U, mask, dp, rdp, Hp, Cp, Gt,
-                       Ex, d_outputs, dXW, dx, dW, dU, db_in, db_rec, dh_norms, xd):
+                       Ex, d_outputs, dXW, dx, dW, dU, db_in, db_rec, dh_norms, xd,
+                       onehot=None):
     """Backpropagation through time from the buffers of ``recurrent_forward``.
     ``d_outputs`` (B, T, u), or (B, 1, u) for dL/d(last output) only; fills
     dXW, dx (unless None), dW, dU, db_in / db_rec (unless None) and dh_norms."""

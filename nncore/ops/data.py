@@ -1,0 +1,30 @@
+"""Passes over the user's input arrays (twin of ``src_cython/data.pyx``).
+
+Used by ``nncore/models/data.py``: the check that an input holds no NaN,
+infinity or value too large for the model's dtype, and the gather of a
+shuffled batch of a big input kept in another dtype (``CastOnRead``)::
+
+    first_bad_value(x, limit)   first i with not |x[i]| <= limit, else -1
+    gather_rows(src, rows, out) out[k] = src[rows[k]], in out's dtype
+"""
+
+__all__ = ["gather_rows", "first_bad_value"]
+
+import numpy as np
+
+
+def gather_rows(src, rows, out):
+    """out[k] = src[rows[k]] for every k, converted to out's dtype (src and out
+    2-D, rows an index array)."""
+    if out.shape != (len(rows), src.shape[1]):
+        raise ValueError(f"gather_rows: out has shape {out.shape}, "
+                         f"expected ({len(rows)}, {src.shape[1]})")
+    out[...] = src[rows]
+
+
+def first_bad_value(x, limit):
+    """The index of the first element of the 1-D array x that is NaN, infinite
+    or larger than ``limit`` in magnitude, or -1.  (``not |v| <= limit`` is
+    true for all three: NaN compares false.)"""
+    bad = ~(np.abs(x) <= x.dtype.type(limit))
+    return int(np.argmax(bad)) if bad.any() else -1

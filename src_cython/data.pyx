@@ -1,0 +1,89 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""Passes over the user's input arrays (twin: ``nncore/ops/data.py``).
+
+``nncore/models/data.py`` checks every input before a kernel reads it and
+converts a big input of another dtype batch by batch (``CastOnRead``).  For
+the book's chapter-9 one-hot words -- 20,000 x 100 x 200 float64, 3 GB --
+those passes cost more than the training they feed: NumPy's isfinite, min
+and max read the array three times, on one core, and a batch converted row by
+row is a Python loop over 64 rows of 160 KB.  Here each is one pass, its rows
+shared between threads (memory-bound work that a second core still speeds
+up on this machine).
+"""
+from cython.parallel cimport prange
+from libc.math cimport fabs
+from libc.stdlib cimport malloc, free
+from k_common cimport nn_omp_max_threads
+
+__all__ = ["gather_rows", "first_bad_value"]
+
+ctypedef fused src_t:
+    float
+    double
+
+ctypedef fused dst_t:
+    float
+    double
+
+cdef enum:
+    # below this many elements one thread does it (no parallel region to open)
+    PAR_MIN = 65536
+    # elements a thread checks at a time
+    CHECK_CHUNK = 16384
+
+
+def gather_rows(const src_t[:, ::1] src not None, const Py_ssize_t[::1] rows not None,
+                dst_t[:, ::1] out not None):
+    """out[k] = src[rows[k]], converted to out's dtype (each row is one
+    thread's: any thread count gives the same bits)."""
+    cdef Py_ssize_t n = rows.shape[0], F = src.shape[1], N = src.shape[0], k, f, r
+    if out.shape[0] != n or out.shape[1] != F:
+        raise ValueError(f"gather_rows: out has shape {tuple(out.shape)[:2]}, "
+                         f"expected ({n}, {F})")
+    for k in range(n):
+        if not 0 <= rows[k] < N:
+            raise IndexError(f"gather_rows: row {rows[k]} is out of range for {N} rows")
+    cdef int nt = nn_omp_max_threads() if n * F >= PAR_MIN else 1
+    with nogil:
+        for k in prange(n, schedule="static", num_threads=nt):
+            r = rows[k]
+            for f in range(F):
+                out[k, f] = <dst_t>src[r, f]
+
+
+def first_bad_value(const src_t[::1] x not None, double limit):
+    """The index of the first element of x that is NaN, infinite or larger than
+    ``limit`` in magnitude; -1 if there is none.
+
+    One comparison per element, ``not |v| <= limit``, catches all three (NaN
+    compares false).  Chunks are checked in parallel; the first bad chunk is
+    then searched from its start, so the answer is the first index whatever
+    the thread count."""
+    cdef Py_ssize_t n = x.shape[0], nch = (n + CHECK_CHUNK - 1) // CHECK_CHUNK
+    cdef Py_ssize_t ch, i, i0, i1, first = -1
+    cdef int nt = nn_omp_max_threads() if n >= PAR_MIN else 1
+    cdef unsigned char bad
+    cdef src_t lim = <src_t>limit
+    cdef unsigned char *flag = <unsigned char *>malloc(nch + 1)
+    if flag == NULL:
+        raise MemoryError("first_bad_value: out of memory")
+    try:
+        with nogil:
+            for ch in prange(nch, schedule="static", num_threads=nt):
+                i0 = ch * CHECK_CHUNK
+                i1 = i0 + CHECK_CHUNK if i0 + CHECK_CHUNK < n else n
+                bad = 0
+                for i in range(i0, i1):
+                    # no branch in the loop: the compiler vectorises it
+                    bad = bad | (not (fabs(x[i]) <= lim))
+                flag[ch] = bad
+            for ch in range(nch):
+                if flag[ch]:
+                    for i in range(ch * CHECK_CHUNK, n):
+                        if not (fabs(x[i]) <= lim):
+                            first = i
+                            break
+                    break
+    finally:
+        free(flag)
+    return first
