@@ -33,22 +33,46 @@ cdef enum:
 
 
 def gather_rows(const src_t[:, ::1] src not None, const Py_ssize_t[::1] rows not None,
-                dst_t[:, ::1] out not None):
+                dst_t[:, ::1] out not None, double limit):
     """out[k] = src[rows[k]], converted to out's dtype (each row is one
-    thread's: any thread count gives the same bits)."""
+    thread's: any thread count gives the same bits), checking on the way what
+    ``first_bad_value`` checks: returns the first flat index of out whose
+    value is NaN, infinite or larger than ``limit`` in magnitude, or -1."""
     cdef Py_ssize_t n = rows.shape[0], F = src.shape[1], N = src.shape[0], k, f, r
+    cdef Py_ssize_t first = -1
     if out.shape[0] != n or out.shape[1] != F:
         raise ValueError(f"gather_rows: out has shape {tuple(out.shape)[:2]}, "
                          f"expected ({n}, {F})")
     for k in range(n):
         if not 0 <= rows[k] < N:
             raise IndexError(f"gather_rows: row {rows[k]} is out of range for {N} rows")
+    if n == 0 or F == 0:
+        return -1
     cdef int nt = nn_omp_max_threads() if n * F >= PAR_MIN else 1
-    with nogil:
-        for k in prange(n, schedule="static", num_threads=nt):
-            r = rows[k]
-            for f in range(F):
-                out[k, f] = <dst_t>src[r, f]
+    cdef unsigned char bad
+    cdef src_t lim = <src_t>limit
+    cdef unsigned char *flag = <unsigned char *>malloc(n)
+    if flag == NULL:
+        raise MemoryError("gather_rows: out of memory")
+    try:
+        with nogil:
+            for k in prange(n, schedule="static", num_threads=nt):
+                r = rows[k]
+                bad = 0
+                for f in range(F):
+                    out[k, f] = <dst_t>src[r, f]
+                    bad = bad | (not (fabs(src[r, f]) <= lim))
+                flag[k] = bad
+            for k in range(n):
+                if flag[k]:
+                    for f in range(F):
+                        if not (fabs(src[rows[k], f]) <= lim):
+                            first = k * F + f
+                            break
+                    break
+    finally:
+        free(flag)
+    return first
 
 
 def first_bad_value(const src_t[::1] x not None, double limit):

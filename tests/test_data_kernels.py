@@ -16,23 +16,29 @@ C = pytest.importorskip("nncore._ext.data")
 @pytest.mark.parametrize("n,F", [(3, 5), (64, 20000)])      # one thread / shared rows
 def test_gather_rows_equals_twin(src, dst, n, F):
     rng = np.random.default_rng(n)
-    a = rng.normal(size=(n + 7, F)).astype(src)
+    a = rng.uniform(-1, 1, size=(n + 7, F)).astype(src)
     rows = rng.integers(0, n + 7, size=n).astype(np.intp)
     got, want = np.full((n, F), 7.0, dst), np.full((n, F), 7.0, dst)
-    C.gather_rows(a, rows, got)
-    T.gather_rows(a, rows, want)
+    assert C.gather_rows(a, rows, got, 2.0) == T.gather_rows(a, rows, want, 2.0) == -1
     assert np.array_equal(got, want)
     assert np.array_equal(got, a[rows].astype(dst))
+    # the first bad value of the gathered rows, as a flat index into out
+    a[rows[-1], F - 1] = np.nan
+    a[rows[n // 2], F // 2] = 3.0              # beyond the limit, and earlier
+    k = list(rows).index(rows[n // 2])         # the first k holding that row
+    first = k * F + F // 2
+    assert C.gather_rows(a, rows, got, 2.0) == T.gather_rows(a, rows, want, 2.0) == first
+    assert np.array_equal(got, want, equal_nan=True)
 
 
 def test_gather_rows_refuses_a_row_out_of_range_or_a_wrong_output():
     a = np.zeros((4, 3))
     with pytest.raises(IndexError, match="row 4 is out of range for 4 rows"):
-        C.gather_rows(a, np.array([0, 4], np.intp), np.empty((2, 3), np.float32))
+        C.gather_rows(a, np.array([0, 4], np.intp), np.empty((2, 3), np.float32), 1.0)
     with pytest.raises(IndexError, match="row -1"):
-        C.gather_rows(a, np.array([-1], np.intp), np.empty((1, 3), np.float32))
+        C.gather_rows(a, np.array([-1], np.intp), np.empty((1, 3), np.float32), 1.0)
     with pytest.raises(ValueError, match="out has shape"):
-        C.gather_rows(a, np.array([0], np.intp), np.empty((2, 3), np.float32))
+        C.gather_rows(a, np.array([0], np.intp), np.empty((2, 3), np.float32), 1.0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -83,3 +89,26 @@ def test_a_shuffled_batch_of_a_lazily_converted_input_is_the_rows_converted():
     # a view that is not C-contiguous takes the NumPy loop: the same rows
     lazy_t = D.CastOnRead(base[:, ::2], np.float32)
     assert np.array_equal(lazy_t[rows], base[rows, ::2].astype(np.float32))
+
+
+def test_predict_checks_a_big_float64_input_as_it_converts_it(monkeypatch):
+    """predict converts a big input of another dtype batch by batch and checks
+    each batch as it converts it (no separate pass over the whole input):
+    the error is the one as_features gives, naming the first bad value."""
+    import nncore as keras
+    monkeypatch.setattr(D, "LAZY_CAST_BYTES", 1 << 10)
+    m = keras.Sequential([keras.Input((6, 40)), keras.layers.SimpleRNN(3),
+                          keras.layers.Dense(1)])
+    rng = np.random.default_rng(0)
+    x = np.eye(40)[rng.integers(0, 40, size=(500, 6))]        # float64 one-hot
+    lazy = D.as_features(x, "float32", lazy=True, check_later=True)
+    assert isinstance(lazy, D.CastOnRead) and lazy.check_as == "x"
+    good = m.predict(x, batch_size=64, verbose=0)
+    assert np.allclose(good, m.predict(x.astype(np.float32), batch_size=64, verbose=0))
+    for bad, message in ((np.inf, r"NaN or inf \(first at index \(321, 2, 7\)\)"),
+                         (1e39, r"too large for float32 .*1e\+39 at index \(321, 2, 7\)")):
+        y = x.copy()
+        y[321, 2, 7] = bad
+        y[400, 0, 0] = np.nan                  # a later one is not the one named
+        with pytest.raises(ValueError, match=message):
+            m.predict(y, batch_size=64, verbose=0)

@@ -36,9 +36,13 @@ class CastOnRead:
     compiled step plan does, so only the per-batch path avoids the copy.
     """
 
-    def __init__(self, base, dtype):
+    def __init__(self, base, dtype, check_as=None):
         self.base = base
         self.dtype = np.dtype(dtype)
+        # check_as: the argument's name when its values are checked here, as
+        # rows are read (predict: the batches it reads, no separate pass
+        # over the whole input), else None (checked before, by as_features)
+        self.check_as = check_as
         self.shape = base.shape
         self.ndim = base.ndim
         self.size = base.size
@@ -47,7 +51,7 @@ class CastOnRead:
         return self.shape[0]
 
     def __getitem__(self, idx):
-        if isinstance(idx, slice) and idx.step in (None, 1):
+        if isinstance(idx, slice) and idx.step in (None, 1) and _gathers(self.base, self.dtype):
             # a batch of predict / evaluate: the same, rows in order
             idx = np.arange(*idx.indices(self.shape[0]))
         if isinstance(idx, np.ndarray) and idx.ndim == 1 and idx.dtype.kind in "iu":
@@ -62,10 +66,14 @@ class CastOnRead:
             rows = np.ascontiguousarray(idx, dtype=np.intp)
             if rows.size and rows.min() < 0:
                 rows = np.where(rows < 0, rows + self.shape[0], rows)   # NumPy's meaning
-            if (self.base.flags.c_contiguous and self.base.ndim >= 2
-                    and self.base.dtype in _GATHER_DTYPES and self.dtype in _GATHER_DTYPES):
-                kernels().gather_rows(self.base.reshape(self.shape[0], -1), rows,
-                                      out.reshape(len(idx), -1))
+            if _gathers(self.base, self.dtype):
+                flat = out.reshape(len(idx), -1)
+                bad = kernels().gather_rows(self.base.reshape(self.shape[0], -1), rows, flat,
+                                            _limit(self.base.dtype, self.dtype))
+                if bad >= 0 and self.check_as is not None:
+                    k, c = divmod(bad, flat.shape[1])
+                    _raise_bad_value(self.check_as, self.base, (int(rows[k]),) + tuple(
+                        int(i) for i in np.unravel_index(c, self.shape[1:])), self.dtype)
             else:
                 for k, i in enumerate(rows):
                     out[k] = self.base[i]
@@ -74,10 +82,12 @@ class CastOnRead:
 
     def rows(self, start, stop):
         """Rows ``start:stop`` as another CastOnRead over the same memory."""
-        return CastOnRead(self.base[start:stop], self.dtype)
+        return CastOnRead(self.base[start:stop], self.dtype, self.check_as)
 
     def materialize(self):
         """The whole array in the model's dtype (one full copy)."""
+        if _gathers(self.base, self.dtype):
+            return self[0:self.shape[0]]           # checked as read, if check_as
         return np.ascontiguousarray(self.base, dtype=self.dtype)
 
     def __array__(self, dtype=None, copy=None):
@@ -86,6 +96,28 @@ class CastOnRead:
 
     def reshape(self, *shape):
         return self.materialize().reshape(*shape)
+
+
+def _gathers(base, dtype):
+    """Whether the compiled gather_rows converts ``base`` to ``dtype``."""
+    return (base.flags.c_contiguous and base.ndim >= 2
+            and base.dtype in _GATHER_DTYPES and np.dtype(dtype) in _GATHER_DTYPES)
+
+
+def _limit(src_dtype, dtype):
+    """The largest magnitude an input of src_dtype may hold for a model of
+    dtype: the smaller of the two types' largest finite values."""
+    narrower = np.dtype(src_dtype).itemsize > np.dtype(dtype).itemsize
+    return float(np.finfo(dtype if narrower else src_dtype).max)
+
+
+def _raise_bad_value(what, arr, index, dtype):
+    """The error for arr[index]: NaN or inf, or too large for dtype."""
+    v = arr[index]
+    if not np.isfinite(v):
+        raise ValueError(f"{what} contains NaN or inf (first at index {index})")
+    raise ValueError(f"{what} has values too large for {dtype} (out of range: "
+                     f"{v:g} at index {index}); rescale the data")
 
 
 def rows(x, start, stop):
@@ -98,11 +130,13 @@ def materialize(x):
     return x.materialize() if isinstance(x, CastOnRead) else x
 
 
-def as_features(x, dtype, what="x", lazy=False):
+def as_features(x, dtype, what="x", lazy=False, check_later=False):
     """x as a C-contiguous float array (one conversion per call).
 
     With ``lazy=True`` a big array of another dtype is returned as a
-    :class:`CastOnRead`, converted per batch (for fit/evaluate/predict)."""
+    :class:`CastOnRead`, converted per batch (for fit/evaluate/predict); with
+    ``check_later`` too (predict) its values are checked as each batch is
+    converted instead of in a pass of their own."""
     if x is None:
         raise ValueError(f"{what} is None; expected a NumPy array of samples")
     if _is_stream(x):
@@ -142,6 +176,9 @@ def as_features(x, dtype, what="x", lazy=False):
                          "of size 0, e.g. sequences of length 0); pad short sequences "
                          "with keras.utils.pad_sequences(..., maxlen=...) instead")
     dtype = np.dtype(dtype)
+    lazy = lazy and arr.dtype != dtype and arr.nbytes >= LAZY_CAST_BYTES
+    if lazy and check_later and arr.dtype.kind == "f" and _gathers(arr, dtype):
+        return CastOnRead(arr, dtype, check_as=what)
     if arr.dtype.kind == "f":
         # in chunks of rows: a whole-array isfinite()/abs() would allocate
         # temporaries as big as the input
@@ -159,19 +196,14 @@ def as_features(x, dtype, what="x", lazy=False):
             starts = range(0, arr.shape[0], step)
         for start in starts:
             part = arr[start:start + step].reshape(-1, row)
-            if not np.isfinite(part).all():
-                r, c = (int(v) for v in np.argwhere(~np.isfinite(part))[0])
-                bad = np.unravel_index(c, arr.shape[1:])
-                raise ValueError(f"{what} contains NaN or inf (first at index "
-                                 f"{(start + r,) + tuple(int(i) for i in bad)})")
-            if narrower and max(-part.min(), part.max()) > np.finfo(dtype).max:
-                big = np.abs(part) > np.finfo(dtype).max
-                if big.any():
-                    r, c = (int(v) for v in np.argwhere(big)[0])
-                    i = (start + r,) + tuple(int(k) for k in np.unravel_index(c, arr.shape[1:]))
-                    raise ValueError(f"{what} has values too large for {dtype} (out of range: "
-                                     f"{arr[i]:g} at index {i}); rescale the data")
-    if lazy and arr.dtype != dtype and arr.nbytes >= LAZY_CAST_BYTES:
+            bad = ~np.isfinite(part)
+            if narrower and not bad.any() and max(-part.min(), part.max()) > np.finfo(dtype).max:
+                bad = np.abs(part) > np.finfo(dtype).max
+            if bad.any():
+                r, c = (int(v) for v in np.argwhere(bad)[0])
+                _raise_bad_value(what, arr, (start + r,) + tuple(
+                    int(i) for i in np.unravel_index(c, arr.shape[1:])), dtype)
+    if lazy:
         return CastOnRead(arr, dtype)
     # read-only input (np.memmap mode 'r', the memory-mapped arrays joblib
     # hands to worker processes) is used as it is: kernels only read inputs

@@ -211,11 +211,12 @@ class Model:
             return contextlib.nullcontext()
         return all_or_nothing(self, *self.layers)
 
-    def _prepare_x(self, x, what="x", lazy=False):
+    def _prepare_x(self, x, what="x", lazy=False, check_later=False):
         """x converted once, the model built for it, its shape checked
-        (``lazy``: a big input of another dtype is converted batch by batch)."""
+        (``lazy``: a big input of another dtype is converted batch by batch;
+        ``check_later``: its values checked then, see D.as_features)."""
         raw = x
-        x = D.as_features(x, self.dtype, what=what, lazy=lazy)
+        x = D.as_features(x, self.dtype, what=what, lazy=lazy, check_later=check_later)
         with self._unbuilt_guard():
             self._ensure_built_for(x)
             self._check_input(x, what=what)
@@ -632,13 +633,18 @@ class Model:
         verbose = _verbosity(verbose)
         steps = D.check_positive_int(steps, "steps", allow_none=True)
         _sync_threads()
-        x = self._prepare_x(x, lazy=True)
+        # predict changes no state: a bad value may be found as its batch is
+        # converted (one pass over a big input instead of two)
+        x = self._prepare_x(x, lazy=True, check_later=True)
         n = x.shape[0] if steps is None else min(x.shape[0], steps * batch_size)
         n_steps = math.ceil(n / batch_size)
         cbs = CallbackList(callbacks, add_history=False, add_progbar=verbose != 0,
                            model=self, verbose=verbose, epochs=1, steps=n_steps)
         hooks = cbs.needs_predict_hooks()
-        chunk = batch_size if hooks else max(batch_size, self._chunk_rows(4096))
+        # a big input converted batch by batch counts too: its converted
+        # chunk is a buffer (the book's one-hot words: 20,000 values a row)
+        lazy_row = int(np.prod(x.shape[1:])) if isinstance(x, D.CastOnRead) else 0
+        chunk = batch_size if hooks else max(batch_size, self._chunk_rows(4096, extra=lazy_row))
         out = np.empty((n,) + self._output_row_shape(), dtype=self.dtype)
         cbs.on_predict_begin()
         progress = _Throttle()
@@ -658,11 +664,12 @@ class Model:
         cbs.on_predict_end()
         return out
 
-    def _chunk_rows(self, cap, budget=1 << 24):
+    def _chunk_rows(self, cap, budget=1 << 24, extra=0):
         """Rows per internal evaluate/predict chunk: ``cap``, or fewer when one
         sample's activations are large (a CNN keeps ~50 K values per image),
-        so that a chunk's layer buffers stay within ``budget`` values."""
-        per_row = 0
+        so that a chunk's layer buffers (and ``extra`` values a row) stay
+        within ``budget`` values."""
+        per_row = extra
         for layer in getattr(self, "layers", []):
             shape = getattr(layer, "output_shape", None) or ()
             if len(shape) > 1 and all(d is not None for d in shape[1:]):

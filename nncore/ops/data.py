@@ -5,7 +5,9 @@ infinity or value too large for the model's dtype, and the gather of a
 shuffled batch of a big input kept in another dtype (``CastOnRead``)::
 
     first_bad_value(x, limit)   first i with not |x[i]| <= limit, else -1
-    gather_rows(src, rows, out) out[k] = src[rows[k]], in out's dtype
+    gather_rows(src, rows, out, limit)
+                                out[k] = src[rows[k]], in out's dtype, and
+                                the first bad value of those rows, else -1
 """
 
 __all__ = ["gather_rows", "first_bad_value"]
@@ -13,13 +15,16 @@ __all__ = ["gather_rows", "first_bad_value"]
 import numpy as np
 
 
-def gather_rows(src, rows, out):
+def gather_rows(src, rows, out, limit):
     """out[k] = src[rows[k]] for every k, converted to out's dtype (src and out
-    2-D, rows an index array)."""
+    2-D, rows an index array); returns ``first_bad_value`` of the gathered
+    rows (a flat index into out, or -1)."""
     if out.shape != (len(rows), src.shape[1]):
         raise ValueError(f"gather_rows: out has shape {out.shape}, "
                          f"expected ({len(rows)}, {src.shape[1]})")
-    out[...] = src[rows]
+    picked = src[rows]
+    out[...] = picked
+    return first_bad_value(picked.reshape(-1), limit)
 
 
 def first_bad_value(x, limit):
