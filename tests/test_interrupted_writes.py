@@ -38,17 +38,6 @@ def _ours(code):
     return SAVING in f or f.endswith(INTERRUPT) or f.endswith(CSV)
 
 
-def _sigint():
-    """A real SIGINT to this (main) thread.  Not os.kill(getpid()): a signal
-    sent to the process may land on an OpenMP or BLAS worker thread, and
-    CPython 3.11 then only notices it at some later point in the main thread
-    -- after the save under test has finished (seen as a flaky "did not
-    raise" in the full suite).  A Ctrl-C typed in a terminal can land so too;
-    what these tests pin down is where the KeyboardInterrupt may arrive in
-    the saving code, not how the kernel routes the signal."""
-    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-
-
 class _SigintAtStep:
     """Send SIGINT at step ``at`` of nncore's saving code (lines and C calls)."""
 
@@ -58,7 +47,7 @@ class _SigintAtStep:
     def _step(self):
         if self.steps == self.at and not self.sent:
             self.sent = True
-            _sigint()
+            os.kill(os.getpid(), signal.SIGINT)
         self.steps += 1
 
     def trace(self, frame, event, arg):
@@ -171,7 +160,7 @@ def test_sigint_while_the_temporary_file_is_opened(tmp_path, monkeypatch):
     def open_then_sigint(p, *a, **k):
         fd = real_open(p, *a, **k)
         if str(p).endswith(".tmp"):
-            _sigint()
+            os.kill(os.getpid(), signal.SIGINT)
         return fd
 
     monkeypatch.setattr(atomic.os, "open", open_then_sigint)
