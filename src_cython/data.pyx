@@ -13,7 +13,7 @@ up on this machine).
 from cython.parallel cimport prange
 from libc.math cimport fabs
 from libc.stdlib cimport malloc, free
-from k_common cimport nn_omp_max_threads
+from k_common cimport nn_omp_max_threads, par_threads
 
 __all__ = ["gather_rows", "first_bad_value"]
 
@@ -26,8 +26,6 @@ ctypedef fused dst_t:
     double
 
 cdef enum:
-    # below this many elements one thread does it (no parallel region to open)
-    PAR_MIN = 65536
     # elements a thread checks at a time
     CHECK_CHUNK = 16384
 
@@ -48,7 +46,7 @@ def gather_rows(const src_t[:, ::1] src not None, const Py_ssize_t[::1] rows not
             raise IndexError(f"gather_rows: row {rows[k]} is out of range for {N} rows")
     if n == 0 or F == 0:
         return -1
-    cdef int nt = nn_omp_max_threads() if n * F >= PAR_MIN else 1
+    cdef int nt = par_threads(n * F, nn_omp_max_threads())
     cdef unsigned char bad
     cdef src_t lim = <src_t>limit
     cdef unsigned char *flag = <unsigned char *>malloc(n)
@@ -85,7 +83,7 @@ def first_bad_value(const src_t[::1] x not None, double limit):
     the thread count."""
     cdef Py_ssize_t n = x.shape[0], nch = (n + CHECK_CHUNK - 1) // CHECK_CHUNK
     cdef Py_ssize_t ch, i, i0, i1, first = -1
-    cdef int nt = nn_omp_max_threads() if n >= PAR_MIN else 1
+    cdef int nt = par_threads(n, nn_omp_max_threads())
     cdef unsigned char bad
     cdef src_t lim = <src_t>limit
     cdef unsigned char *flag = <unsigned char *>malloc(nch + 1)

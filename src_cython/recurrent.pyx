@@ -1042,14 +1042,12 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
                 for j in range(Gu):
                     db_in[j] = <floating>colsum[j]
             # dW = (x * dp_k)^T . dXW_k and dx = sum_k (dXW_k . W_k^T) * dp_k
-            if oh:
-                rc |= _onehot_scatter(&onehot[0], BT, &dXW[0, 0, 0], Gu, F, &dW[0, 0])
-                if has_dx:
-                    rc |= _gemm_tiles(False, True, BT, F, Gu, &dXW[0, 0, 0], Gu, &W[0, 0], Gu,
-                                      &dx[0, 0, 0], F, nt)
-            elif nd == 0:
-                rc |= _gemm_tiles(True, False, F, Gu, BT, &x[0, 0, 0], F, &dXW[0, 0, 0], Gu,
-                                  &dW[0, 0], Gu, nt)
+            if nd == 0:
+                if oh:      # one-hot rows: dXW's rows added into the rows of dW
+                    rc |= _onehot_scatter(&onehot[0], BT, &dXW[0, 0, 0], Gu, F, &dW[0, 0])
+                else:
+                    rc |= _gemm_tiles(True, False, F, Gu, BT, &x[0, 0, 0], F, &dXW[0, 0, 0],
+                                      Gu, &dW[0, 0], Gu, nt)
                 if has_dx:
                     rc |= _gemm_tiles(False, True, BT, F, Gu, &dXW[0, 0, 0], Gu, &W[0, 0], Gu,
                                       &dx[0, 0, 0], F, nt)

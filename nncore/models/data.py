@@ -64,7 +64,7 @@ class CastOnRead:
             if len(idx) == 0:
                 return out
             rows = np.ascontiguousarray(idx, dtype=np.intp)
-            if rows.size and rows.min() < 0:
+            if rows.min() < 0:
                 rows = np.where(rows < 0, rows + self.shape[0], rows)   # NumPy's meaning
             if _gathers(self.base, self.dtype):
                 flat = out.reshape(len(idx), -1)
@@ -185,12 +185,11 @@ def as_features(x, dtype, what="x", lazy=False, check_later=False):
         row = int(np.prod(arr.shape[1:]))
         step = max(1, _CHECK_CHUNK // max(1, row))
         narrower = arr.dtype.itemsize > dtype.itemsize
-        if arr.flags.c_contiguous and arr.dtype in _GATHER_DTYPES:
+        if _gathers(arr, dtype):
             # one compiled pass (both cores) finds the first bad element; the
             # loop below then only runs over the chunk that holds it, to say
             # what is wrong there
-            limit = np.finfo(dtype if narrower else arr.dtype).max
-            first = kernels().first_bad_value(arr.reshape(-1), float(limit))
+            first = kernels().first_bad_value(arr.reshape(-1), _limit(arr.dtype, dtype))
             starts = [] if first < 0 else [first // row // step * step]
         else:
             starts = range(0, arr.shape[0], step)
