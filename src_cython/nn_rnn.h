@@ -40,8 +40,11 @@ static inline void nn_tanh_f32(float *z, long n)
 
 
 #if defined(__GNUC__) || defined(__clang__)
-typedef float nn_rnn_vf32 __attribute__((vector_size(32), aligned(sizeof(float))));
-typedef double nn_rnn_vf64 __attribute__((vector_size(32), aligned(sizeof(double))));
+/* may_alias and element-aligned: the tile reads and writes rows of float or
+ * double arrays through these directly (memcpy of a whole vector is split
+ * into 16-byte pieces through the stack by GCC 12, see nn_rnn8.h) */
+typedef float nn_rnn_vf32 __attribute__((vector_size(32), aligned(sizeof(float)), may_alias));
+typedef double nn_rnn_vf64 __attribute__((vector_size(32), aligned(sizeof(double)), may_alias));
 /* Z[r, 0:n] += sum_j H[r*hr + j*hj] * M[j*ldm + 0:n] for r < nr: eight rows
  * at a time share each loaded vector of M, and their eight accumulators
  * are independent chains (a whole block's recurrent product per step). */
@@ -54,25 +57,25 @@ static inline void NAME(const T *H, long hr, long hj, const T *M, long ldm, \
     for (c = 0; c + W <= n; c += W) {                                      \
         for (r = 0; r + 8 <= nr; r += 8) {                                 \
             VNAME a[8], mv;                                                \
-            for (q = 0; q < 8; q++) memcpy(&a[q], Z + (r + q) * ldz + c, VB); \
+            for (q = 0; q < 8; q++) a[q] = *(const VNAME *)(Z + (r + q) * ldz + c); \
             for (j = 0; j < m; j++) {                                      \
                 const T *h = H + r * hr + j * hj;                          \
-                memcpy(&mv, M + j * ldm + c, VB);                          \
+                mv = *(const VNAME *)(M + j * ldm + c);                    \
                 a[0] += h[0] * mv; a[1] += h[hr] * mv;                     \
                 a[2] += h[2 * hr] * mv; a[3] += h[3 * hr] * mv;            \
                 a[4] += h[4 * hr] * mv; a[5] += h[5 * hr] * mv;            \
                 a[6] += h[6 * hr] * mv; a[7] += h[7 * hr] * mv;            \
             }                                                              \
-            for (q = 0; q < 8; q++) memcpy(Z + (r + q) * ldz + c, &a[q], VB); \
+            for (q = 0; q < 8; q++) *(VNAME *)(Z + (r + q) * ldz + c) = a[q]; \
         }                                                                  \
         for (; r < nr; r++) {                                              \
             VNAME a0, mv;                                                  \
-            memcpy(&a0, Z + r * ldz + c, VB);                              \
+            a0 = *(const VNAME *)(Z + r * ldz + c);                        \
             for (j = 0; j < m; j++) {                                      \
-                memcpy(&mv, M + j * ldm + c, VB);                          \
+                mv = *(const VNAME *)(M + j * ldm + c);                    \
                 a0 += H[r * hr + j * hj] * mv;                             \
             }                                                              \
-            memcpy(Z + r * ldz + c, &a0, VB);                              \
+            *(VNAME *)(Z + r * ldz + c) = a0;                              \
         }                                                                  \
     }                                                                      \
     for (; c < n; c++)                                                     \

@@ -46,6 +46,8 @@
 
 typedef float nn_vmf __attribute__((vector_size(NN_VM_BYTES), aligned(4)));
 typedef int nn_vmi __attribute__((vector_size(NN_VM_BYTES), aligned(4)));
+/* the array loops read and write floats through this (not memcpy: see nn_rnn8.h) */
+typedef float nn_vmfu __attribute__((vector_size(NN_VM_BYTES), aligned(4), may_alias));
 
 /* NN_VM_SELECT_GENERIC(VF, VI, SELECT) defines SELECT(mask, a, b): mask ? a : b
  * lane by lane (C has no ?: on vectors; mask lanes are all ones or all
@@ -147,10 +149,7 @@ static inline void NAME(float *z, long n)                                 \
 {                                                                         \
     long i = 0;                                                           \
     for (; i + NN_VM_W <= n; i += NN_VM_W) {                              \
-        nn_vmf v;                                                         \
-        memcpy(&v, z + i, sizeof(v));                                     \
-        v = VFN(v);                                                       \
-        memcpy(z + i, &v, sizeof(v));                                     \
+        *(nn_vmfu *)(z + i) = VFN(*(const nn_vmfu *)(z + i));             \
     }                                                                     \
     if (i < n) {                                                          \
         float tail[NN_VM_W] = {0};                                        \
