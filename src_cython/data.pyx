@@ -13,9 +13,11 @@ up on this machine).
 from cython.parallel cimport prange
 from libc.math cimport fabs
 from libc.stdlib cimport malloc, free
+from libc.stdint cimport int32_t
 from k_common cimport nn_omp_max_threads, par_threads
+from k_onehot cimport onehot_scan
 
-__all__ = ["gather_rows", "first_bad_value"]
+__all__ = ["gather_rows", "first_bad_value", "onehot_positions"]
 
 ctypedef fused src_t:
     float
@@ -109,3 +111,25 @@ def first_bad_value(const src_t[::1] x not None, double limit):
     finally:
         free(flag)
     return first
+
+
+def onehot_positions(const src_t[:, ::1] x not None, int32_t[::1] positions not None):
+    """Whether every row of x (rows, F) is one-hot -- a single 1.0 among zeros --
+    or all zeros; if so positions[r] is the column of row r's 1 (-1 for a zero
+    row).  Rows are shared between threads in chunks; the first row of
+    another kind (a second nonzero, a value other than 1, NaN) stops the scan,
+    so an input that is not one-hot costs a few rows.  (positions is only
+    meaningful when the answer is True.)"""
+    cdef Py_ssize_t n = x.shape[0], F = x.shape[1]
+    cdef bint ok
+    if positions.shape[0] != n:
+        raise ValueError(f"onehot_positions: positions has {positions.shape[0]} entries "
+                         f"for {n} rows")
+    if n == 0:
+        return True
+    if F == 0 or F > 2147483647:
+        return False
+    cdef int nt = par_threads(n * F, nn_omp_max_threads())
+    with nogil:
+        ok = onehot_scan(&x[0, 0], n, F, &positions[0], nt)
+    return ok

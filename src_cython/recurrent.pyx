@@ -55,6 +55,7 @@ from libc.string cimport memcpy, memset
 from libc.stdint cimport int32_t
 from k_common cimport nn_ftz_enter, nn_ftz_exit, nn_omp_max_threads
 from k_gemm cimport gemm
+from k_onehot cimport onehot_scan, first_bad_position
 
 cdef extern from "nn_rnn.h" nogil:
     void nn_tanh_f32(float *z, long n)
@@ -143,8 +144,6 @@ cdef enum:
 cdef bint _use_onehot = True
 cdef enum:
     ONEHOT_MIN_F = 32
-    # rows a thread scans at a time (the scan stops early for other inputs)
-    ONEHOT_CHUNK = 128
 
 
 def use_onehot(bint flag):
@@ -154,44 +153,6 @@ def use_onehot(bint flag):
     old = _use_onehot
     _use_onehot = flag
     return old
-
-
-cdef bint _onehot_scan(const floating *x, long rows, long F, int32_t *idx,
-                       int nt) noexcept nogil:
-    """Whether every row of x (rows, F) is one-hot -- one 1 among zeros -- or all
-    zeros; idx[r] becomes the position of the 1 (-1 for a zero row).  Gives up
-    at the first other row (NaN included), so a dense input costs a row or two
-    per thread."""
-    cdef long nch = (rows + ONEHOT_CHUNK - 1) // ONEHOT_CHUNK, ch, r, r1
-    cdef int f, nz, ps, v, nf = <int>F
-    cdef int bad = 0
-    cdef int *badp = &bad           # shared: written only to 1, read to stop early
-    cdef const floating *p
-    for ch in prange(nch, schedule="static", num_threads=nt):
-        if badp[0]:
-            continue
-        r1 = (ch + 1) * ONEHOT_CHUNK
-        if r1 > rows:
-            r1 = rows
-        for r in range(ch * ONEHOT_CHUNK, r1):
-            p = x + r * F
-            # count the nonzeros and add up their positions, without a branch
-            # (so the compiler vectorises it); with one nonzero the sum is
-            # its position
-            nz = 0
-            ps = 0
-            for f in range(nf):
-                v = p[f] != 0
-                nz = nz + v
-                ps = ps + (f & -v)
-            if nz == 0:
-                idx[r] = -1
-            elif nz == 1 and p[ps] == 1:
-                idx[r] = <int32_t>ps
-            else:
-                badp[0] = 1
-                break
-    return bad == 0
 
 
 cdef void _onehot_gather(const int32_t *idx, long rows, const floating *W, long Gu,
@@ -652,6 +613,51 @@ def _maybe(name, arr, shape):
                          f"expected {tuple(shape)}")
 
 
+# The entry points.  Cython picks a fused function's float or double copy from
+# its first array argument, x; with x None (one-hot positions given) the copy
+# is picked here from W instead.
+def _copy_for(impl, x, W):
+    if x is not None or W is None:
+        return impl
+    return impl["double" if W.dtype.char == "d" else "float"]
+
+
+def recurrent_forward(int cell, int act, int ract, bint reset_after, x, W, U, b_in, b_rec,
+                      h0, c0, mask, dp, rdp, XW, outputs, Hp, Cp, hT, cT, Gt, Ex, xd,
+                      onehot=None):
+    """Forward of a whole sequence: see ``_recurrent_forward`` below."""
+    return _copy_for(_recurrent_forward, x, W)(
+        cell, act, ract, reset_after, x, W, U, b_in, b_rec, h0, c0, mask, dp, rdp, XW,
+        outputs, Hp, Cp, hT, cT, Gt, Ex, xd, onehot)
+
+
+def recurrent_backward(int cell, int act, int ract, bint reset_after, x, W, U, mask, dp, rdp,
+                       Hp, Cp, Gt, Ex, d_outputs, dXW, dx, dW, dU, db_in, db_rec, dh_norms,
+                       xd, onehot=None):
+    """Backpropagation through time: see ``_recurrent_backward`` below."""
+    return _copy_for(_recurrent_backward, x, W)(
+        cell, act, ract, reset_after, x, W, U, mask, dp, rdp, Hp, Cp, Gt, Ex, d_outputs,
+        dXW, dx, dW, dU, db_in, db_rec, dh_norms, xd, onehot)
+
+
+def _given_positions(const int32_t[::1] onehot, long n, long F, long nd):
+    """Refuse one-hot positions that could not be used safely: none given,
+    not marked as taken (last entry 1), under input dropout (its mask needs
+    the values), or one that is not a row of W (-1: a zero row)."""
+    cdef long bad
+    if onehot is None or onehot[n] != 1:
+        raise ValueError("recurrent kernel: x is None but onehot holds no positions "
+                         "(its last entry must be 1)")
+    if nd:
+        raise ValueError("recurrent kernel: input dropout needs the input's values, "
+                         "not the positions of its 1s")
+    with nogil:
+        bad = first_bad_position(&onehot[0], n, F)
+    if bad >= 0:
+        raise ValueError(f"recurrent kernel: onehot[{bad}] = {onehot[bad]} is not a "
+                         f"position in 0..{F - 1} (or -1)")
+
+
 def _check_masks(dp, rdp, G, B, F, u):
     if dp is not None and (dp.shape[0] not in (1, G) or tuple(dp.shape[1:]) != (B, F)):
         raise ValueError(f"recurrent kernel: dp has shape {tuple(dp.shape)}, "
@@ -751,8 +757,8 @@ cdef int _gemm_tiles(bint ta, bint tb, long M, long N, long K, const floating *A
     return rc
 
 
-def recurrent_forward(int cell, int act, int ract, bint reset_after,
-                      const floating[:, :, ::1] x not None, const floating[:, ::1] W not None,
+def _recurrent_forward(int cell, int act, int ract, bint reset_after,
+                       const floating[:, :, ::1] x, const floating[:, ::1] W not None,
                       const floating[:, ::1] U not None, const floating[::1] b_in,
                       const floating[::1] b_rec, const floating[:, ::1] h0 not None,
                       const floating[:, ::1] c0, const unsigned char[:, ::1] mask,
@@ -769,14 +775,19 @@ def recurrent_forward(int cell, int act, int ract, bint reset_after,
     or None; dp (1 or G, B, F) / rdp (1 or G, B, u) dropout masks or None;
     xd (B*T, F) scratch when dp is given; onehot (B*T + 1,) int32 or None:
     where the one-hot shortcut keeps the positions of the 1s for backward (its
-    last entry 1 when taken).  Fills XW (input projection, no bias), outputs,
-    Hp, Cp, hT, cT, Gt, Ex."""
-    cdef long B = x.shape[0], T = x.shape[1], F = x.shape[2], u = U.shape[0]
-    cdef long G = _gates(cell), nblk, blk, r0, r1, nd = 0, nrd = 0
+    last entry 1 when taken).  x None: the input is one-hot and ``onehot``
+    already holds its positions (-1: a zero row; last entry 1), no dropout;
+    B and T then come from ``outputs``, F from W.  Fills XW (input
+    projection, no bias), outputs, Hp, Cp, hT, cT, Gt, Ex."""
+    cdef long B = outputs.shape[0], T = outputs.shape[1], F = W.shape[0], u = U.shape[0]
+    cdef long G = _gates(cell), nblk, blk, r0, r1, nd = 0, nrd = 0, bad
     cdef int nt, rc
     cdef floating *ws
     cdef floating *wsb
     cdef long wsz
+    cdef bint given = x is None
+    if not given:
+        _need("x", x, (B, T, F))
     _need("W", W, (F, G * u))
     _need("U", U, (u, G * u))
     _maybe("b_in", b_in, (G * u,))
@@ -800,20 +811,25 @@ def recurrent_forward(int cell, int act, int ract, bint reset_after,
     if rdp is not None:
         nrd = rdp.shape[0]
     _maybe("onehot", onehot, (B * T + 1,))
-    if onehot is not None:
+    if given:
+        _given_positions(onehot, B * T, F, nd)
+    elif onehot is not None:
         onehot[B * T] = 0
     if B == 0 or T == 0:
         return
     nt = nn_omp_max_threads()
-    cdef bint fast = False, inproj = False, oh = False
+    cdef bint fast = False, inproj = False, oh = given
     if floating is float:
         fast = _rnn8(u, nrd)
         # a narrow input is projected inside the time-loop kernel, group by
         # group, on every thread (a wide one, e.g. one-hot words, by the GEMM)
-        inproj = fast and 0 < F <= RNN8_INPROJ_MAX_F and nd <= 1
-    if not inproj and onehot is not None and _use_onehot and nd == 0 and F >= ONEHOT_MIN_F:
+        inproj = fast and 0 < F <= RNN8_INPROJ_MAX_F and nd <= 1 and not given
+    if given:
         with nogil:
-            oh = _onehot_scan(&x[0, 0, 0], B * T, F, &onehot[0], nt)
+            _onehot_gather(&onehot[0], B * T, &W[0, 0], G * u, &XW[0, 0, 0], nt)
+    elif not inproj and onehot is not None and _use_onehot and nd == 0 and F >= ONEHOT_MIN_F:
+        with nogil:
+            oh = onehot_scan(&x[0, 0, 0], B * T, F, &onehot[0], nt)
             if oh:
                 _onehot_gather(&onehot[0], B * T, &W[0, 0], G * u, &XW[0, 0, 0], nt)
         onehot[B * T] = oh
@@ -869,8 +885,8 @@ def recurrent_forward(int cell, int act, int ract, bint reset_after,
         free(ws)
 
 
-def recurrent_backward(int cell, int act, int ract, bint reset_after,
-                       const floating[:, :, ::1] x not None, const floating[:, ::1] W not None,
+def _recurrent_backward(int cell, int act, int ract, bint reset_after,
+                        const floating[:, :, ::1] x, const floating[:, ::1] W not None,
                        const floating[:, ::1] U not None, const unsigned char[:, ::1] mask,
                        const floating[:, :, ::1] dp, const floating[:, :, ::1] rdp,
                        const floating[:, :, ::1] Hp not None, const floating[:, :, ::1] Cp,
@@ -887,8 +903,9 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
     Fills dXW (dL/d(gate pre-activations), every step), dx (B, T, F) unless
     None, dW, dU, db_in (G*u,) / db_rec (G*u,) unless None, dh_norms (T,):
     ||dL/dh_t|| over the batch.  xd (B*T, F): scratch when dp is given.
-    onehot: forward's (dW by the one-hot shortcut when forward took it)."""
-    cdef long B = x.shape[0], T = x.shape[1], F = x.shape[2], u = U.shape[0]
+    onehot: forward's (dW by the one-hot shortcut when forward took it); x
+    None as in forward: the positions in ``onehot`` are the input."""
+    cdef long B = Hp.shape[0], T = Hp.shape[1], F = W.shape[0], u = U.shape[0]
     cdef long G = _gates(cell), Gu, BT, nblk, blk, r0, r1, nd = 0, nrd = 0, t, j, q, i, f, kk
     cdef int nt, rc = 0
     cdef bint seq
@@ -903,6 +920,8 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
     cdef const floating *mk
     Gu = G * u
     BT = B * T
+    if x is not None:
+        _need("x", x, (B, T, F))
     _need("W", W, (F, Gu))
     _need("U", U, (u, Gu))
     _need("Hp", Hp, (B, T, u))
@@ -930,12 +949,11 @@ def recurrent_backward(int cell, int act, int ract, bint reset_after,
         nrd = rdp.shape[0]
     _maybe("onehot", onehot, (BT + 1,))
     cdef bint oh = onehot is not None and nd == 0 and onehot[BT] == 1
-    if oh:
+    if x is None:
+        _given_positions(onehot, BT, F, nd)
+    elif oh:
         # the positions index dW's rows: never trust them blindly
-        for i in range(BT):
-            if not -1 <= onehot[i] < F:
-                raise ValueError(f"recurrent kernel: onehot[{i}] = {onehot[i]} is not a "
-                                 f"position in 0..{F - 1} (or -1)")
+        _given_positions(onehot, BT, F, nd)
     if B == 0 or T == 0:
         return
     nt = nn_omp_max_threads()

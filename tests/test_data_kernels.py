@@ -112,3 +112,31 @@ def test_predict_checks_a_big_float64_input_as_it_converts_it(monkeypatch):
         y[400, 0, 0] = np.nan                  # a later one is not the one named
         with pytest.raises(ValueError, match=message):
             m.predict(y, batch_size=64, verbose=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [5, 8000])        # one chunk / rows shared by threads
+def test_onehot_positions_equals_twin(dtype, n):
+    rng = np.random.default_rng(n)
+    F = 40
+    cols = rng.integers(0, F, size=n)
+    x = np.eye(F, dtype=dtype)[cols]
+    x[::7] = 0                                  # rows of zeros
+    want = np.where(x.any(axis=1), cols, -1)
+    got, twin = np.full(n, 9, np.int32), np.full(n, 9, np.int32)
+    assert C.onehot_positions(x, got) is True and T.onehot_positions(x, twin) is True
+    assert np.array_equal(got, want) and np.array_equal(twin, want)
+    # any row of another kind, first or last, makes the answer False
+    for r, spoil in ((n - 1, "two"), (0, "two"), (n // 2, 2.0), (n // 3, -1.0),
+                     (n - 1, np.nan), (1, 1e-30)):
+        bad = x.copy()
+        if spoil == "two":
+            bad[r, :2] = 1
+        else:
+            bad[r, 3] = spoil
+        assert C.onehot_positions(bad, got) is False, (r, spoil)
+        assert T.onehot_positions(bad, twin) is False, (r, spoil)
+    empty = np.zeros((0, F), dtype)
+    assert C.onehot_positions(empty, got[:0]) is T.onehot_positions(empty, twin[:0]) is True
+    with pytest.raises(ValueError, match="positions has 4 entries for 5 rows"):
+        C.onehot_positions(x[:5], got[:4])

@@ -359,3 +359,42 @@ def test_state_gradient_norms_show_vanishing_gradients():
     out = lstm.forward(x, training=True)
     lstm.backward(np.ones_like(out))
     assert lstm.state_gradient_norms[0] > 1e-3 * lstm.state_gradient_norms[-1]
+
+
+# ------------------------------------------------- predict's chunks of rows
+@pytest.mark.parametrize("cell", ["SimpleRNN", "LSTM", "GRU"])
+def test_predict_cuts_rows_to_what_keeps_the_caches_small(cell):
+    """predict and evaluate hand a recurrent layer at most its
+    inference_rows at a time (its caches: (2*gates + 4) * units values a row
+    and step), and the answers are those of one forward pass over all rows."""
+    keras.utils.set_random_seed(3)
+    T, units = 40, 8
+    layer = getattr(keras.layers, cell)(units)
+    model = keras.Sequential([keras.Input(shape=(T,)), keras.layers.Embedding(50, 4),
+                              layer, keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy")
+    gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[cell]
+    limit = layer.inference_rows
+    assert limit == max(32, (1 << 21) // (T * (2 * gates + 4) * units))
+    n = 2 * limit + 7
+    x = np.random.default_rng(0).integers(0, 50, size=(n, T))
+    y = (x[:, 0] > 25).astype("float32")
+    seen = []
+    forward = layer.forward
+
+    def spy(inputs, *args, **kwargs):
+        seen.append(inputs.shape[0])
+        return forward(inputs, *args, **kwargs)
+
+    layer.forward = spy
+    got = model.predict(x, batch_size=32, verbose=0)
+    assert max(seen) <= limit and sum(seen) == n
+    seen.clear()
+    loss = model.evaluate(x, y, batch_size=32, verbose=0)
+    assert max(seen) <= limit and sum(seen) == n
+    layer.forward = forward
+    whole = model._forward(x.astype("float32"), training=False)
+    np.testing.assert_array_equal(got, whole)
+    p = np.clip(whole[:, 0].astype("float64"), 1e-7, 1 - 1e-7)
+    want = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert abs(loss - want) < 1e-5

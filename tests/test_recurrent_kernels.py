@@ -58,10 +58,12 @@ def _case(cell, reset_after, dtype, mask=False, dp=None, rdp=None, bias=True, se
         dp=drop(dp, F), rdp=drop(rdp, u), dO=arr(B, T if seq else 1, u), u=u, G=G)
 
 
-def _run(K, a, onehot=None):
+def _run(K, a, onehot=None, given=False):
     """Forward then backward through backend module K; every buffer filled
-    (``onehot``: the (B*T + 1,) int32 buffer of the one-hot shortcut, or None)."""
+    (``onehot``: the (B*T + 1,) int32 buffer of the one-hot shortcut, or None;
+    ``given``: x is passed as None, ``onehot`` holding its positions)."""
     x, u, G, cell = a["x"], a["u"], a["G"], a["cell"]
+    x_in = None if given else x
     B, T, F = x.shape
     dt = x.dtype
     lstm = cell == R.CELL_CODES["lstm"]
@@ -73,7 +75,7 @@ def _run(K, a, onehot=None):
              Cp=buf(B, T, u) if lstm else None, hT=buf(B, u),
              cT=buf(B, u) if lstm else None, Gt=buf(B, T, G * u), Ex=buf(B, T, u))
     xd = np.zeros((B * T, F), dt) if a["dp"] is not None else None
-    K.recurrent_forward(cell, a["act"], a["ract"], a["ra"], x, a["W"], a["U"], a["b_in"],
+    K.recurrent_forward(cell, a["act"], a["ract"], a["ra"], x_in, a["W"], a["U"], a["b_in"],
                         a["b_rec"], a["h0"], a["c0"], a["mask"], a["dp"], a["rdp"], xd=xd,
                         onehot=onehot, **f)
     g = dict(dXW=np.zeros((B, T, G * u), dt), dx=np.zeros((B, T, F), dt),
@@ -81,7 +83,7 @@ def _run(K, a, onehot=None):
              db_in=np.zeros(G * u, dt) if a["b_in"] is not None else None,
              db_rec=np.zeros(G * u, dt) if a["b_rec"] is not None else None,
              dh_norms=np.zeros(T))
-    K.recurrent_backward(cell, a["act"], a["ract"], a["ra"], x, a["W"], a["U"], a["mask"],
+    K.recurrent_backward(cell, a["act"], a["ract"], a["ra"], x_in, a["W"], a["U"], a["mask"],
                          a["dp"], a["rdp"], f["Hp"], f["Cp"], f["Gt"], f["Ex"], a["dO"],
                          xd=xd, onehot=onehot, **g)
     return {k: v for k, v in {**f, **g}.items() if v is not None}
@@ -294,6 +296,50 @@ def test_backward_refuses_positions_that_are_not_rows_of_W():
     oh[5] = F                     # as if the buffer had been overwritten
     with pytest.raises(ValueError, match=r"onehot\[5\] = 80"):
         _run_backward_only(a, oh)
+
+
+def _positions(x):
+    """The kernels' form of one-hot rows' positions: flat, -1 for a zero row,
+    last entry 1."""
+    flat = x.reshape(-1, x.shape[2])
+    return np.append(np.where(flat.any(axis=1), flat.argmax(axis=1), -1), 1).astype(np.int32)
+
+
+@pytest.mark.parametrize("u", [4, 8])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("cell,reset_after", CELLS, ids=CELL_IDS)
+def test_given_positions_compute_what_the_one_hot_rows_do(cell, reset_after, dtype, u):
+    """x None with the positions of its 1s (what a fit on the book's one-hot
+    input hands the layer): bitwise the results of the rows themselves, in
+    the kernel (whose scan finds the same positions) and in the twin."""
+    for i, opt in enumerate(ONEHOT_OPTIONS):
+        a = _onehot_case(cell, reset_after, dtype, u, seed=i, **opt)
+        for K in (C, R):
+            rows = _run(K, a, np.zeros(a["x"].shape[0] * a["x"].shape[1] + 1, np.int32))
+            given = _run(K, a, _positions(a["x"]), given=True)
+            for name in rows:
+                assert np.array_equal(rows[name], given[name]), (K.__name__, opt, name)
+
+
+@pytest.mark.parametrize("K", [C, R], ids=["kernel", "twin"])
+def test_given_positions_are_checked_before_use(K):
+    a = _onehot_case("lstm", True, np.float32, 8)
+    B, T, F = a["x"].shape
+    for bad, message in ((None, "holds no positions"),
+                         (np.zeros(B * T + 1, np.int32), "holds no positions"),
+                         (_positions(a["x"]), None)):
+        if message is None:
+            continue
+        with pytest.raises(ValueError, match=message):
+            _run(K, a, bad, given=True)
+    for i, v in ((17, F), (3, -2)):
+        oh = _positions(a["x"])
+        oh[i] = v
+        with pytest.raises(ValueError, match=rf"onehot\[{i}\] = {v} is not a position"):
+            _run(K, a, oh, given=True)
+    dp = dict(a, dp=np.ones((1, B, F), np.float32))
+    with pytest.raises(ValueError, match="input dropout needs the input's values"):
+        _run(K, dp, _positions(a["x"]), given=True)
 
 
 def _run_backward_only(a, oh):

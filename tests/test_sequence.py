@@ -180,6 +180,7 @@ def test_fit_takes_the_step_plan_when_the_converted_copy_is_small(monkeypatch):
     from nncore.models import data, loop
     monkeypatch.setattr(data, "LAZY_CAST_BYTES", 1 << 20)
     x, y = _onehot_data(n=3000)           # 12 MB of float64, 6 MB as float32
+    x *= 0.5            # not one-hot: one-hot rows go as positions (tests below)
     chosen = []
     real = loop.make_stepper
     monkeypatch.setattr(loop, "make_stepper",
@@ -188,3 +189,93 @@ def test_fit_takes_the_step_plan_when_the_converted_copy_is_small(monkeypatch):
         monkeypatch.setattr(data, "PLAN_COPY_BYTES", limit)
         _rnn_model().fit(x, y, epochs=1, batch_size=64, verbose=0)
         assert type(chosen[-1]) is expected, (limit, chosen[-1])
+
+
+# --------------------------------------------------------------------------
+# One-hot rows reach a recurrent first layer as the positions of their 1s
+# --------------------------------------------------------------------------
+def _cell_model(cell, **kw):
+    keras.utils.set_random_seed(5)
+    m = keras.Sequential([keras.Input(shape=(10, 50)), getattr(keras.layers, cell)(4, **kw),
+                          keras.layers.Dense(1, activation="sigmoid")])
+    m.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="binary_crossentropy",
+              metrics=["accuracy"])
+    return m
+
+
+@pytest.mark.parametrize("cell,kw", [("SimpleRNN", {}), ("LSTM", {}), ("GRU", {}),
+                                     ("GRU", {"go_backwards": True}),
+                                     ("LSTM", {"recurrent_dropout": 0.2}),
+                                     ("SimpleRNN", {"dropout": 0.3})])
+def test_onehot_input_trains_on_positions_as_on_rows(monkeypatch, cell, kw):
+    """The same fit, evaluate and predict, bit for bit, whether the float64
+    one-hot input goes as positions (OneHotRows) or as rows converted batch
+    by batch (CastOnRead, whose kernel finds the 1s in every batch)."""
+    from nncore.models import data
+    monkeypatch.setattr(data, "LAZY_CAST_BYTES", 1 << 16)
+    x, y = _onehot_data(n=700)
+    x[3, 4] = 0                           # a row of zeros (a padded step) too
+    xv, yv = _onehot_data(n=200, seed=1)
+    runs = []
+    for depth in (32, 10 ** 9):           # positions; then rows, batch by batch
+        monkeypatch.setattr(data, "ONEHOT_MIN_DEPTH", depth)
+        m = _cell_model(cell, **kw)
+        h = m.fit(x, y, epochs=2, batch_size=32, validation_data=(xv, yv), verbose=0)
+        route = m._last_route.reason
+        runs.append((h.history, [w.copy() for w in m.get_weights()],
+                     m.predict(x, verbose=0), m.evaluate(xv, yv, verbose=0), route))
+    assert "positions" in runs[0][4] and "positions" not in (runs[1][4] or "")
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+    assert runs[0][3] == runs[1][3]
+
+
+def test_onehot_rows_are_kept_as_positions_only_when_they_are_one_hot(monkeypatch):
+    from nncore.layers._onehot import OneHotBatch
+    from nncore.models import data
+    monkeypatch.setattr(data, "LAZY_CAST_BYTES", 1 << 10)
+    x, _ = _onehot_data(n=40)
+    x[5, 2] = 0
+    kept = data.as_features(x, np.float32, lazy=True, onehot=True)
+    assert isinstance(kept, data.OneHotRows)
+    assert kept.positions.shape == (40, 10) and kept.positions[5, 2] == -1
+    ones = x.sum(-1) > 0
+    np.testing.assert_array_equal(kept.positions[ones], x.argmax(-1)[ones])
+    batch = kept[np.array([7, 5, -1])]
+    assert isinstance(batch, OneHotBatch) and batch.shape == (3, 10, 50)
+    np.testing.assert_array_equal(np.asarray(batch), x[[7, 5, -1]].astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(kept.rows(30, 40)[2:4]), x[32:34])
+    np.testing.assert_array_equal(np.asarray(kept), x.astype(np.float32))
+    # not taken: the first layer does not take positions, or the rows are too
+    # narrow to gain
+    assert type(data.as_features(x, np.float32, lazy=True)) is data.CastOnRead
+    assert type(data.as_features(np.ascontiguousarray(x[:, :, :20]), np.float32, lazy=True,
+                                 onehot=True)) is data.CastOnRead
+    # nor when one row anywhere is not one-hot: two 1s, a 2, a 0.5
+    for r, c, col, v in ((39, 9, 0, 1.0), (0, 0, 3, 2.0), (20, 3, 7, 0.5)):
+        bad = x.copy()
+        bad[r, c, :] = 0
+        bad[r, c, col] = v
+        if v == 1.0:
+            bad[r, c, col + 1] = 1.0
+        assert type(data.as_features(bad, np.float32, lazy=True, onehot=True)) \
+            is data.CastOnRead, (r, c, v)
+    # and a NaN is then found by the usual check, which names it
+    bad = x.copy()
+    bad[20, 3, 7] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or inf \(first at index \(20, 3, 7\)\)"):
+        data.as_features(bad, np.float32, lazy=True, onehot=True)
+
+
+def test_only_a_first_layer_that_takes_positions_gets_them(monkeypatch):
+    from nncore.models import data
+    monkeypatch.setattr(data, "LAZY_CAST_BYTES", 1 << 16)
+    x, y = _onehot_data(n=300)
+    m = _model(fused=False)                    # Flatten first: rows
+    m.fit(x, y, epochs=1, verbose=0)
+    assert "positions" not in (m._last_route.reason or "")
+    m = _rnn_model()
+    m.fit(x, y, epochs=1, verbose=0)
+    assert "positions" in m._last_route.reason

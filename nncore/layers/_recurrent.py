@@ -14,9 +14,15 @@ import numpy as np
 from nncore import activations, initializers, regularizers
 from nncore import random as nn_random
 from nncore.backend import kernels
+from nncore.layers._onehot import OneHotBatch
 from nncore.layers.layer import Layer
 from nncore.layers.plan_entry import PlanEntry
 from nncore.ops import recurrent as R
+
+
+# values of time-loop caches per forward call without training (2 M: 8 MB in
+# float32, the size of a mid-range L3 share); see RecurrentLayer.inference_rows
+INFERENCE_CACHE_VALUES = 1 << 21
 
 
 def _compact(m):
@@ -64,6 +70,9 @@ class RecurrentLayer(Layer):
     keras_vars = "cell/vars"
     #: the model hands this layer the mask of the layer below (Embedding(mask_zero=True))
     supports_masking = True
+    #: as a model's first layer, a big one-hot input reaches it as positions
+    #: (``OneHotBatch``), not rows
+    accepts_onehot_positions = True
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",
@@ -168,6 +177,23 @@ class RecurrentLayer(Layer):
             self.bias = self.add_weight("bias", shapes[2], self._bias_initial)
         super().build(input_shape)
 
+    @property
+    def inference_rows(self):
+        """Rows per forward call in predict/evaluate (see ``Layer``).  The time
+        loop writes caches for backward on every step whether or not it is
+        training (XW, gates, states: (2*gates + 4) * units values per row and
+        step, 38 KB a row for the book's LSTM(8) over 100 steps).  Reused
+        from batch to batch, the caches of a few hundred rows stay in L2/L3;
+        those of predict's usual 4,096-row chunk (157 MB) go out to memory
+        and back on every step (measured on Embedding+LSTM: 4,096-row chunks
+        13 K-220 K sequences/s over a first few calls, 256-row ones 224 K
+        from the first call)."""
+        shape = self.input_shape
+        T = shape[1] if shape is not None and len(shape) > 1 and shape[1] else 100
+        per_row = T * (2 * self.gates + 4) * self.units
+        # at least one of the kernels' 16-row blocks per thread
+        return max(32, INFERENCE_CACHE_VALUES // max(per_row, 1))
+
     def compute_output_shape(self, input_shape):
         """``(batch, timesteps, units)`` with ``return_sequences``, else ``(batch, units)``."""
         if self.return_sequences:
@@ -248,15 +274,27 @@ class RecurrentLayer(Layer):
         Returns the last output (batch, units), or every output with
         ``return_sequences``; the final states are kept in ``self.states``.
         """
-        x = self._in_dtype(x)
+        # one-hot rows given as the positions of their 1s (nncore/layers/
+        # _onehot.py): the kernel looks the rows of W up; input dropout
+        # multiplies the values, so it gets the rows themselves
+        given = None
+        if isinstance(x, OneHotBatch):
+            if x.dtype == self.dtype and not (training and self.dropout > 0):
+                given = x
+            else:
+                x = x.dense()
+        if given is None:
+            x = self._in_dtype(x)
         mask, h0 = self._check_x(x, mask, initial_state)
         if self.go_backwards:       # Keras: process reversed, return in processing order
-            x = x[:, ::-1]
+            if given is None:
+                x = x[:, ::-1]
             mask = None if mask is None else mask[:, ::-1]
         dp = rdp = None
         if training and (self.dropout > 0 or self.recurrent_dropout > 0):
             dp, rdp = self._dropout_masks(x.shape[0], x.shape[2])
-        x = np.ascontiguousarray(x)
+        if given is None:
+            x = np.ascontiguousarray(x)
         h0 = [np.ascontiguousarray(s) for s in h0]
         B, T, F = x.shape
         u, dtype = self.units, x.dtype
@@ -267,16 +305,19 @@ class RecurrentLayer(Layer):
         cT = np.empty((B, u), dtype=dtype) if self.n_states == 2 else None
         mask8 = None if mask is None else np.ascontiguousarray(mask).view(np.uint8)
         dp, rdp = _compact(dp), _compact(rdp)
+        onehot = buf["onehot"] if given is None else given.kernel_positions(self.go_backwards)
+        x_in = None if given is not None else x
         # the whole time loop in one call: the compiled kernel, or its NumPy
         # twin under set_backend('numpy') (nncore/ops/recurrent.py)
         kernels().recurrent_forward(
             R.CELL_CODES[self.cell], R.ACT_CODES[self.activation],
-            R.ACT_CODES[self.recurrent_activation], self._reset_after(), x,
+            R.ACT_CODES[self.recurrent_activation], self._reset_after(), x_in,
             self.kernel.value, self.recurrent_kernel.value, b_in, b_rec, h0[0],
             h0[1] if self.n_states == 2 else None, mask8, dp, rdp, buf["XW"], outputs,
-            buf["Hp"], buf["Cp"], hT, cT, buf["Gt"], buf["Ex"], buf["xd"], buf["onehot"])
+            buf["Hp"], buf["Cp"], hT, cT, buf["Gt"], buf["Ex"], buf["xd"], onehot)
         st = self._state
-        st.x, st.mask8, st.dp, st.rdp, st.buf, st.T = x, mask8, dp, rdp, buf, T
+        st.x, st.mask8, st.dp, st.rdp, st.buf, st.T = x_in, mask8, dp, rdp, buf, T
+        st.x_shape, st.onehot = (B, T, F), onehot
         self.states = [hT] if cT is None else [hT, cT]
         # the step mask for the layer above (the compiled loop asks for it)
         st.out_mask = self.compute_mask(None, mask if not self.go_backwards or mask is None
@@ -331,12 +372,12 @@ class RecurrentLayer(Layer):
         st = self._state
         grad = self._in_dtype(np.asarray(grad))
         x, buf = st.x, st.buf
-        B, T, F = x.shape
+        B, T, F = st.x_shape
         if self.return_sequences:
             d_outputs = np.ascontiguousarray(grad)
         else:
             d_outputs = np.ascontiguousarray(grad).reshape(B, 1, self.units)
-        dx = self._input_grad_array((B, T, F), x.dtype) if need_input_grad else None
+        dx = self._input_grad_array((B, T, F), self.dtype) if need_input_grad else None
         db_in = db_rec = None
         if self.use_bias:
             db = self.grads[2]
@@ -347,7 +388,7 @@ class RecurrentLayer(Layer):
             R.ACT_CODES[self.recurrent_activation], self._reset_after(), x,
             self.kernel.value, self.recurrent_kernel.value, st.mask8, st.dp, st.rdp,
             buf["Hp"], buf["Cp"], buf["Gt"], buf["Ex"], d_outputs, buf["dXW"], dx,
-            self.grads[0], self.grads[1], db_in, db_rec, norms, buf["xd"], buf["onehot"])
+            self.grads[0], self.grads[1], db_in, db_rec, norms, buf["xd"], st.onehot)
         # the per-step observer: ||dL/dh_t|| for t = 0..T-1 (processing order)
         self.state_gradient_norms = norms
         if not need_input_grad:

@@ -135,6 +135,15 @@ class Layer:
     keras_name = None
     from_keras = None
     keras_has_build = True
+    #: the most rows a forward pass without training should take at once
+    #: (predict and evaluate cut their internal batches to it); None: no
+    #: limit.  A layer whose per-row working set is large sets it so that a
+    #: batch's buffers stay in the CPU's caches (the recurrent layers).
+    inference_rows = None
+    #: True: as the first layer of a Sequential, a big one-hot input of
+    #: another dtype reaches forward as ``nncore.layers._onehot.OneHotBatch``
+    #: (the positions of its 1s) instead of converted rows
+    accepts_onehot_positions = False
 
     def __init_subclass__(cls, **kwargs):
         # A layer written against the older, shorter protocol -- forward(x,

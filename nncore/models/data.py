@@ -9,6 +9,7 @@ import numbers
 import numpy as np
 
 from nncore.backend import kernels
+from nncore.layers._onehot import OneHotBatch
 
 
 # Inputs at least this big whose dtype differs from the model's are converted
@@ -22,6 +23,9 @@ LAZY_CAST_BYTES = 1 << 26
 PLAN_COPY_BYTES = 1 << 30
 # the dtypes the compiled gather_rows converts between (others: a NumPy loop)
 _GATHER_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# A lazily converted input whose rows are this wide or wider is looked at for
+# one-hot rows when the model's first layer takes their positions (OneHotRows)
+ONEHOT_MIN_DEPTH = 32
 # Finite/range checks of a big input run over this many elements at a time,
 # so their temporaries stay small.
 _CHECK_CHUNK = 1 << 18
@@ -98,6 +102,47 @@ class CastOnRead:
         return self.materialize().reshape(*shape)
 
 
+class OneHotRows(CastOnRead):
+    """A big input of one-hot rows (``to_categorical`` words: one 1.0 among
+    zeros in every row of the last axis, or only zeros) kept as the positions
+    of the 1s, found once (``positions``: int32, one entry per row).
+
+    ``x[rows]`` (a batch) is a :class:`~nncore.layers._onehot.OneHotBatch`
+    of those positions: no row is read or converted per step, and a first
+    layer that takes positions (``Layer.accepts_onehot_positions``) looks its
+    weights up.  Everything else reads as a ``CastOnRead`` does (the whole
+    array converted, ``np.asarray(x)``), and a batch reads as its rows."""
+
+    def __init__(self, base, dtype, positions):
+        super().__init__(base, dtype)
+        self.positions = positions
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice) or (isinstance(idx, np.ndarray) and idx.ndim == 1
+                                      and idx.dtype.kind in "iu"):
+            return OneHotBatch(self.positions[idx], self.shape[-1], self.dtype)
+        return super().__getitem__(idx)
+
+    def rows(self, start, stop):
+        return OneHotRows(self.base[start:stop], self.dtype, self.positions[start:stop])
+
+    def materialize(self):
+        return OneHotBatch(self.positions, self.shape[-1], self.dtype).dense()
+
+
+def _onehot_rows(arr, dtype):
+    """``arr`` as :class:`OneHotRows` if every row of its last axis is one-hot
+    (or zero), else None: one compiled pass, which stops at the first row of
+    another kind.  One-hot rows hold only 0 and 1, so nothing else about
+    their values needs checking."""
+    if not (arr.ndim == 3 and arr.shape[-1] >= ONEHOT_MIN_DEPTH and _gathers(arr, dtype)):
+        return None
+    positions = np.empty(arr.shape[:2], np.int32)
+    if not kernels().onehot_positions(arr.reshape(-1, arr.shape[-1]), positions.reshape(-1)):
+        return None
+    return OneHotRows(arr, dtype, positions)
+
+
 def _gathers(base, dtype):
     """Whether the compiled gather_rows converts ``base`` to ``dtype``."""
     return (base.flags.c_contiguous and base.ndim >= 2
@@ -130,13 +175,15 @@ def materialize(x):
     return x.materialize() if isinstance(x, CastOnRead) else x
 
 
-def as_features(x, dtype, what="x", lazy=False, check_later=False):
+def as_features(x, dtype, what="x", lazy=False, check_later=False, onehot=False):
     """x as a C-contiguous float array (one conversion per call).
 
     With ``lazy=True`` a big array of another dtype is returned as a
     :class:`CastOnRead`, converted per batch (for fit/evaluate/predict); with
     ``check_later`` too (predict) its values are checked as each batch is
-    converted instead of in a pass of their own."""
+    converted instead of in a pass of their own.  With ``onehot`` too (the
+    model's first layer takes positions) an input of one-hot rows becomes
+    :class:`OneHotRows`."""
     if x is None:
         raise ValueError(f"{what} is None; expected a NumPy array of samples")
     if _is_stream(x):
@@ -177,6 +224,10 @@ def as_features(x, dtype, what="x", lazy=False, check_later=False):
                          "with keras.utils.pad_sequences(..., maxlen=...) instead")
     dtype = np.dtype(dtype)
     lazy = lazy and arr.dtype != dtype and arr.nbytes >= LAZY_CAST_BYTES
+    if lazy and onehot:
+        kept = _onehot_rows(arr, dtype)
+        if kept is not None:
+            return kept
     if lazy and check_later and arr.dtype.kind == "f" and _gathers(arr, dtype):
         return CastOnRead(arr, dtype, check_as=what)
     if arr.dtype.kind == "f":

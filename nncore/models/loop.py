@@ -227,6 +227,10 @@ def make_stepper(model, x, t, sw, batch_size):
         return BatchStepper(model, x, t, sw, batch_size, "use_fused is False")
     if model._observers:
         return BatchStepper(model, x, t, sw, batch_size, "a step observer is attached")
+    if isinstance(x, D.OneHotRows):
+        # batches of positions: the plan's loop would read converted rows
+        return BatchStepper(model, x, t, sw, batch_size,
+                            "the one-hot input is kept as the positions of its 1s")
     if isinstance(x, D.CastOnRead) and x.size * x.dtype.itemsize > D.PLAN_COPY_BYTES:
         # the plan's loop reads one array of the model's dtype: it would need a
         # full converted copy (1.6 GB more for the book's float64 one-hot input)

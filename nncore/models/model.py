@@ -216,7 +216,8 @@ class Model:
         (``lazy``: a big input of another dtype is converted batch by batch;
         ``check_later``: its values checked then, see D.as_features)."""
         raw = x
-        x = D.as_features(x, self.dtype, what=what, lazy=lazy, check_later=check_later)
+        x = D.as_features(x, self.dtype, what=what, lazy=lazy, check_later=check_later,
+                          onehot=self._takes_onehot_positions())
         with self._unbuilt_guard():
             self._ensure_built_for(x)
             self._check_input(x, what=what)
@@ -227,6 +228,11 @@ class Model:
             except ValueError as e:
                 raise ValueError(f"{what}: {e}") from None
         return x
+
+    def _takes_onehot_positions(self):
+        """Whether a big one-hot input may reach this model as the positions of
+        its 1s (``D.OneHotRows``): Sequential's first layer may take them."""
+        return False
 
     def _prepare(self, x, y, sample_weight=None, class_weight=None, what="", lazy=False):
         with self._unbuilt_guard():
@@ -668,9 +674,13 @@ class Model:
         """Rows per internal evaluate/predict chunk: ``cap``, or fewer when one
         sample's activations are large (a CNN keeps ~50 K values per image),
         so that a chunk's layer buffers (and ``extra`` values a row) stay
-        within ``budget`` values."""
+        within ``budget`` values, or when a layer asks for fewer
+        (``Layer.inference_rows``: a recurrent layer's caches)."""
         per_row = extra
         for layer in getattr(self, "layers", []):
+            limit = getattr(layer, "inference_rows", None)
+            if limit is not None:
+                cap = min(cap, limit)
             shape = getattr(layer, "output_shape", None) or ()
             if len(shape) > 1 and all(d is not None for d in shape[1:]):
                 per_row += int(np.prod(shape[1:]))

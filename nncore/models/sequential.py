@@ -350,6 +350,10 @@ class Sequential(Model):
             a = out
         return a
 
+    def _takes_onehot_positions(self):
+        return bool(self._layers) and bool(getattr(self._layers[0], "accepts_onehot_positions",
+                                                   False))
+
     def _first_trainable_index(self):
         for i, layer in enumerate(self._layers):
             if layer.weights and layer.trainable and self.trainable:

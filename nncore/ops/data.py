@@ -8,9 +8,12 @@ shuffled batch of a big input kept in another dtype (``CastOnRead``)::
     gather_rows(src, rows, out, limit)
                                 out[k] = src[rows[k]], in out's dtype, and
                                 the first bad value of those rows, else -1
+    onehot_positions(x, positions)
+                                every row of x one-hot (one 1.0 among zeros)
+                                or zero?  positions[r]: its 1's column, -1
 """
 
-__all__ = ["gather_rows", "first_bad_value"]
+__all__ = ["gather_rows", "first_bad_value", "onehot_positions"]
 
 import numpy as np
 
@@ -33,3 +36,23 @@ def first_bad_value(x, limit):
     true for all three: NaN compares false.)"""
     bad = ~(np.abs(x) <= x.dtype.type(limit))
     return int(np.argmax(bad)) if bad.any() else -1
+
+
+def onehot_positions(x, positions):
+    """True if every row of the 2-D array x holds a single 1.0 among zeros, or
+    only zeros; positions[r] is then the column of row r's 1 (-1 for a zero
+    row).  False as soon as one row is neither (positions then unspecified)."""
+    if positions.shape[0] != x.shape[0]:
+        raise ValueError(f"onehot_positions: positions has {positions.shape[0]} entries "
+                         f"for {x.shape[0]} rows")
+    if x.shape[0] == 0:
+        return True
+    if x.shape[1] == 0:
+        return False
+    nonzero = (x != 0).sum(axis=1)          # NaN counts as nonzero
+    col = np.argmax(x != 0, axis=1)
+    rows = np.arange(x.shape[0])
+    if not np.all((nonzero == 0) | ((nonzero == 1) & (x[rows, col] == 1))):
+        return False
+    positions[...] = np.where(nonzero == 0, -1, col)
+    return True

@@ -370,13 +370,38 @@ def _join_bias(cell, b_in, b_rec, reset_after):
     return b_in
 
 
+def _given_input(x, onehot, B, T, W, dp):
+    """x, or with x None the one-hot rows whose positions ``onehot`` holds
+    (flat (B*T + 1,), -1 for a zero row, last entry 1; see the kernel)."""
+    if x is not None:
+        return x
+    F = W.shape[0]
+    if onehot is None or onehot.shape != (B * T + 1,) or onehot[-1] != 1:
+        raise ValueError("recurrent kernel: x is None but onehot holds no positions "
+                         "(its last entry must be 1)")
+    if dp is not None:
+        raise ValueError("recurrent kernel: input dropout needs the input's values, "
+                         "not the positions of its 1s")
+    pos = onehot[:-1].astype(np.int64)
+    bad = np.flatnonzero((pos < -1) | (pos >= F))
+    if bad.size:
+        raise ValueError(f"recurrent kernel: onehot[{bad[0]}] = {pos[bad[0]]} is not a "
+                         f"position in 0..{F - 1} (or -1)")
+    x = np.zeros((B * T, F), dtype=W.dtype)
+    rows = np.flatnonzero(pos >= 0)
+    x[rows, pos[rows]] = 1
+    return x.reshape(B, T, F)
+
+
 def recurrent_forward(cell, act, ract, reset_after, x, W, U, b_in, b_rec, h0, c0, mask,
                       dp, rdp, XW, outputs, Hp, Cp, hT, cT, Gt, Ex, xd, onehot=None):
     """The whole forward time loop, results written into the buffers above
     (``cell``, ``act``, ``ract``: codes of CELL_CODES / ACT_CODES; ``mask``
     uint8 (B, T) or None; ``xd``, ``onehot``: the kernel's scratch, unused
     here: for one-hot rows of x the kernel looks rows of W up instead of
-    multiplying, which gives the same XW = x . W)."""
+    multiplying, which gives the same XW = x . W).  x None: the input is
+    one-hot and ``onehot`` holds the positions of its 1s (``_given_input``)."""
+    x = _given_input(x, onehot, outputs.shape[0], outputs.shape[1], W, dp)
     name = _CELL_NAMES[cell]
     G = GATES[name]
     u = U.shape[0]
@@ -410,7 +435,9 @@ def recurrent_backward(cell, act, ract, reset_after, x, W, U, mask, dp, rdp, Hp,
                        onehot=None):
     """Backpropagation through time from the buffers of ``recurrent_forward``.
     ``d_outputs`` (B, T, u), or (B, 1, u) for dL/d(last output) only; fills
-    dXW, dx (unless None), dW, dU, db_in / db_rec (unless None) and dh_norms."""
+    dXW, dx (unless None), dW, dU, db_in / db_rec (unless None) and dh_norms.
+    x None: the positions in ``onehot`` are the input, as in forward."""
+    x = _given_input(x, onehot, Hp.shape[0], Hp.shape[1], W, dp)
     name = _CELL_NAMES[cell]
     G = GATES[name]
     u = U.shape[0]
