@@ -171,24 +171,32 @@ cdef void _onehot_gather(const int32_t *idx, long rows, const floating *W, long 
 
 
 cdef int _onehot_scatter(const int32_t *idx, long rows, const floating *D, long Gu,
-                         long F, floating *dW) noexcept nogil:
+                         long F, floating *dW, int nt) noexcept nogil:
     """dW = x^T . D for one-hot rows: dW[idx[r]] += D[r], summed in double in row
-    order (the same bits for any thread count).  Returns -1 without memory."""
+    order.  Threads share the rows of dW (ranges of positions), each walking
+    all of idx and adding the rows of D that fall in its range: an element's
+    sum is the same whatever the thread count, and each row of D is read
+    once.  Returns -1 without memory."""
     cdef double *acc = <double *>calloc(F * Gu, sizeof(double))
-    cdef long r, j, k
+    cdef long r, j, k, p, k0, k1
     cdef double *a
     cdef const floating *d
     if acc == NULL:
         return -1
-    for r in range(rows):
-        k = idx[r]
-        if k >= 0:
-            a = acc + k * Gu
-            d = D + r * Gu
-            for j in range(Gu):
-                a[j] = a[j] + d[j]
-    for j in range(F * Gu):
-        dW[j] = <floating>acc[j]
+    if nt > F:
+        nt = <int>F
+    for p in prange(nt, schedule="static", num_threads=nt):
+        k0 = F * p // nt
+        k1 = F * (p + 1) // nt
+        for r in range(rows):
+            k = idx[r]
+            if k0 <= k < k1:
+                a = acc + k * Gu
+                d = D + r * Gu
+                for j in range(Gu):
+                    a[j] = a[j] + d[j]
+        for j in range(k0 * Gu, k1 * Gu):
+            dW[j] = <floating>acc[j]
     free(acc)
     return 0
 
@@ -1062,7 +1070,7 @@ def _recurrent_backward(int cell, int act, int ract, bint reset_after,
             # dW = (x * dp_k)^T . dXW_k and dx = sum_k (dXW_k . W_k^T) * dp_k
             if nd == 0:
                 if oh:      # one-hot rows: dXW's rows added into the rows of dW
-                    rc |= _onehot_scatter(&onehot[0], BT, &dXW[0, 0, 0], Gu, F, &dW[0, 0])
+                    rc |= _onehot_scatter(&onehot[0], BT, &dXW[0, 0, 0], Gu, F, &dW[0, 0], nt)
                 else:
                     rc |= _gemm_tiles(True, False, F, Gu, BT, &x[0, 0, 0], F, &dXW[0, 0, 0],
                                       Gu, &dW[0, 0], Gu, nt)

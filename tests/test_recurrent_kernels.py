@@ -437,27 +437,43 @@ def _fit(model, fused):
     return h.history["loss"], model.get_weights(), model._last_route
 
 
+@pytest.fixture(params=[False, True], ids=["two_entries", "folded"])
+def fold(request, monkeypatch):
+    """The step plan with an Embedding entry below the recurrent one, or the
+    Embedding folded into it (_EmbeddedRecurrentEntry).  Folded, dW and dE
+    are the same sums in another order (over the table's rows): float32
+    round-off, carried through RMSprop's steps, sets the tolerance."""
+    from nncore.layers import _recurrent
+    monkeypatch.setattr(_recurrent, "FOLD_EMBEDDING", request.param)
+    return request.param
+
+
+def _same_fit(w_a, w_b, loss_a, loss_b, fold):
+    rtol, atol = (1e-4, 2e-6) if fold else (2e-6, 1e-7)
+    for a, b in zip(w_a, w_b):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(loss_a, loss_b, rtol=rtol)
+
+
 @pytest.mark.parametrize("kind,mask_zero,dropout,second", [
     ("SimpleRNN", False, 0.0, False),
     ("LSTM", True, 0.3, False),
     ("GRU", True, 0.0, True),
 ], ids=["simple", "lstm_mask_dropout", "two_grus_mask"])
-def test_compiled_loop_equals_the_per_batch_path(kind, mask_zero, dropout, second):
+def test_compiled_loop_equals_the_per_batch_path(kind, mask_zero, dropout, second, fold):
     backend.set_backend("cython")
     loss_loop, w_loop, route = _fit(_book_model(kind, mask_zero, dropout, second), True)
     assert route.route == "run_steps", route.reason
     loss_pb, w_pb, route_pb = _fit(_book_model(kind, mask_zero, dropout, second), False)
     assert route_pb.route == "per-batch"
-    for a, b in zip(w_loop, w_pb):
-        np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-7)
-    np.testing.assert_allclose(loss_loop, loss_pb, rtol=1e-6)
+    _same_fit(w_loop, w_pb, loss_loop, loss_pb, fold)
     if mask_zero:
         # the mask reached the RNN inside the loop: without it the fit differs
         _, w_nomask, _ = _fit(_book_model(kind, False, dropout, second), True)
         assert not np.allclose(w_nomask[-2], w_loop[-2])
 
 
-def test_compiled_loop_equals_the_per_batch_path_going_backwards():
+def test_compiled_loop_equals_the_per_batch_path_going_backwards(fold):
     """A go_backwards RNN under another: its dL/dx is a reversed copy, not
     the loop's buffer written in place (Layer._input_grad_array), and must
     still reach the Embedding below."""
@@ -474,9 +490,7 @@ def test_compiled_loop_equals_the_per_batch_path_going_backwards():
     loss_loop, w_loop, route = _fit(model(), True)
     assert route.route == "run_steps", route.reason
     loss_pb, w_pb, _ = _fit(model(), False)
-    for a, b in zip(w_loop, w_pb):
-        np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-7)
-    np.testing.assert_allclose(loss_loop, loss_pb, rtol=1e-6)
+    _same_fit(w_loop, w_pb, loss_loop, loss_pb, fold)
 
 
 def test_a_fit_on_either_backend_gives_the_same_weights():
@@ -519,3 +533,62 @@ def test_bad_inputs_are_refused_by_the_model_before_the_kernel():
         m.fit(x, np.ones(8), verbose=0)
     with pytest.raises(ValueError, match="incompatible"):
         m.layers[0].forward(np.ones((8, 10, 5), "float32"))
+
+
+# ------------------------------------------ an Embedding folded into the RNN
+def _fold_model(kind, vocab=40, mask_zero=False, go_backwards=False, frozen=False,
+                regularizer=None, dtype=None):
+    keras.utils.set_random_seed(9)
+    emb = keras.layers.Embedding(vocab, 6, mask_zero=mask_zero,
+                                 embeddings_regularizer=regularizer, dtype=dtype)
+    emb.trainable = not frozen
+    m = keras.Sequential([keras.Input(shape=(20,)), emb,
+                          getattr(keras.layers, kind)(5, go_backwards=go_backwards, dtype=dtype),
+                          keras.layers.Dense(1, activation="sigmoid", dtype=dtype)])
+    m.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-2),
+              loss="binary_crossentropy", metrics=["accuracy"])
+    return m
+
+
+@pytest.mark.parametrize("kind,opts", [
+    ("SimpleRNN", {}), ("LSTM", {"mask_zero": True}), ("GRU", {"go_backwards": True}),
+    ("LSTM", {"regularizer": "l2"}), ("GRU", {"frozen": True}),
+    ("SimpleRNN", {"vocab": 700}),          # the table outgrows the batch: not folded
+], ids=["simple", "lstm_mask", "gru_backwards", "lstm_l2", "gru_frozen_table",
+        "simple_big_table"])
+def test_folded_embedding_trains_as_two_entries_in_float64(kind, opts, monkeypatch):
+    """float64: the folded entry's sums differ from the two entries' only in
+    their order, so the fits agree to round-off; one entry holds the table
+    and the layer's weights."""
+    from nncore.layers import _recurrent
+    from nncore.models import plan as P
+    keras.config.set_floatx("float64")
+    backend.set_backend("cython")
+    runs, looked_up = [], []
+    real = _recurrent.OneHotBatch
+
+    class counting(real):
+        def __init__(self, *args, **kwargs):
+            looked_up.append(kwargs.get("table") is not None)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(_recurrent, "OneHotBatch", counting)
+    for fold_it in (True, False):
+        monkeypatch.setattr(_recurrent, "FOLD_EMBEDDING", fold_it)
+        m = _fold_model(kind, **opts)
+        loss, w, route = _fit(m, True)
+        # folded, each batch's word indices went up with the table
+        assert sum(looked_up) == (6 if fold_it and "vocab" not in opts else 0)
+        looked_up.clear()
+        assert route.route == "run_steps", route.reason
+        entries = P.make_plan(m).entries
+        names = [[p.name for p in e.params] for e in entries]
+        runs.append((loss, w, names))
+    (loss_f, w_f, names_f), (loss_t, w_t, names_t) = runs
+    assert len(names_f) == len(names_t) - 1
+    assert names_f[0] == names_t[0] + names_t[1]          # the table, then the RNN's
+    for a, b in zip(w_f, w_t):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(loss_f, loss_t, rtol=1e-9)
+    if opts.get("frozen"):
+        np.testing.assert_array_equal(w_f[0], _fold_model(kind, **opts).get_weights()[0])

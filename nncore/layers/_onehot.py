@@ -21,13 +21,22 @@ __all__ = ["OneHotBatch"]
 class OneHotBatch:
     """``positions`` (batch, timesteps) int32: the column of each row's 1, -1
     for a row of zeros; ``depth``: the rows' width; ``dtype``: the dtype the
-    rows would have.  Reads like a (batch, timesteps, depth) array."""
+    rows would have.  Reads like a (batch, timesteps, depth) array.
 
-    def __init__(self, positions, depth, dtype):
+    With ``table`` (depth, features) the rows are ``table[position]``
+    instead -- an Embedding's lookup, which is the one-hot row times the
+    table -- and the batch reads like a (batch, timesteps, features) array:
+    the compiled step plan folds an Embedding into the recurrent layer above
+    it this way (``x . W`` of such a row is row ``position`` of
+    ``table . W``)."""
+
+    def __init__(self, positions, depth, dtype, table=None):
         self.positions = np.ascontiguousarray(positions, dtype=np.int32)
         self.depth = int(depth)
         self.dtype = np.dtype(dtype)
-        self.shape = tuple(self.positions.shape) + (self.depth,)
+        self.table = table
+        width = self.depth if table is None else table.shape[1]
+        self.shape = tuple(self.positions.shape) + (width,)
         self.ndim = len(self.shape)
 
     def __len__(self):
@@ -44,10 +53,14 @@ class OneHotBatch:
         return flat
 
     def dense(self):
-        """The one-hot rows: (batch, timesteps, depth) in ``dtype``."""
+        """The rows: one-hot (batch, timesteps, depth), or the table's rows, in
+        ``dtype`` (zeros for a position of -1)."""
         out = np.zeros(self.shape, dtype=self.dtype)
         b, t = np.nonzero(self.positions >= 0)
-        out[b, t, self.positions[b, t]] = 1
+        if self.table is None:
+            out[b, t, self.positions[b, t]] = 1
+        else:
+            out[b, t] = self.table[self.positions[b, t]]
         return out
 
     def __array__(self, dtype=None, copy=None):

@@ -15,11 +15,15 @@ from nncore import activations, initializers, regularizers
 from nncore import random as nn_random
 from nncore.backend import kernels
 from nncore.layers._onehot import OneHotBatch
+from nncore.layers.embedding import Embedding
 from nncore.layers.layer import Layer
-from nncore.layers.plan_entry import PlanEntry
+from nncore.layers.plan_entry import Param, PlanEntry
 from nncore.ops import recurrent as R
 
 
+# whether the step plan folds an Embedding into the recurrent layer above it
+# (_EmbeddedRecurrentEntry); tests and benchmarks compare with two entries
+FOLD_EMBEDDING = True
 # values of time-loop caches per forward call without training (2 M: 8 MB in
 # float32, the size of a mid-range L3 share); see RecurrentLayer.inference_rows
 INFERENCE_CACHE_VALUES = 1 << 21
@@ -55,6 +59,54 @@ class _RecurrentEntry(PlanEntry):
             mask = getattr(self.mask_source._state, "out_mask", None)
         out = layer.forward(x, training=training, logits=bool(self.logits), mask=mask)
         out_rows[...] = np.asarray(out).reshape(out_rows.shape)
+
+
+class _EmbeddedRecurrentEntry(_RecurrentEntry):
+    """An Embedding and the recurrent layer just above it as one ``layer``
+    entry (its params: the table, then the layer's weights).
+
+    An embedded word's input projection ``E[i] . W`` is row i of ``E . W``.
+    So when the table is smaller than the batch (the book's 500 words
+    against 64 x 100 steps) the entry hands the layer the word indices with
+    the table (``OneHotBatch(table=E)``) and the layer's kernel looks rows of
+    ``E . W`` up; backward adds dL/dXW into the rows of the words used and
+    forms dW and dE from that (vocabulary x gates) sum.  Per step this
+    replaces three products over every one of the batch's B*T rows (x . W,
+    x^T . dXW, dXW . W^T) and the Embedding's own gather and scatter by
+    three over the table's rows.  Otherwise (a larger table, or input
+    dropout, whose mask needs the embedded values) it runs the two layers
+    one after the other, as two entries would."""
+    fused_below = None
+
+    def layer_forward(self, rows, out_rows, training=True):
+        emb, layer = self.fused_below, self.layer
+        x = rows.reshape((rows.shape[0],) + tuple(emb.input_shape[1:]))
+        self._folded = (2 * emb.input_dim <= x.size and x.ndim == 2
+                        and not (training and layer.dropout > 0))
+        if self._folded:
+            idx = emb.indices(x)                     # checked: 0..input_dim-1
+            given = OneHotBatch(idx, emb.input_dim, layer.dtype, table=emb.embeddings.value)
+            mask = idx != 0 if emb.mask_zero else None
+            out = layer.forward(given, training=training, logits=bool(self.logits), mask=mask)
+        else:
+            e = emb.forward(x, training=training)
+            out = layer.forward(e, training=training, logits=bool(self.logits),
+                                mask=emb.compute_mask(x))
+        out_rows[...] = np.asarray(out).reshape(out_rows.shape)
+
+    def layer_backward(self, gout_rows, dx_rows):
+        emb, layer = self.fused_below, self.layer
+        g = gout_rows.reshape((gout_rows.shape[0],) + tuple(layer.output_shape[1:]))
+        if self._folded:
+            layer.backward(g, need_input_grad=False)
+            emb.grads[0][...] = layer._state.table_grad
+        else:
+            emb.backward(layer.backward(g), need_input_grad=False)
+        for p, grad in zip(self.params, emb.grads + layer.grads):
+            if grad is not p.grad:
+                p.grad[...] = grad
+        if dx_rows is not None:                     # word indices have no gradient
+            dx_rows[...] = 0
 
 
 class RecurrentLayer(Layer):
@@ -277,10 +329,10 @@ class RecurrentLayer(Layer):
         # one-hot rows given as the positions of their 1s (nncore/layers/
         # _onehot.py): the kernel looks the rows of W up; input dropout
         # multiplies the values, so it gets the rows themselves
-        given = None
+        given = table = None
         if isinstance(x, OneHotBatch):
             if x.dtype == self.dtype and not (training and self.dropout > 0):
-                given = x
+                given, table = x, x.table
             else:
                 x = x.dense()
         if given is None:
@@ -307,17 +359,23 @@ class RecurrentLayer(Layer):
         dp, rdp = _compact(dp), _compact(rdp)
         onehot = buf["onehot"] if given is None else given.kernel_positions(self.go_backwards)
         x_in = None if given is not None else x
+        W = self.kernel.value
+        if table is not None:
+            # rows of a table (an Embedding folded in): row i times W is row i
+            # of table . W, which the kernel then looks up like a one-hot row's
+            W = np.empty((table.shape[0], W.shape[1]), dtype)
+            kernels().gemm(table, self.kernel.value, W)
         # the whole time loop in one call: the compiled kernel, or its NumPy
         # twin under set_backend('numpy') (nncore/ops/recurrent.py)
         kernels().recurrent_forward(
             R.CELL_CODES[self.cell], R.ACT_CODES[self.activation],
             R.ACT_CODES[self.recurrent_activation], self._reset_after(), x_in,
-            self.kernel.value, self.recurrent_kernel.value, b_in, b_rec, h0[0],
+            W, self.recurrent_kernel.value, b_in, b_rec, h0[0],
             h0[1] if self.n_states == 2 else None, mask8, dp, rdp, buf["XW"], outputs,
             buf["Hp"], buf["Cp"], hT, cT, buf["Gt"], buf["Ex"], buf["xd"], onehot)
         st = self._state
         st.x, st.mask8, st.dp, st.rdp, st.buf, st.T = x_in, mask8, dp, rdp, buf, T
-        st.x_shape, st.onehot = (B, T, F), onehot
+        st.x_shape, st.onehot, st.table, st.W = (B, T, F), onehot, table, W
         self.states = [hT] if cT is None else [hT, cT]
         # the step mask for the layer above (the compiled loop asks for it)
         st.out_mask = self.compute_mask(None, mask if not self.go_backwards or mask is None
@@ -377,18 +435,34 @@ class RecurrentLayer(Layer):
             d_outputs = np.ascontiguousarray(grad)
         else:
             d_outputs = np.ascontiguousarray(grad).reshape(B, 1, self.units)
-        dx = self._input_grad_array((B, T, F), self.dtype) if need_input_grad else None
+        table = st.table
+        dx = None
+        if need_input_grad:
+            dx = self._input_grad_array((B, T, F), self.dtype)
         db_in = db_rec = None
         if self.use_bias:
             db = self.grads[2]
             db_in, db_rec = (db[0], db[1]) if db.ndim == 2 else (db, None)
         norms = np.empty(T)
+        # with a table, the kernel's "dW" is dL/d(table . W) (its rows: the
+        # sums of dXW over the steps that looked each one up)
+        dW = self.grads[0] if table is None else np.empty_like(st.W)
         kernels().recurrent_backward(
             R.CELL_CODES[self.cell], R.ACT_CODES[self.activation],
             R.ACT_CODES[self.recurrent_activation], self._reset_after(), x,
-            self.kernel.value, self.recurrent_kernel.value, st.mask8, st.dp, st.rdp,
-            buf["Hp"], buf["Cp"], buf["Gt"], buf["Ex"], d_outputs, buf["dXW"], dx,
-            self.grads[0], self.grads[1], db_in, db_rec, norms, buf["xd"], st.onehot)
+            st.W, self.recurrent_kernel.value, st.mask8, st.dp, st.rdp,
+            buf["Hp"], buf["Cp"], buf["Gt"], buf["Ex"], d_outputs, buf["dXW"],
+            dx if table is None else None,
+            dW, self.grads[1], db_in, db_rec, norms, buf["xd"], st.onehot)
+        if table is not None:
+            g = kernels().gemm
+            g(table, dW, self.grads[0], trans_a=True)         # dL/dW = table^T . dL/d(table W)
+            # dL/d(table) = dL/d(table W) . W^T, for the Embedding folded in
+            st.table_grad = np.empty(table.shape, self.dtype)
+            g(dW, self.kernel.value, st.table_grad, trans_b=True)
+            if dx is not None:
+                g(buf["dXW"].reshape(B * T, -1), self.kernel.value, dx.reshape(B * T, F),
+                  trans_b=True)
         # the per-step observer: ||dL/dh_t|| for t = 0..T-1 (processing order)
         self.state_gradient_norms = norms
         if not need_input_grad:
@@ -434,10 +508,16 @@ class RecurrentLayer(Layer):
         batch, ~10-20 us beside a step of ~1 ms: not worth it yet.)"""
         layers = list(ctx.model.layers)
         i = next(k for k, layer in enumerate(layers) if layer is self)
-        entry = _RecurrentEntry.run_layer(
-            self, ctx, regularizers=[self.kernel_regularizer, self.recurrent_regularizer,
-                                     self.bias_regularizer])
+        regs = [self.kernel_regularizer, self.recurrent_regularizer, self.bias_regularizer]
         below = layers[i - 1] if i > 0 else None
+        if FOLD_EMBEDDING and isinstance(below, Embedding) and below.built:
+            # the Embedding below is folded into this entry (see the class)
+            entry = _EmbeddedRecurrentEntry.run_layer(self, ctx, regularizers=regs)
+            entry.params = ([Param.of(ctx, below.embeddings, below.grads[0],
+                                      below.embeddings_regularizer)] + entry.params)
+            entry.fused_below = below
+            return entry
+        entry = _RecurrentEntry.run_layer(self, ctx, regularizers=regs)
         # only Embedding(mask_zero=True) and RNNs returning sequences hand a
         # mask up (Sequential._forward asks the layer just below, and so do we)
         entry.mask_source = below if hasattr(below, "compute_mask") else None

@@ -107,6 +107,9 @@ class PlanEntry:
     n_out: int | None = None
     backprop: int = 0
     need_dx: int = 0
+    #: the layer just below, when this entry computes it too (its input is
+    #: then that layer's input, and its entry is dropped from the plan)
+    fused_below: object = None
 
     # the kernel and bias of the kinds that have them (dense, conv2d)
     @property

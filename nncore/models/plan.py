@@ -168,15 +168,25 @@ def make_plan(model):
         entry = layer.plan_entry(ctx)
         if entry is None:
             continue
+        lowest = i          # the lowest layer the entry computes
+        if entry.fused_below is not None:
+            # the entry computes the layer below as well (an Embedding folded
+            # into a recurrent layer): it takes that layer's entry's place
+            if not layers or layers[-1] is not entry.fused_below:
+                raise Unsupported(f"layer '{layer.name}' folds in a layer that has no entry")
+            layers.pop()
+            entries.pop()
+            lowest = i - 1
         # a layer's width is all of one sample's values: images travel as
         # flat NHWC rows (batch, H*W*C), which is what Flatten makes of them
-        n_in, n_out = _width(layer.input_shape), _width(layer.output_shape)
+        n_in = _width(stack[lowest].input_shape)
+        n_out = _width(layer.output_shape)
         if n_in is None or n_out is None:
             raise Unsupported(f"layer '{layer.name}' has an unknown width")
         entry.layer = layer
         entry.n_in, entry.n_out = n_in, n_out
         entry.backprop = int(i >= first_layer)
-        entry.need_dx = int(i > first_layer)
+        entry.need_dx = int(lowest > first_layer)
         layers.append(layer)
         entries.append(entry)
     if not entries:
