@@ -788,7 +788,7 @@ def _recurrent_forward(int cell, int act, int ract, bint reset_after,
     B and T then come from ``outputs``, F from W.  Fills XW (input
     projection, no bias), outputs, Hp, Cp, hT, cT, Gt, Ex."""
     cdef long B = outputs.shape[0], T = outputs.shape[1], F = W.shape[0], u = U.shape[0]
-    cdef long G = _gates(cell), nblk, blk, r0, r1, nd = 0, nrd = 0, bad
+    cdef long G = _gates(cell), nblk, blk, r0, r1, nd = 0, nrd = 0
     cdef int nt, rc
     cdef floating *ws
     cdef floating *wsb

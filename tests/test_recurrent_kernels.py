@@ -592,3 +592,14 @@ def test_folded_embedding_trains_as_two_entries_in_float64(kind, opts, monkeypat
     np.testing.assert_allclose(loss_f, loss_t, rtol=1e-9)
     if opts.get("frozen"):
         np.testing.assert_array_equal(w_f[0], _fold_model(kind, **opts).get_weights()[0])
+    # the NumPy twins (the layer's gemm and the time loop's, x given as
+    # positions) compute the folded entry as the kernels do
+    monkeypatch.setattr(_recurrent, "FOLD_EMBEDDING", True)
+    backend.set_backend("numpy")
+    try:
+        loss_n, w_n, _ = _fit(_fold_model(kind, **opts), True)
+    finally:
+        backend.set_backend("cython")
+    for a, b in zip(w_n, w_f):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(loss_n, loss_f, rtol=1e-9)
