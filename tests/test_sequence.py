@@ -113,8 +113,8 @@ def test_fit_predict_evaluate_float64_input_make_no_full_copy(monkeypatch, kind)
     from nncore.models import data
     monkeypatch.setattr(data, "LAZY_CAST_BYTES", 1 << 20)
     monkeypatch.setattr(data, "PLAN_COPY_BYTES", 1 << 20)
-    # 48 MB of float64; 96 MB for the RNN, whose 4096-row predict chunk keeps
-    # more per row (its time loop's caches): ~23 MB, a third of a full copy
+    # 48 MB of float64; 96 MB for the RNN (whose one-hot input now travels as
+    # positions, 1 MB, and whose predict chunks stay at a few hundred rows)
     x, y = _onehot_data(n=12000 if kind == "dense" else 24000)
     m = _model(fused=False) if kind == "dense" else _rnn_model()
     m.fit(x[:64], y[:64], epochs=1, verbose=0)      # warm up: build, optimizer slots
