@@ -502,7 +502,9 @@ class RecurrentLayer(Layer):
         """The compiled loop runs this layer's own forward/backward (whose
         time loops are the compiled kernels of src_cython/recurrent.pyx) and
         updates its weights with everyone's; the step mask comes from the
-        layer below, as on the per-batch path (see ``_RecurrentEntry``).
+        layer below, as on the per-batch path (see ``_RecurrentEntry``).  An
+        Embedding just below is folded into this entry
+        (``_EmbeddedRecurrentEntry``, which replaces the Embedding's).
 
         (A fused kind inside training.pyx would save the GIL round trip per
         batch, ~10-20 us beside a step of ~1 ms: not worth it yet.)"""
