@@ -957,10 +957,9 @@ def _recurrent_backward(int cell, int act, int ract, bint reset_after,
         nrd = rdp.shape[0]
     _maybe("onehot", onehot, (BT + 1,))
     cdef bint oh = onehot is not None and nd == 0 and onehot[BT] == 1
-    if x is None:
-        _given_positions(onehot, BT, F, nd)
-    elif oh:
-        # the positions index dW's rows: never trust them blindly
+    if x is None or oh:
+        # the positions index dW's rows (with x None they are the input too):
+        # never trust them blindly
         _given_positions(onehot, BT, F, nd)
     if B == 0 or T == 0:
         return
